@@ -1,0 +1,83 @@
+/**
+ * Access tokens: verification for the gateway (jose), signing for the dev CLI and /api/login.
+ * A verified token yields an Identity; every failure is an AuthError with a reason that is
+ * safe to log. Token text is never logged or put in an error message.
+ */
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config.js';
+
+export interface Identity {
+  userId: string;
+  /** The token's `name` claim, when present. */
+  name?: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+}
+
+export class AuthError extends Error {
+  constructor(readonly reason: 'missing' | 'expired' | 'invalid' | 'timeout' | 'unavailable') {
+    super(`token ${reason}`);
+    this.name = 'AuthError';
+  }
+}
+
+export type Verifier = (token: string) => Promise<Identity>;
+
+const MAX_TOKEN_CHARS = 8192;
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AuthError('timeout')), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Build the verifier once per process: `exp` and `sub` are required, only configured algorithms pass. */
+export function createVerifier(auth: Config['auth']): Verifier {
+  const key: Uint8Array | JWTVerifyGetKey = auth.secret
+    ?? createRemoteJWKSet(new URL(auth.jwksUrl!), { timeoutDuration: auth.timeoutMs, cooldownDuration: 30_000 });
+  const options = {
+    algorithms: auth.algorithms,
+    issuer: auth.issuer,
+    audience: auth.audience,
+    clockTolerance: auth.clockSkewS,
+    requiredClaims: ['exp', 'sub'],
+  };
+  return async (token) => {
+    if (!token) throw new AuthError('missing');
+    if (token.length > MAX_TOKEN_CHARS) throw new AuthError('invalid');
+    try {
+      const { payload } = await withDeadline(
+        typeof key === 'function' ? jwtVerify(token, key, options) : jwtVerify(token, key, options),
+        auth.timeoutMs,
+      );
+      const sub = payload.sub;
+      if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new AuthError('invalid');
+      const name = typeof payload.name === 'string' && payload.name.length <= 128 ? payload.name : undefined;
+      return { userId: sub, name, exp: payload.exp! };
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      if (err instanceof errors.JWTExpired) throw new AuthError('expired');
+      if (err instanceof errors.JWKSTimeout) throw new AuthError('unavailable');
+      throw new AuthError('invalid');
+    }
+  };
+}
+
+export interface SignOptions { userId: string; name?: string; ttlSeconds: number }
+
+/** Sign an HS256 access token with the configured secret (development CLI and /api/login). */
+export async function signToken(auth: Config['auth'], opts: SignOptions): Promise<{ token: string; expiresAt: number }> {
+  if (!auth.secret) throw new Error('signing needs JWT_SECRET (tokens from a JWKS issuer are signed elsewhere)');
+  const now = Math.floor(Date.now() / 1000);
+  const expiresAt = now + opts.ttlSeconds;
+  let jwt = new SignJWT(opts.name ? { name: opts.name } : {})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(opts.userId)
+    .setIssuedAt(now)
+    .setExpirationTime(expiresAt);
+  if (auth.issuer) jwt = jwt.setIssuer(auth.issuer);
+  if (auth.audience) jwt = jwt.setAudience(auth.audience);
+  return { token: await jwt.sign(auth.secret), expiresAt };
+}

@@ -1,0 +1,133 @@
+/**
+ * The gateway's configuration: read from the environment once, validated, frozen.
+ * Every default lives here. An invalid value is a ConfigError naming the variable;
+ * main.ts prints it and exits 1 before anything listens.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const optionalText = z.string().trim().min(1).optional();
+
+/** uWebSockets.js aborts the process for idleTimeout values 1..7 or above 960: refuse them here. */
+const idleTimeout = int(0, 960).refine((v) => v === 0 || v >= 8, 'must be 0 (off) or 8..960 seconds');
+
+const env = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  NODE_ID: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/, 'letters, digits, _ . - (1-64)').optional(),
+  REDIS_URL: z.string().url().optional(),
+  REDIS_PREFIX: z.string().max(64).default(''),
+  JWT_SECRET: optionalText,
+  JWKS_URL: z.string().url().optional(),
+  JWT_ISSUER: optionalText,
+  JWT_AUDIENCE: optionalText,
+  JWT_ALGORITHMS: list.optional(),
+  JWT_CLOCK_SKEW_S: int(0, 300).default(30),
+  DB_PATH: z.string().min(1).default('data/users.db'),
+  ALLOWED_ORIGINS: list.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024).default(64 * 1024),
+  MAX_BACKPRESSURE_BYTES: int(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
+  IDLE_TIMEOUT_S: idleTimeout.default(60),
+  MAX_ACTIONS_PER_CONNECTION: int(1, 10_000).default(100),
+  WELCOME_ONLINE_LIMIT: int(0, 100_000).default(1000),
+  PRESENCE_LEASE_MS: int(1000, 600_000).default(9000),
+  PRESENCE_BATCH_MS: int(0, 1000).default(20),
+  AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
+});
+
+export type RawEnv = Record<string, string | undefined>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  nodeId: string;
+  redis?: { url: string; prefix: string };
+  auth: {
+    /** HS256 secret bytes, when verifying with a shared secret. */
+    secret?: Uint8Array;
+    /** True when the secret was generated for development, not configured. */
+    secretGenerated: boolean;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    algorithms: string[];
+    clockSkewS: number;
+    timeoutMs: number;
+  };
+  dbPath: string;
+  allowedOrigins?: string[];
+  logLevel: string;
+  ws: { maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutS: number; maxActions: number };
+  presence: { leaseMs: number; batchMs: number; welcomeOnlineLimit: number };
+  shutdownTimeoutMs: number;
+}
+
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function authFrom(e: z.infer<typeof env>, devSecret: () => string): Config['auth'] {
+  if (!e.JWT_SECRET && !e.JWKS_URL) {
+    if (e.NODE_ENV === 'production') throw new ConfigError('JWT_SECRET or JWKS_URL is required when NODE_ENV=production');
+  }
+  if (e.JWT_SECRET && e.JWKS_URL) throw new ConfigError('set either JWT_SECRET or JWKS_URL, not both');
+  const secretText = e.JWT_SECRET ?? (e.JWKS_URL ? undefined : devSecret());
+  const secret = secretText === undefined ? undefined : new TextEncoder().encode(secretText);
+  if (secret && secret.byteLength < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes for HS256');
+  const allowed = secret ? ['HS256'] : ASYMMETRIC;
+  const algorithms = e.JWT_ALGORITHMS ?? allowed;
+  const bad = algorithms.filter((a) => !allowed.includes(a));
+  if (bad.length > 0) throw new ConfigError(`JWT_ALGORITHMS: ${bad.join(', ')} not usable with ${secret ? 'JWT_SECRET' : 'JWKS_URL'}`);
+  return {
+    secret, secretGenerated: !e.JWT_SECRET && !e.JWKS_URL, jwksUrl: e.JWKS_URL,
+    issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, algorithms, clockSkewS: e.JWT_CLOCK_SKEW_S, timeoutMs: e.AUTH_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Parse the environment. `devSecret` supplies the development HS256 secret when none
+ * is configured (main.ts keeps one in a file so the token CLI and every local gateway share it).
+ */
+export function loadConfig(raw: RawEnv, devSecret: () => string = () => randomBytes(32).toString('base64url')): Readonly<Config> {
+  const cleaned = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = env.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'env'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return deepFreeze<Config>({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    nodeId: e.NODE_ID ?? `${hostname().replace(/[^A-Za-z0-9_.\-]/g, '-').slice(0, 40)}-${process.pid}`,
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,
+    auth: authFrom(e, devSecret),
+    dbPath: e.DB_PATH,
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    logLevel: e.LOG_LEVEL,
+    ws: {
+      maxPayloadBytes: e.MAX_PAYLOAD_BYTES, maxBackpressureBytes: e.MAX_BACKPRESSURE_BYTES,
+      idleTimeoutS: e.IDLE_TIMEOUT_S, maxActions: e.MAX_ACTIONS_PER_CONNECTION,
+    },
+    presence: { leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,58 @@
+import type { PresenceChange } from '../../../shared/protocol.js';
+
+/** What one node holds right now: the source of truth for its share of the cluster's presence. */
+export interface NodeAccount {
+  /** userId -> open connections of that user on this node, with the username for events. */
+  users: Map<string, { count: number; username: string }>;
+  /** connectionId -> actions that connection has joined. */
+  memberships: Map<string, Set<string>>;
+}
+
+export interface Snapshot {
+  /** Presence sequence number the snapshot is consistent with: changes with a higher seq are newer. */
+  seq: number;
+  online: string[];
+  onlineCount: number;
+  /** Set when `online` is a first page: pass it to `online()` for the next one. */
+  cursor?: string;
+}
+
+/** A batch of changes as published by the store; `seq` grows by one per published batch. */
+export interface PresenceEvent { seq: number; changes: PresenceChange[] }
+
+/**
+ * Cluster-wide presence and action membership. Storage only: it publishes change
+ * events but holds no sockets.
+ *
+ * Contract:
+ * - `connect`/`disconnect` change the user's global counter, the `online_users` set,
+ *   this node's account and the change event in one atomic step; a counter never
+ *   goes below zero and a user is in the set exactly when their counter is > 0.
+ * - Every node holds a lease. A node that dies without a goodbye stops refreshing it;
+ *   `reap()` on any surviving node settles an expired node exactly once (counts
+ *   subtracted, memberships removed, `offline` events published) however many nodes run it.
+ * - `sync(account)` replaces this node's whole share with `account`: used at start
+ *   (settling a previous incarnation with the same node id), after the lease was lost,
+ *   and after the store came back empty.
+ */
+export interface PresenceStore {
+  /** Register or extend this node's lease. 'lost' means the node was reaped meanwhile: call `sync`. */
+  refreshLease(): Promise<'ok' | 'lost'>;
+  /** One more connection of `userId` on this node; returns a snapshot of the online set taken atomically with it. */
+  connect(userId: string, username: string, snapshotLimit: number): Promise<{ wentOnline: boolean; snapshot: Snapshot }>;
+  /** One connection fewer; also removes `connectionId` from `actions`. */
+  disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }>;
+  join(action: string, connectionId: string): Promise<void>;
+  leave(action: string, connectionId: string): Promise<void>;
+  /** Connection ids registered in `action`, cluster-wide. */
+  members(action: string): Promise<string[]>;
+  isOnline(userIds: string[]): Promise<boolean[]>;
+  /** A page of the online set; `cursor` from a previous page or snapshot. */
+  online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;
+  sync(account: NodeAccount): Promise<void>;
+  /** Settle expired nodes; returns the ids of the nodes this call settled. */
+  reap(): Promise<string[]>;
+  /** One handler; receives every change event published by any node, this one included. */
+  onEvent(handler: (event: PresenceEvent) => void): void;
+  close(): Promise<void>;
+}

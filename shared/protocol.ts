@@ -1,0 +1,95 @@
+/**
+ * Wire protocol shared by the gateway and the browser client: JSON text frames.
+ * PROTOCOL.md is the prose version of this file; keep them in step.
+ */
+
+/** Identifier a client may attach to a command; the answer (ack or error) echoes it. */
+export type RequestId = string | number;
+
+export interface JoinCommand { type: 'join'; action: string; id?: RequestId }
+export interface LeaveCommand { type: 'leave'; action: string; id?: RequestId }
+export interface PublishCommand { type: 'publish'; action: string; data: unknown; echo?: boolean; id?: RequestId }
+export interface PingCommand { type: 'ping'; id?: RequestId }
+export interface SearchCommand { type: 'search'; q: string; limit?: number; id?: RequestId }
+/** Narrow the presence feed to these users, or `"*"` for every change (the default). */
+export interface WatchCommand { type: 'watch'; users: string[] | '*'; id?: RequestId }
+/** Page through the online set past what the welcome carried. */
+export interface OnlineCommand { type: 'online'; cursor?: string; id?: RequestId }
+
+export type ClientMessage =
+  | JoinCommand | LeaveCommand | PublishCommand | PingCommand
+  | SearchCommand | WatchCommand | OnlineCommand;
+
+export type ClientMessageType = ClientMessage['type'];
+
+export interface UserInfo { id: string; username: string; displayName: string }
+
+export interface WelcomeMessage {
+  type: 'welcome';
+  connectionId: string;
+  node: string;
+  user: UserInfo;
+  /** At most `limits.welcomeOnline` ids; when `onlineCursor` is set, page the rest with `online`. */
+  online: string[];
+  onlineCount: number;
+  onlineCursor?: string;
+  /** Send an application `ping` at least this often; the server drops sockets idle for about twice as long. */
+  heartbeatMs: number;
+  limits: { maxPayloadBytes: number; welcomeOnline: number };
+}
+
+export type PresenceStatus = 'online' | 'offline';
+export interface PresenceChange { userId: string; username: string; status: PresenceStatus; ts: number }
+export interface PresenceMessage { type: 'presence'; changes: PresenceChange[] }
+
+/** A publisher identity stamped by the gateway from the verified token, never from the payload. */
+export interface Sender { userId: string; username: string }
+export interface ActionMessage { type: 'message'; action: string; from: Sender; data: unknown; ts: number }
+
+export interface AckMessage { type: 'ack'; id: RequestId; result?: unknown }
+export interface PongMessage { type: 'pong'; id?: RequestId; ts: number }
+export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; message: string }
+
+export type ServerMessage =
+  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage;
+
+export interface SearchUser extends UserInfo { online: boolean }
+export interface SearchResult { users: SearchUser[] }
+export interface OnlinePage { users: string[]; cursor?: string }
+
+/**
+ * The one table of error codes sent in `error` frames and in HTTP error bodies.
+ * The connection stays open after every one of these; closes use CloseCode.
+ */
+export const ErrorCodes = {
+  bad_json: 'frame is not valid JSON',
+  bad_request: 'message is missing a field or has a field of the wrong type',
+  unknown_type: 'message type is not part of the protocol',
+  not_member: 'join the action before publishing to it',
+  rate_limited: 'too many messages; slow down',
+  unauthorized: 'missing, invalid or expired access token',
+  forbidden: 'origin or operation not allowed',
+  not_found: 'no such resource',
+  too_large: 'payload exceeds the size limit',
+  too_many_actions: 'this connection has joined too many actions',
+  unavailable: 'a backing service (Redis, directory) is unreachable; retry later',
+  internal: 'unexpected server error',
+} as const;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** WebSocket close codes the gateway uses (RFC 6455 range plus the private 4xxx range). */
+export const CloseCodes = {
+  normal: 1000,
+  goingAway: 1001,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  internalError: 1011,
+  serviceRestart: 1012,
+  tokenExpired: 4001,
+  slowConsumer: 4008,
+  rateLimited: 4029,
+} as const;
+export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
+
+/** Action names: 1 to 128 characters of letters, digits and `_ - . : / @`. */
+export const ACTION_NAME = /^[A-Za-z0-9_.:\-/@]{1,128}$/;
