@@ -43,6 +43,7 @@ const env = z.object({
   PRESENCE_BATCH_MS: int(0, 1000).default(20),
   AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
+  LOGIN_TOKEN_TTL_S: int(60, 30 * 86_400).default(3600),
 });
 
 export type RawEnv = Record<string, string | undefined>;
@@ -71,24 +72,26 @@ export interface Config {
   ws: { maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutS: number; maxActions: number };
   presence: { leaseMs: number; batchMs: number; welcomeOnlineLimit: number };
   shutdownTimeoutMs: number;
+  /** Lifetime of tokens issued by POST /api/login. */
+  loginTtlS: number;
 }
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
 }
 
-function authFrom(e: z.infer<typeof env>, devSecret: () => string): Config['auth'] {
+function authFrom(e: z.infer<typeof env>, devSecret: (dbPath: string) => string): Config['auth'] {
   if (!e.JWT_SECRET && !e.JWKS_URL) {
     if (e.NODE_ENV === 'production') throw new ConfigError('JWT_SECRET or JWKS_URL is required when NODE_ENV=production');
   }
   if (e.JWT_SECRET && e.JWKS_URL) throw new ConfigError('set either JWT_SECRET or JWKS_URL, not both');
-  const secretText = e.JWT_SECRET ?? (e.JWKS_URL ? undefined : devSecret());
+  const secretText = e.JWT_SECRET ?? (e.JWKS_URL ? undefined : devSecret(e.DB_PATH));
   const secret = secretText === undefined ? undefined : new TextEncoder().encode(secretText);
   if (secret && secret.byteLength < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes for HS256');
   const allowed = secret ? ['HS256'] : ASYMMETRIC;
@@ -102,10 +105,13 @@ function authFrom(e: z.infer<typeof env>, devSecret: () => string): Config['auth
 }
 
 /**
- * Parse the environment. `devSecret` supplies the development HS256 secret when none
- * is configured (main.ts keeps one in a file so the token CLI and every local gateway share it).
+ * Parse the environment. `devSecret(dbPath)` supplies the development HS256 secret when none
+ * is configured (main.ts keeps one beside the database so the token CLI and local gateways share it).
  */
-export function loadConfig(raw: RawEnv, devSecret: () => string = () => randomBytes(32).toString('base64url')): Readonly<Config> {
+export function loadConfig(
+  raw: RawEnv,
+  devSecret: (dbPath: string) => string = () => randomBytes(32).toString('base64url'),
+): Readonly<Config> {
   const cleaned = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = env.safeParse(cleaned);
   if (!parsed.success) {
@@ -129,5 +135,6 @@ export function loadConfig(raw: RawEnv, devSecret: () => string = () => randomBy
     },
     presence: { leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    loginTtlS: e.LOGIN_TOKEN_TTL_S,
   });
 }

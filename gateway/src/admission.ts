@@ -1,0 +1,98 @@
+/**
+ * Everything that happens before a WebSocket exists: find the token, check the Origin,
+ * verify the token, resolve the user, and count the connection in presence. A refused
+ * request never touches presence. The transport upgrades only on `ok: true`, and calls
+ * `abandon` when the client went away before the upgrade could happen.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from './config.js';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+import type { Logger } from './log.js';
+import { AuthError, type Verifier } from './auth/tokens.js';
+import type { PresenceStore, Snapshot } from './presence/types.js';
+import type { UserDirectory } from './users/types.js';
+
+export interface UpgradeRequest {
+  /** Raw query string, without '?'. */
+  query: string;
+  /** Sec-WebSocket-Protocol header as sent. */
+  protocols: string;
+  origin: string;
+  ip: string;
+}
+
+export type Admitted = { ok: true; conn: Connection; snapshot: Snapshot; protocol: string };
+export type Refused = { ok: false; status: 401 | 403 | 503; reason: string };
+
+/** The token from `?token=` or from the subprotocol pair `bearer, <token>`; the protocol to answer with. */
+export function findToken(req: Pick<UpgradeRequest, 'query' | 'protocols'>): { token?: string; protocol: string } {
+  const offered = req.protocols.split(',').map((p) => p.trim()).filter(Boolean);
+  if (offered.length >= 2 && offered[0].toLowerCase() === 'bearer') return { token: offered[1], protocol: offered[0] };
+  const token = new URLSearchParams(req.query).get('token') ?? undefined;
+  return { token: token || undefined, protocol: '' };
+}
+
+export interface AdmissionDeps {
+  config: Pick<Config, 'nodeId' | 'allowedOrigins' | 'presence'>;
+  verify: Verifier;
+  users: UserDirectory;
+  presence: PresenceStore;
+  hub: Hub;
+  log: Logger;
+  /** Called when a presence write may not have applied; the upkeep re-syncs this node's share. */
+  markDirty: () => void;
+}
+
+export function createAdmission(d: AdmissionDeps) {
+  const boot = randomBytes(3).toString('base64url');
+  let counter = 0;
+
+  function originAllowed(origin: string): boolean {
+    return !d.config.allowedOrigins || d.config.allowedOrigins.includes(origin);
+  }
+
+  async function countIn(conn: Connection): Promise<Snapshot> {
+    // Counted locally before the store call is issued: a sync issued after this call
+    // includes the connection, one issued before does not (one Redis connection keeps order).
+    d.hub.add(conn);
+    try {
+      return (await d.presence.connect(conn.userId, conn.username, d.config.presence.welcomeOnlineLimit)).snapshot;
+    } catch (err) {
+      d.log.warn({ err, userId: conn.userId }, 'presence unreachable at connect; admitting in degraded mode');
+      d.markDirty();
+      const local = [...new Set([...d.hub.all()].map((c) => c.userId))];
+      return { seq: 0, online: local, onlineCount: local.length };
+    }
+  }
+
+  async function admit(req: UpgradeRequest): Promise<Admitted | Refused> {
+    if (!originAllowed(req.origin)) return { ok: false, status: 403, reason: 'origin not allowed' };
+    const { token, protocol } = findToken(req);
+    let identity;
+    try {
+      identity = await d.verify(token ?? '');
+    } catch (err) {
+      const reason = err instanceof AuthError ? err.reason : 'invalid';
+      if (reason === 'unavailable' || reason === 'timeout') return { ok: false, status: 503, reason: `token check ${reason}` };
+      return { ok: false, status: 401, reason: `token ${reason}` };
+    }
+    const user = d.users.byId(identity.userId);
+    counter += 1;
+    const conn: Connection = {
+      id: `${d.config.nodeId}:${boot}${counter.toString(36)}`,
+      userId: identity.userId,
+      username: user?.username ?? identity.name ?? identity.userId,
+      displayName: user?.displayName ?? identity.name ?? identity.userId,
+      exp: identity.exp,
+      ip: req.ip,
+      actions: new Set(),
+      watching: '*',
+      closed: false,
+    };
+    const snapshot = await countIn(conn);
+    return { ok: true, conn, snapshot, protocol };
+  }
+
+  return { admit };
+}

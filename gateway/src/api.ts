@@ -1,0 +1,110 @@
+/**
+ * HTTP API: health, readiness, user search, login. Each route returns a status and a body;
+ * bad input is a 4xx with an error code from the protocol table, never a 500.
+ */
+import { z } from 'zod';
+import { ErrorCodes, type ErrorCode } from '../../shared/protocol.js';
+import { AuthError, signToken, type Verifier } from './auth/tokens.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { PresenceStore } from './presence/types.js';
+import { KeyedLimiter } from './rate-limit.js';
+import type { ApiReply } from './transport/http.js';
+import type { Routes } from './transport/server.js';
+import type { UserDirectory } from './users/types.js';
+
+export interface ApiDeps {
+  auth: Config['auth'];
+  loginTtlS: number;
+  verify: Verifier;
+  users: UserDirectory;
+  presence: PresenceStore;
+  readiness: () => string[];
+  log: Logger;
+}
+
+const fail = (status: number, code: ErrorCode, message: string = ErrorCodes[code]): ApiReply => ({
+  status, body: { error: code, message },
+});
+
+const searchQuery = z.object({
+  q: z.string().max(100).default(''),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
+
+function bearer(header: string): string | undefined {
+  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  return m?.[1];
+}
+
+export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
+  const loginByIp = new KeyedLimiter(0.2, 10);
+  const loginByUser = new KeyedLimiter(0.1, 5);
+
+  async function search(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
+    try {
+      await d.verify(bearer(req.header('authorization')) ?? '');
+    } catch (err) {
+      if (err instanceof AuthError && (err.reason === 'timeout' || err.reason === 'unavailable')) return fail(503, 'unavailable');
+      return { ...fail(401, 'unauthorized'), headers: { 'www-authenticate': 'Bearer' } };
+    }
+    const parsed = searchQuery.safeParse(Object.fromEntries(new URLSearchParams(req.query)));
+    if (!parsed.success) return fail(400, 'bad_request', 'q: at most 100 characters; limit: 1..100');
+    const found = d.users.search(parsed.data.q, parsed.data.limit);
+    let online: boolean[];
+    try {
+      online = await d.presence.isOnline(found.map((u) => u.id));
+    } catch {
+      return fail(503, 'unavailable', 'presence store unreachable');
+    }
+    const users = found.map((u, i) => ({ id: u.id, username: u.username, displayName: u.displayName, online: online[i] }));
+    return { status: 200, body: { users } };
+  }
+
+  async function login(req: Parameters<Routes['post'][string]>[0], body: () => Promise<Buffer>): Promise<ApiReply> {
+    if (!d.auth.secret) return fail(404, 'not_found', 'login is disabled: tokens come from the identity provider (JWKS_URL)');
+    if (!/^application\/json\b/i.test(req.header('content-type'))) return fail(415, 'bad_request', 'send application/json');
+    let raw: Buffer;
+    try {
+      raw = await body();
+    } catch {
+      return fail(413, 'too_large');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return fail(400, 'bad_json');
+    }
+    const parsed = loginBody.safeParse(json);
+    if (!parsed.success) return fail(400, 'bad_request', 'expected {"username": string, "password": string}');
+    const { username, password } = parsed.data;
+    if (!loginByIp.take(req.ip) || !loginByUser.take(username.toLowerCase())) {
+      return { ...fail(429, 'rate_limited', 'too many sign-in attempts; wait a minute'), headers: { 'retry-after': '60' } };
+    }
+    const user = d.users.checkPassword(username, password);
+    if (!user) return fail(401, 'unauthorized', 'wrong username or password');
+    const { token, expiresAt } = await signToken(d.auth, { userId: user.id, name: user.displayName, ttlSeconds: d.loginTtlS });
+    d.log.info({ userId: user.id }, 'signed in');
+    return {
+      status: 200,
+      headers: { 'cache-control': 'no-store' },
+      body: { accessToken: token, expiresAt: expiresAt * 1000, user: { id: user.id, username: user.username, displayName: user.displayName } },
+    };
+  }
+
+  return {
+    get: {
+      '/healthz': () => ({ status: 200, body: { status: 'ok' } }),
+      '/readyz': () => {
+        const problems = d.readiness();
+        return problems.length === 0
+          ? { status: 200, body: { status: 'ready' } }
+          : { status: 503, body: { status: 'not_ready', problems } };
+      },
+      '/api/users/search': search,
+    },
+    post: { '/api/login': login },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Builds the broker and presence store: Redis when REDIS_URL is set, otherwise the
+ * in-process memory twins (one node, nothing to install).
+ *
+ * Redis connections and why each has its own settings:
+ * - `commands` (presence scripts) and `publisher` run with no offline queue: while Redis is
+ *   down a write fails at once instead of being queued and replayed later, possibly after
+ *   the node re-synced its share or before subscribers re-subscribed (a known ioredis trap).
+ *   A failed presence write marks the node dirty and the upkeep re-syncs it from live sockets.
+ * - the two subscriber connections keep the offline queue: a SUBSCRIBE replayed on
+ *   reconnect is harmless, and ioredis re-subscribes their channels by itself.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { Broker } from './broker/types.js';
+import { createMemoryBus, MemoryBroker } from './broker/memory.js';
+import { RedisBroker } from './broker/redis.js';
+import type { PresenceStore } from './presence/types.js';
+import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
+import { RedisPresenceStore } from './presence/redis.js';
+
+export interface Backends {
+  broker: Broker;
+  presence: PresenceStore & { start(): Promise<void> };
+  /** Register a callback for "the store came back after a disconnect". */
+  onReconnect(cb: () => void): void;
+  close(): Promise<void>;
+}
+
+function redisOptions(role: string, writes: boolean): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectionName: role,
+    enableOfflineQueue: !writes,
+    maxRetriesPerRequest: writes ? 0 : null,
+    connectTimeout: 3000,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+    reconnectOnError: () => false,
+  };
+}
+
+export async function createRedisBackends(config: Readonly<Config>, log: Logger): Promise<Backends> {
+  const { url, prefix } = config.redis!;
+  const make = (role: string, writes: boolean) => {
+    const c = new Redis(url, redisOptions(`${config.nodeId}:${role}`, writes));
+    let lastError = '';
+    c.on('error', (err) => {
+      if (err.message !== lastError) log.warn({ role, err: err.message }, 'redis connection error');
+      lastError = err.message;
+    });
+    c.on('ready', () => { lastError = ''; });
+    return c;
+  };
+  const commands = make('commands', true);
+  const presenceSub = make('presence-sub', false);
+  const publisher = make('publisher', true);
+  const subscriber = make('subscriber', false);
+  const clients = [commands, presenceSub, publisher, subscriber];
+  await Promise.all(clients.map((c) => c.connect()));
+
+  const presence = new RedisPresenceStore({
+    redis: commands, subscriber: presenceSub, prefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
+    logger: log.child({ component: 'presence-store' }),
+  });
+  const broker = new RedisBroker({ publisher, subscriber, prefix, nodeId: config.nodeId, logger: log.child({ component: 'broker' }) });
+  const reconnectCbs: Array<() => void> = [];
+  // Callbacks are registered after the first connect, so every 'ready' they see is a reconnect.
+  commands.on('ready', () => {
+    for (const cb of reconnectCbs) cb();
+  });
+  return {
+    broker,
+    presence,
+    onReconnect: (cb) => reconnectCbs.push(cb),
+    async close() {
+      await Promise.allSettled([presence.close(), broker.close()]);
+      await Promise.allSettled(clients.map((c) => c.quit()));
+      for (const c of clients) c.disconnect();
+    },
+  };
+}
+
+export function createMemoryBackends(config: Readonly<Config>): Backends {
+  const broker = new MemoryBroker(createMemoryBus(), config.nodeId);
+  const presence = new MemoryPresenceStore(createMemoryPresenceBackend(), config.nodeId, { leaseMs: config.presence.leaseMs });
+  return {
+    broker,
+    presence,
+    onReconnect: () => {},
+    async close() {
+      await Promise.allSettled([presence.close(), broker.close()]);
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * One client connection as the gateway sees it, independent of the socket library.
+ * The transport attaches a LocalSocket at open; after `closed` is set nothing may be
+ * sent on it (uWebSockets.js throws on a closed socket).
+ */
+import type { RequestId } from '../../shared/protocol.js';
+
+/** The transport's handle on one socket (implemented over uWebSockets.js in transport/). */
+export interface LocalSocket {
+  /** Returns false when the frame was dropped or only buffered past the backpressure limit. */
+  send(text: string): boolean;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Publish to a local topic, excluding this socket. */
+  publishExceptSelf(topic: string, text: string): void;
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
+
+/** The transport's handle on all local sockets: fan-out through its topics. */
+export interface LocalFanout {
+  publish(topic: string, text: string): void;
+  subscribers(topic: string): number;
+}
+
+export interface Connection {
+  readonly id: string;
+  readonly userId: string;
+  readonly username: string;
+  readonly displayName: string;
+  /** Token expiry, seconds since the epoch. */
+  exp: number;
+  readonly ip: string;
+  readonly actions: Set<string>;
+  /** '*' for every presence change, or the set of watched user ids. */
+  watching: '*' | Set<string>;
+  socket?: LocalSocket;
+  closed: boolean;
+}
+
+/** Local topic names: one per action, one for all presence, one per watched user. */
+export const topics = {
+  action: (action: string) => `a:${action}`,
+  presenceAll: 'p:*',
+  presenceOf: (userId: string) => `p:u:${userId}`,
+};
+
+export function sendTo(conn: Connection, text: string): void {
+  if (!conn.closed && conn.socket) conn.socket.send(text);
+}
+
+export function replyError(conn: Connection, id: RequestId | undefined, code: string, message: string): void {
+  sendTo(conn, JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message }));
+}

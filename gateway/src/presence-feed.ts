@@ -1,0 +1,97 @@
+/**
+ * Delivers presence changes from the store to local sockets.
+ *
+ * Changes arriving within `batchMs` go out as one `presence` frame, encoded once and
+ * fanned out through the transport's topics: all changes to sockets watching '*', and
+ * each user's changes to sockets watching that user. Events are applied in `seq` order;
+ * a repeated or older seq is ignored.
+ *
+ * A socket's welcome snapshot is taken at seq S before the socket exists; `replaySince(S)`
+ * sends it the changes this node already flushed after S, so no change falls between the
+ * snapshot and the topic subscription. Later changes reach it through the topics.
+ */
+import type { PresenceChange } from '../../shared/protocol.js';
+import { sendTo, topics, type Connection, type LocalFanout } from './connection.js';
+import type { PresenceEvent } from './presence/types.js';
+
+const REPLAY_KEEP = 512;
+
+export class PresenceFeed {
+  private lastSeq = 0;
+  private pending: PresenceEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly flushed: PresenceEvent[] = [];
+
+  constructor(private readonly fanout: LocalFanout, private readonly batchMs: number) {}
+
+  push(event: PresenceEvent): void {
+    if (event.seq <= this.lastSeq) return;
+    this.lastSeq = event.seq;
+    this.pending.push(event);
+    if (this.batchMs === 0) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.batchMs);
+  }
+
+  /** The highest seq seen: a store that restarted empty starts again from 1, so the caller resets us. */
+  reset(): void {
+    this.lastSeq = 0;
+  }
+
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const events = this.pending;
+    if (events.length === 0) return;
+    this.pending = [];
+    const changes = events.flatMap((e) => e.changes);
+    this.fanout.publish(topics.presenceAll, frame(changes));
+    this.publishPerUser(changes);
+    this.flushed.push(...events);
+    if (this.flushed.length > REPLAY_KEEP) this.flushed.splice(0, this.flushed.length - REPLAY_KEEP);
+  }
+
+  private publishPerUser(changes: PresenceChange[]): void {
+    const byUser = new Map<string, PresenceChange[]>();
+    for (const c of changes) {
+      if (this.fanout.subscribers(topics.presenceOf(c.userId)) === 0) continue;
+      const list = byUser.get(c.userId) ?? [];
+      list.push(c);
+      byUser.set(c.userId, list);
+    }
+    for (const [userId, list] of byUser) this.fanout.publish(topics.presenceOf(userId), frame(list));
+  }
+
+  /** Subscribe `conn` to the presence topics that match what it watches. */
+  watch(conn: Connection, users: '*' | string[]): void {
+    const socket = conn.socket;
+    if (!socket) return;
+    if (conn.watching === '*') socket.unsubscribe(topics.presenceAll);
+    else for (const id of conn.watching) socket.unsubscribe(topics.presenceOf(id));
+    if (users === '*') {
+      conn.watching = '*';
+      socket.subscribe(topics.presenceAll);
+    } else {
+      conn.watching = new Set(users);
+      for (const id of conn.watching) socket.subscribe(topics.presenceOf(id));
+    }
+  }
+
+  /** Send `conn` the already-flushed changes newer than its snapshot. */
+  replaySince(conn: Connection, seq: number): void {
+    const watching = conn.watching;
+    const changes = this.flushed
+      .filter((e) => e.seq > seq)
+      .flatMap((e) => e.changes)
+      .filter((c) => watching === '*' || watching.has(c.userId));
+    if (changes.length > 0) sendTo(conn, frame(changes));
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function frame(changes: PresenceChange[]): string {
+  return JSON.stringify({ type: 'presence', changes });
+}

@@ -1,0 +1,131 @@
+/**
+ * The per-connection protocol: one handler per client message type. Handlers run after
+ * the frame was decoded (the transport copies the frame to a string first, so the
+ * socket library's buffer is never touched after an await). Every command that carries
+ * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
+ */
+import { decodeClientMessage } from '../../shared/codec.js';
+import type { ClientMessage, ErrorCode, RequestId } from '../../shared/protocol.js';
+import type { Broker } from './broker/types.js';
+import { replyError, sendTo, topics, type Connection, type LocalFanout } from './connection.js';
+import type { Hub } from './hub.js';
+import type { Logger } from './log.js';
+import type { PresenceFeed } from './presence-feed.js';
+import type { PresenceStore } from './presence/types.js';
+import type { UserDirectory } from './users/types.js';
+
+export interface SessionDeps {
+  hub: Hub;
+  feed: PresenceFeed;
+  broker: Broker;
+  presence: PresenceStore;
+  users: UserDirectory;
+  fanout: LocalFanout;
+  log: Logger;
+  limits: { maxActions: number; onlinePage: number };
+  /** Membership registry writes that failed (store unreachable) are repaired by the next sync. */
+  markDirty: () => void;
+}
+
+type Handler<T extends ClientMessage['type']> = (conn: Connection, msg: Extract<ClientMessage, { type: T }>) => Promise<void> | void;
+type Handlers = { [T in ClientMessage['type']]: Handler<T> };
+
+class CommandError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+function ack(conn: Connection, id: RequestId | undefined, result?: unknown): void {
+  if (id === undefined) return;
+  sendTo(conn, JSON.stringify(result === undefined ? { type: 'ack', id } : { type: 'ack', id, result }));
+}
+
+function handlers(d: SessionDeps): Handlers {
+  return {
+    async join(conn, msg) {
+      if (!conn.actions.has(msg.action)) {
+        if (conn.actions.size >= d.limits.maxActions) {
+          throw new CommandError('too_many_actions', `at most ${d.limits.maxActions} actions per connection`);
+        }
+        await d.hub.join(conn, msg.action);
+        d.presence.join(msg.action, conn.id).catch((err) => {
+          d.log.warn({ err, action: msg.action }, 'membership registry write failed; next sync repairs it');
+          d.markDirty();
+        });
+      }
+      ack(conn, msg.id, { action: msg.action, joined: true });
+    },
+
+    async leave(conn, msg) {
+      if (conn.actions.has(msg.action)) {
+        await d.hub.leave(conn, msg.action);
+        d.presence.leave(msg.action, conn.id).catch(() => d.markDirty());
+      }
+      ack(conn, msg.id, { action: msg.action, joined: false });
+    },
+
+    async publish(conn, msg) {
+      if (!conn.actions.has(msg.action)) throw new CommandError('not_member', `join "${msg.action}" before publishing to it`);
+      const ts = Date.now();
+      const from = { userId: conn.userId, username: conn.username, displayName: conn.displayName };
+      const text = JSON.stringify({ type: 'message', action: msg.action, from, data: msg.data, ts });
+      const topic = topics.action(msg.action);
+      if (msg.echo) d.fanout.publish(topic, text);
+      else conn.socket?.publishExceptSelf(topic, text);
+      try {
+        await d.broker.publish(msg.action, text);
+      } catch {
+        throw new CommandError('unavailable', 'delivered to members on this node only: the cluster bus is unreachable');
+      }
+      ack(conn, msg.id, { ts });
+    },
+
+    ping(conn, msg) {
+      sendTo(conn, JSON.stringify(msg.id === undefined ? { type: 'pong', ts: Date.now() } : { type: 'pong', id: msg.id, ts: Date.now() }));
+    },
+
+    async search(conn, msg) {
+      const found = d.users.search(msg.q, msg.limit ?? 20);
+      const online = await d.presence.isOnline(found.map((u) => u.id));
+      const users = found.map((u, i) => ({ id: u.id, username: u.username, displayName: u.displayName, online: online[i] }));
+      ack(conn, msg.id, { users });
+    },
+
+    async watch(conn, msg) {
+      d.feed.watch(conn, msg.users);
+      if (msg.users === '*') return ack(conn, msg.id, { watching: '*' });
+      const flags = await d.presence.isOnline(msg.users);
+      ack(conn, msg.id, { watching: msg.users.length, online: msg.users.filter((_, i) => flags[i]) });
+    },
+
+    async online(conn, msg) {
+      const page = await d.presence.online(msg.cursor, d.limits.onlinePage);
+      ack(conn, msg.id, page);
+    },
+  };
+}
+
+/** Build the frame handler for text frames. Never throws; errors become `error` frames. */
+export function createSession(deps: SessionDeps): (conn: Connection, text: string) => void {
+  const table = handlers(deps);
+  return (conn, text) => {
+    const decoded = decodeClientMessage(text);
+    if (!decoded.ok) return replyError(conn, decoded.id, decoded.code, decoded.message);
+    const msg = decoded.msg;
+    const handler = table[msg.type] as Handler<typeof msg.type>;
+    let pending: Promise<void> | void;
+    try {
+      pending = handler(conn, msg as never);
+    } catch (err) {
+      return fail(deps.log, conn, msg, err);
+    }
+    if (pending) pending.catch((err) => fail(deps.log, conn, msg, err));
+  };
+}
+
+function fail(log: Logger, conn: Connection, msg: ClientMessage, err: unknown): void {
+  if (err instanceof CommandError) return replyError(conn, msg.id, err.code, err.message);
+  log.error({ err, type: msg.type, connectionId: conn.id }, 'command failed');
+  replyError(conn, msg.id, 'unavailable', `${msg.type} failed: a backing service is unreachable`);
+}

@@ -1,0 +1,74 @@
+/**
+ * Small helpers for uWebSockets.js HTTP responses. A response is valid only until it
+ * is ended or aborted: every write goes through `reply`, which checks `aborted` and corks.
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+
+export interface ApiReply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+  404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export interface Guarded {
+  res: HttpResponse;
+  aborted: boolean;
+}
+
+/** Register onAborted at once (required before any async work) and track it. */
+export function guard(res: HttpResponse): Guarded {
+  const g: Guarded = { res, aborted: false };
+  res.onAborted(() => {
+    g.aborted = true;
+  });
+  return g;
+}
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
+}
+
+/** Write a JSON (or raw string/Buffer) reply; a no-op once the client went away. */
+export function reply(g: Guarded, r: ApiReply): void {
+  if (g.aborted) return;
+  const isRaw = typeof r.body === 'string' || Buffer.isBuffer(r.body);
+  const body = isRaw ? (r.body as string | Buffer) : JSON.stringify(r.body);
+  g.res.cork(() => {
+    g.res.writeStatus(statusLine(r.status));
+    if (!isRaw) g.res.writeHeader('content-type', 'application/json; charset=utf-8');
+    for (const [k, v] of Object.entries(r.headers ?? {})) g.res.writeHeader(k, v);
+    g.res.end(body);
+  });
+  g.aborted = true;
+}
+
+export class BodyTooLarge extends Error {}
+
+/** Collect a request body up to `limit` bytes; rejects with BodyTooLarge past it. */
+export function readBody(g: Guarded, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    g.res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        done = true;
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) {
+        done = true;
+        resolve(Buffer.concat(chunks));
+      }
+    });
+  });
+}
