@@ -28,7 +28,7 @@ const schemas = {
   watch: z.object({
     type: z.literal('watch'), users: z.union([z.literal('*'), z.array(userId).max(1000)]), id: requestId.optional(),
   }),
-  online: z.object({ type: z.literal('online'), cursor: z.string().max(64).optional(), id: requestId.optional() }),
+  online: z.object({ type: z.literal('online'), cursor: z.string().regex(/^\d{1,20}$/, 'cursor is a number from a previous page').optional(), id: requestId.optional() }),
 } satisfies Record<ClientMessage['type'], z.ZodType>;
 
 export type Decoded =

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ErrorCodes, type ErrorCode } from '../../shared/protocol.js';
-import { AuthError, signToken, type Verifier } from './auth/tokens.js';
+import { AuthError, signToken, type Identity, type Verifier } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { PresenceStore } from './presence/types.js';
@@ -42,13 +42,28 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
   const loginByIp = new KeyedLimiter(0.2, 10);
   const loginByUser = new KeyedLimiter(0.1, 5);
 
-  async function search(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
+  /** The caller's identity, or the reply that refuses it. */
+  async function authenticate(req: Parameters<Routes['get'][string]>[0]): Promise<Identity | ApiReply> {
     try {
-      await d.verify(bearer(req.header('authorization')) ?? '');
+      return await d.verify(bearer(req.header('authorization')) ?? '');
     } catch (err) {
       if (err instanceof AuthError && (err.reason === 'timeout' || err.reason === 'unavailable')) return fail(503, 'unavailable');
       return { ...fail(401, 'unauthorized'), headers: { 'www-authenticate': 'Bearer' } };
     }
+  }
+
+  /** Lets a browser tell "token refused" from "server down": a refused upgrade shows it only a 1006. */
+  async function me(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
+    const who = await authenticate(req);
+    if ('status' in who) return who;
+    const user = d.users.byId(who.userId);
+    const name = user?.username ?? who.name ?? who.userId;
+    return { status: 200, body: { id: who.userId, username: name, displayName: user?.displayName ?? name, expiresAt: who.exp * 1000 } };
+  }
+
+  async function search(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
+    const who = await authenticate(req);
+    if ('status' in who) return who;
     const parsed = searchQuery.safeParse(Object.fromEntries(new URLSearchParams(req.query)));
     if (!parsed.success) return fail(400, 'bad_request', 'q: at most 100 characters; limit: 1..100');
     const found = d.users.search(parsed.data.q, parsed.data.limit);
@@ -104,6 +119,7 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
           : { status: 503, body: { status: 'not_ready', problems } };
       },
       '/api/users/search': search,
+      '/api/me': me,
     },
     post: { '/api/login': login },
   };
