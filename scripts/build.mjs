@@ -22,4 +22,4 @@ function copyLua(dir) {
 copyLua('gateway/src');
 
 const webBuild = join(root, 'web', 'build.mjs');
-if (existsSync(webBuild)) execFileSync(process.execPath, [webBuild], { stdio: 'inherit' });
+if (existsSync(webBuild) && !process.env.BUILD_SKIP_WEB) execFileSync(process.execPath, [webBuild], { stdio: 'inherit' });

@@ -16,9 +16,12 @@ export interface WatchCommand { type: 'watch'; users: string[] | '*'; id?: Reque
 /** Page through the online set past what the welcome carried. */
 export interface OnlineCommand { type: 'online'; cursor?: string; id?: RequestId }
 
+/** Replace the connection's token with a newer one for the same user before it expires. */
+export interface RefreshCommand { type: 'refresh'; token: string; id?: RequestId }
+
 export type ClientMessage =
   | JoinCommand | LeaveCommand | PublishCommand | PingCommand
-  | SearchCommand | WatchCommand | OnlineCommand;
+  | SearchCommand | WatchCommand | OnlineCommand | RefreshCommand;
 
 export type ClientMessageType = ClientMessage['type'];
 
@@ -50,8 +53,11 @@ export interface AckMessage { type: 'ack'; id: RequestId; result?: unknown }
 export interface PongMessage { type: 'pong'; id?: RequestId; ts: number }
 export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; message: string }
 
+/** Sent once, `TOKEN_EXPIRY_WARNING_S` before the token expires: send `refresh` or be closed with 4001. */
+export interface TokenExpiringMessage { type: 'token_expiring'; expiresAt: number }
+
 export type ServerMessage =
-  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage;
+  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage;
 
 export interface SearchUser extends UserInfo { online: boolean }
 export interface SearchResult { users: SearchUser[] }

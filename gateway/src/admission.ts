@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
+import { KeyedLimiter } from './rate-limit.js';
 import type { Logger } from './log.js';
 import { AuthError, type Verifier } from './auth/tokens.js';
 import type { PresenceStore, Snapshot } from './presence/types.js';
@@ -23,7 +24,7 @@ export interface UpgradeRequest {
 }
 
 export type Admitted = { ok: true; conn: Connection; snapshot: Snapshot; protocol: string };
-export type Refused = { ok: false; status: 401 | 403 | 503; reason: string };
+export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: string };
 
 /** The token from `?token=` or from the subprotocol pair `bearer, <token>`; the protocol to answer with. */
 export function findToken(req: Pick<UpgradeRequest, 'query' | 'protocols'>): { token?: string; protocol: string } {
@@ -34,7 +35,7 @@ export function findToken(req: Pick<UpgradeRequest, 'query' | 'protocols'>): { t
 }
 
 export interface AdmissionDeps {
-  config: Pick<Config, 'nodeId' | 'allowedOrigins' | 'presence'>;
+  config: Pick<Config, 'nodeId' | 'allowedOrigins' | 'presence' | 'limits'>;
   verify: Verifier;
   users: UserDirectory;
   presence: PresenceStore;
@@ -47,6 +48,8 @@ export interface AdmissionDeps {
 export function createAdmission(d: AdmissionDeps) {
   const boot = randomBytes(3).toString('base64url');
   let counter = 0;
+  // Failed upgrades per IP: a burst, refilled at one per second; past it, 429 without verifying.
+  const failures = new KeyedLimiter(1, d.config.limits.badTokenBurst);
 
   function originAllowed(origin: string): boolean {
     return !d.config.allowedOrigins || d.config.allowedOrigins.includes(origin);
@@ -68,6 +71,7 @@ export function createAdmission(d: AdmissionDeps) {
 
   async function admit(req: UpgradeRequest): Promise<Admitted | Refused> {
     if (!originAllowed(req.origin)) return { ok: false, status: 403, reason: 'origin not allowed' };
+    if (!failures.available(req.ip)) return { ok: false, status: 429, reason: 'too many failed upgrades from this address' };
     const { token, protocol } = findToken(req);
     let identity;
     try {
@@ -75,6 +79,7 @@ export function createAdmission(d: AdmissionDeps) {
     } catch (err) {
       const reason = err instanceof AuthError ? err.reason : 'invalid';
       if (reason === 'unavailable' || reason === 'timeout') return { ok: false, status: 503, reason: `token check ${reason}` };
+      failures.take(req.ip);
       return { ok: false, status: 401, reason: `token ${reason}` };
     }
     const user = d.users.byId(identity.userId);
@@ -89,6 +94,9 @@ export function createAdmission(d: AdmissionDeps) {
       actions: new Set(),
       watching: '*',
       closed: false,
+      warned: false,
+      bucket: { tokens: d.config.limits.msgBurst, at: Date.now(), strikes: 0 },
+      stalls: 0,
     };
     const snapshot = await countIn(conn);
     return { ok: true, conn, snapshot, protocol };

@@ -9,11 +9,14 @@ import { createVerifier, type Verifier } from './auth/tokens.js';
 import type { Broker } from './broker/types.js';
 import type { Config } from './config.js';
 import { replyError, sendTo, type Connection } from './connection.js';
+import { closeInBatches } from './drain.js';
 import { Hub } from './hub.js';
 import type { Logger } from './log.js';
+import { createMetrics, stampedTs } from './metrics.js';
 import { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore, Snapshot } from './presence/types.js';
 import { createSession } from './session.js';
+import { startSweeper } from './sweep.js';
 import { createTransport, type Routes, type SocketHandlers } from './transport/server.js';
 import type { Uws } from './transport/uws.js';
 import { PresenceUpkeep } from './upkeep.js';
@@ -38,7 +41,10 @@ export interface Gateway {
   readiness(): string[];
   /** The presence store came back after a disconnect: re-sync this node's share. */
   reconnected(): void;
-  /** Stop accepting, close every socket with `code`, remove this node's presence. */
+  /**
+   * Drain: stop accepting, close sockets in jittered batches with `code`, keep this node's
+   * presence for the grace window (clients reconnect elsewhere without flapping), then retire it.
+   */
   stop(code?: number): Promise<void>;
 }
 
@@ -60,11 +66,17 @@ function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot)
 export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const { config, log, broker, presence, users } = parts;
   const verify = parts.verify ?? createVerifier(config.auth);
+  const metrics = createMetrics(config.nodeId);
   const transport = createTransport(parts.uws, config, log.child({ component: 'transport' }));
   const feed = new PresenceFeed(transport.fanout, config.presence.batchMs);
-  const hub = new Hub(broker, transport.fanout, log.child({ component: 'hub' }));
-  const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, log.child({ component: 'presence' }));
+  const hub = new Hub(broker, transport.fanout, log.child({ component: 'hub' }), (payload) => {
+    metrics.messagesOut.inc({ source: 'remote' });
+    const ts = stampedTs(payload);
+    if (ts !== undefined) metrics.deliveryLatency.observe(Math.max(0, Date.now() - ts) / 1000);
+  });
+  const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, log.child({ component: 'presence' }), metrics);
   const markDirty = () => upkeep.markDirty();
+  const lingering = new Map<string, NodeJS.Timeout>();
   let stopping = false;
 
   presence.onEvent((event) => feed.push(event));
@@ -72,24 +84,38 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   await upkeep.start();
 
   const session = createSession({
-    hub, feed, broker, presence, users, fanout: transport.fanout, log: log.child({ component: 'session' }), markDirty,
-    limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit) },
+    verify, metrics, hub, feed, broker, presence, users, fanout: transport.fanout, log: log.child({ component: 'session' }), markDirty,
+    limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits },
   });
   const admission = createAdmission({ config, verify, users, presence, hub, log: log.child({ component: 'admission' }), markDirty });
 
+  /** Issue the store's disconnect and drop `conn` from the account, in the same tick. */
   const countOut = (conn: Connection) => {
-    const actions = [...conn.actions];
-    void hub.remove(conn);
-    if (stopping) return; // retire() removes this node's whole share at once
-    presence.disconnect(conn.userId, conn.username, conn.id, actions).catch((err) => {
+    lingering.delete(conn.id);
+    hub.forget(conn);
+    presence.disconnect(conn.userId, conn.username, conn.id, [...conn.actions]).catch((err) => {
       log.warn({ err, userId: conn.userId }, 'presence unreachable at disconnect; next sync repairs it');
       markDirty();
     });
   };
+  /** Socket gone: memberships end now; presence ends after the grace window unless the node retires first. */
+  const closed = (conn: Connection) => {
+    void hub.release(conn);
+    if (stopping) return;
+    if (config.presence.graceMs === 0) return countOut(conn);
+    lingering.set(conn.id, setTimeout(() => countOut(conn), config.presence.graceMs));
+  };
 
   const handlers: SocketHandlers = {
-    admit: (req) => (stopping ? Promise.resolve({ ok: false, status: 503, reason: 'draining' }) : admission.admit(req)),
-    abandon: countOut,
+    admit: async (req) => {
+      const result = stopping ? { ok: false as const, status: 503 as const, reason: 'draining' } : await admission.admit(req);
+      metrics.upgrades.inc({ outcome: result.ok ? 'accepted' : String(result.status) });
+      return result;
+    },
+    abandon: (conn) => {
+      void hub.release(conn);
+      countOut(conn);
+    },
     opened(conn, snapshot) {
       feed.watch(conn, '*');
       sendTo(conn, welcome(config, conn, snapshot));
@@ -98,9 +124,12 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     message: session,
     binary: (conn) => replyError(conn, undefined, 'bad_request', 'binary frames are not part of the protocol; send JSON text'),
     drained: () => {},
-    closed: (conn) => countOut(conn),
+    closed,
   };
 
+  const stopSweeper = startSweeper(() => hub.all(), {
+    warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics,
+  });
   const readiness = () => {
     const problems: string[] = [];
     if (stopping) problems.push('draining');
@@ -110,15 +139,27 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const api = createApi({
     auth: config.auth, loginTtlS: config.loginTtlS, verify, users, presence, readiness, log: log.child({ component: 'api' }),
   });
+  api.get['/metrics'] = async () => {
+    metrics.connections.set(hub.size);
+    metrics.usersOnline.set(hub.users());
+    metrics.redisUp.set(broker.isReady() ? 1 : 0);
+    metrics.draining.set(stopping ? 1 : 0);
+    return { status: 200, body: await metrics.registry.metrics(), headers: { 'content-type': metrics.registry.contentType } };
+  };
   const port = await transport.listen(handlers, { ...api, files: parts.files });
-  log.info({ port, host: config.host }, 'gateway listening');
+  log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
 
   async function stop(code: number = CloseCodes.serviceRestart): Promise<void> {
     if (stopping) return;
     stopping = true;
     transport.stopListening();
-    const open = [...hub.all()];
-    for (const conn of open) if (!conn.closed) conn.socket?.close(code, 'server shutting down');
+    stopSweeper();
+    const open = [...hub.all()].filter((c) => !c.closed);
+    log.info({ connections: open.length, spreadMs: config.drainSpreadMs, graceMs: config.presence.graceMs }, 'draining');
+    await closeInBatches(open, code, config.drainSpreadMs);
+    // Clients reconnect to other nodes meanwhile; this node keeps counting them so nobody sees them go offline.
+    await new Promise((r) => setTimeout(r, config.presence.graceMs));
+    for (const t of lingering.values()) clearTimeout(t);
     feed.close();
     try {
       await upkeep.retire();

@@ -34,6 +34,8 @@ function redisOptions(role: string, writes: boolean): RedisOptions {
     connectionName: role,
     enableOfflineQueue: !writes,
     maxRetriesPerRequest: writes ? 0 : null,
+    // A write in flight when the connection drops must fail, not be re-sent after reconnect.
+    autoResendUnfulfilledCommands: !writes,
     connectTimeout: 3000,
     retryStrategy: (times) => Math.min(100 * times, 1000),
     reconnectOnError: () => false,

@@ -4,6 +4,7 @@
  * main.ts prints it and exits 1 before anything listens.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -44,6 +45,17 @@ const env = z.object({
   AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   LOGIN_TOKEN_TTL_S: int(60, 30 * 86_400).default(3600),
+  TOKEN_EXPIRY_WARNING_S: int(0, 3600).default(60),
+  PRESENCE_GRACE_MS: int(0, 60_000).default(3000),
+  DRAIN_SPREAD_MS: int(0, 60_000).default(1000),
+  MSG_RATE_PER_S: int(1, 100_000).default(100),
+  MSG_BURST: int(1, 100_000).default(200),
+  RATE_STRIKES_BEFORE_CLOSE: int(1, 100_000).default(50),
+  MAX_CONNECTIONS_PER_USER: int(0, 100_000).default(50),
+  BAD_TOKEN_BURST: int(1, 100_000).default(20),
+  AUDIT_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  TLS_CERT: optionalText,
+  TLS_KEY: optionalText,
 });
 
 export type RawEnv = Record<string, string | undefined>;
@@ -70,7 +82,21 @@ export interface Config {
   allowedOrigins?: string[];
   logLevel: string;
   ws: { maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutS: number; maxActions: number };
-  presence: { leaseMs: number; batchMs: number; welcomeOnlineLimit: number };
+  presence: { leaseMs: number; batchMs: number; welcomeOnlineLimit: number; graceMs: number; auditIntervalMs: number };
+  limits: {
+    /** Frames per second per connection, and the burst above it. */
+    msgRatePerS: number;
+    msgBurst: number;
+    /** Rate-limited frames tolerated before the socket is closed with 4029. */
+    strikesBeforeClose: number;
+    /** Open connections per user across the cluster; 0 = unlimited. */
+    connectionsPerUser: number;
+    /** Failed upgrades per IP before 429 (refills at one per second). */
+    badTokenBurst: number;
+  };
+  tokenExpiryWarningS: number;
+  drainSpreadMs: number;
+  tls?: { certFile: string; keyFile: string };
   shutdownTimeoutMs: number;
   /** Lifetime of tokens issued by POST /api/login. */
   loginTtlS: number;
@@ -104,6 +130,15 @@ function authFrom(e: z.infer<typeof env>, devSecret: (dbPath: string) => string)
   };
 }
 
+function tlsFrom(e: z.infer<typeof env>): Config['tls'] {
+  if (!e.TLS_CERT && !e.TLS_KEY) return undefined;
+  if (!e.TLS_CERT || !e.TLS_KEY) throw new ConfigError('TLS_CERT and TLS_KEY go together');
+  for (const [name, file] of [['TLS_CERT', e.TLS_CERT], ['TLS_KEY', e.TLS_KEY]]) {
+    if (!existsSync(file)) throw new ConfigError(`${name}: no such file ${file}`);
+  }
+  return { certFile: e.TLS_CERT, keyFile: e.TLS_KEY };
+}
+
 /**
  * Parse the environment. `devSecret(dbPath)` supplies the development HS256 secret when none
  * is configured (main.ts keeps one beside the database so the token CLI and local gateways share it).
@@ -133,7 +168,17 @@ export function loadConfig(
       maxPayloadBytes: e.MAX_PAYLOAD_BYTES, maxBackpressureBytes: e.MAX_BACKPRESSURE_BYTES,
       idleTimeoutS: e.IDLE_TIMEOUT_S, maxActions: e.MAX_ACTIONS_PER_CONNECTION,
     },
-    presence: { leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT },
+    presence: {
+      leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT,
+      graceMs: e.PRESENCE_GRACE_MS, auditIntervalMs: e.AUDIT_INTERVAL_MS,
+    },
+    limits: {
+      msgRatePerS: e.MSG_RATE_PER_S, msgBurst: e.MSG_BURST, strikesBeforeClose: e.RATE_STRIKES_BEFORE_CLOSE,
+      connectionsPerUser: e.MAX_CONNECTIONS_PER_USER, badTokenBurst: e.BAD_TOKEN_BURST,
+    },
+    tokenExpiryWarningS: e.TOKEN_EXPIRY_WARNING_S,
+    drainSpreadMs: e.DRAIN_SPREAD_MS,
+    tls: tlsFrom(e),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     loginTtlS: e.LOGIN_TOKEN_TTL_S,
   });

@@ -36,6 +36,12 @@ export interface Connection {
   watching: '*' | Set<string>;
   socket?: LocalSocket;
   closed: boolean;
+  /** Set once the token-expiry warning was sent for the current `exp`. */
+  warned: boolean;
+  /** Frame rate limit: tokens left, last refill (ms), rate-limited frames so far. */
+  bucket: { tokens: number; at: number; strikes: number };
+  /** Consecutive sweeps that found the socket's send buffer near the backpressure cap. */
+  stalls: number;
 }
 
 /** Local topic names: one per action, one for all presence, one per watched user. */
@@ -45,8 +51,8 @@ export const topics = {
   presenceOf: (userId: string) => `p:u:${userId}`,
 };
 
-export function sendTo(conn: Connection, text: string): void {
-  if (!conn.closed && conn.socket) conn.socket.send(text);
+export function sendTo(conn: Connection, text: string): boolean {
+  return !conn.closed && !!conn.socket && conn.socket.send(text);
 }
 
 export function replyError(conn: Connection, id: RequestId | undefined, code: string, message: string): void {

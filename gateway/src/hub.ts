@@ -13,27 +13,59 @@ export class Hub {
   private readonly conns = new Map<string, Connection>();
   /** action -> number of local connections that joined it. */
   private readonly members = new Map<string, number>();
+  /** Connections whose socket closed but which presence still counts (grace window). */
+  private readonly released = new Set<string>();
+  private open = 0;
 
-  constructor(private readonly broker: Broker, private readonly fanout: LocalFanout, private readonly log: Logger) {
-    broker.onMessage((topic, payload) => this.fanout.publish(topics.action(topic), payload));
+  constructor(
+    private readonly broker: Broker,
+    private readonly fanout: LocalFanout,
+    private readonly log: Logger,
+    onRelay: (payload: string) => void = () => {},
+  ) {
+    broker.onMessage((topic, payload) => {
+      this.fanout.publish(topics.action(topic), payload);
+      onRelay(payload);
+    });
   }
 
+  /** Count `conn` in this node's account (from admission on, before its socket exists). */
   add(conn: Connection): void {
     this.conns.set(conn.id, conn);
+    this.open += 1;
   }
 
-  /** Forget `conn` and its action memberships; resolves once broker unsubscriptions were sent. */
-  async remove(conn: Connection): Promise<void> {
-    this.conns.delete(conn.id);
+  /**
+   * The socket closed: drop its local action memberships at once. The connection stays in
+   * the account (presence) until `forget`, which the caller delays by the grace window.
+   */
+  async release(conn: Connection): Promise<void> {
+    if (!this.conns.has(conn.id) || this.released.has(conn.id)) return;
+    this.released.add(conn.id);
+    this.open -= 1;
     await Promise.all([...conn.actions].map((action) => this.dropMember(action)));
   }
 
-  get size(): number {
-    return this.conns.size;
+  /** Remove `conn` from the account: issued together with the presence store's disconnect. */
+  forget(conn: Connection): void {
+    if (!this.released.has(conn.id) && this.conns.has(conn.id)) this.open -= 1;
+    this.released.delete(conn.id);
+    this.conns.delete(conn.id);
   }
 
+  /** Connections whose socket is open (or being admitted). */
+  get size(): number {
+    return this.open;
+  }
+
+  /** Every counted connection, lingering ones (closed, within the grace window) included. */
   all(): IterableIterator<Connection> {
     return this.conns.values();
+  }
+
+  /** Distinct users with a counted connection. */
+  users(): number {
+    return new Set([...this.conns.values()].map((c) => c.userId)).size;
   }
 
   /**

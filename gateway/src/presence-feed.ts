@@ -3,8 +3,9 @@
  *
  * Changes arriving within `batchMs` go out as one `presence` frame, encoded once and
  * fanned out through the transport's topics: all changes to sockets watching '*', and
- * each user's changes to sockets watching that user. Events are applied in `seq` order;
- * a repeated or older seq is ignored.
+ * each user's changes to sockets watching that user, in the order the store published them.
+ * The store's pub/sub never repeats an event, so a seq that does not grow means the store
+ * restarted empty (its seq starts again at 1): the replay buffer is dropped, the event kept.
  *
  * A socket's welcome snapshot is taken at seq S before the socket exists; `replaySince(S)`
  * sends it the changes this node already flushed after S, so no change falls between the
@@ -25,16 +26,17 @@ export class PresenceFeed {
   constructor(private readonly fanout: LocalFanout, private readonly batchMs: number) {}
 
   push(event: PresenceEvent): void {
-    if (event.seq <= this.lastSeq) return;
+    if (event.seq <= this.lastSeq) this.reset();
     this.lastSeq = event.seq;
     this.pending.push(event);
     if (this.batchMs === 0) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.batchMs);
   }
 
-  /** The highest seq seen: a store that restarted empty starts again from 1, so the caller resets us. */
+  /** Forget seqs seen so far: the store restarted and numbers events from 1 again. */
   reset(): void {
     this.lastSeq = 0;
+    this.flushed.length = 0;
   }
 
   flush(): void {

@@ -8,6 +8,13 @@ export class KeyedLimiter {
 
   constructor(private readonly ratePerSec: number, private readonly burst: number, private readonly maxKeys = 100_000) {}
 
+  /** True when `key` has a token left, without taking it. */
+  available(key: string, now = Date.now()): boolean {
+    const b = this.buckets.get(key);
+    if (!b) return true;
+    return Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSec) >= 1;
+  }
+
   /** Take one token for `key`; false when the bucket is empty. */
   take(key: string, now = Date.now()): boolean {
     let b = this.buckets.get(key);

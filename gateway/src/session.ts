@@ -5,16 +5,20 @@
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
 import { decodeClientMessage } from '../../shared/codec.js';
-import type { ClientMessage, ErrorCode, RequestId } from '../../shared/protocol.js';
+import { CloseCodes, type ClientMessage, type ErrorCode, type RequestId } from '../../shared/protocol.js';
+import type { Verifier } from './auth/tokens.js';
 import type { Broker } from './broker/types.js';
 import { replyError, sendTo, topics, type Connection, type LocalFanout } from './connection.js';
 import type { Hub } from './hub.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 import type { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore } from './presence/types.js';
 import type { UserDirectory } from './users/types.js';
 
 export interface SessionDeps {
+  verify: Verifier;
+  metrics?: Pick<Metrics, 'messagesIn' | 'messagesOut' | 'rateLimited' | 'protocolErrors'>;
   hub: Hub;
   feed: PresenceFeed;
   broker: Broker;
@@ -22,7 +26,7 @@ export interface SessionDeps {
   users: UserDirectory;
   fanout: LocalFanout;
   log: Logger;
-  limits: { maxActions: number; onlinePage: number };
+  limits: { maxActions: number; onlinePage: number; msgRatePerS: number; msgBurst: number; strikesBeforeClose: number };
   /** Membership registry writes that failed (store unreachable) are repaired by the next sync. */
   markDirty: () => void;
 }
@@ -73,6 +77,7 @@ function handlers(d: SessionDeps): Handlers {
       const topic = topics.action(msg.action);
       if (msg.echo) d.fanout.publish(topic, text);
       else conn.socket?.publishExceptSelf(topic, text);
+      d.metrics?.messagesOut.inc({ source: 'local' });
       try {
         await d.broker.publish(msg.action, text);
       } catch {
@@ -103,15 +108,51 @@ function handlers(d: SessionDeps): Handlers {
       const page = await d.presence.online(msg.cursor, d.limits.onlinePage);
       ack(conn, msg.id, page);
     },
+
+    async refresh(conn, msg) {
+      let identity;
+      try {
+        identity = await d.verify(msg.token);
+      } catch {
+        throw new CommandError('unauthorized', 'refresh token is invalid or expired; the current one stays in force');
+      }
+      if (identity.userId !== conn.userId) throw new CommandError('forbidden', 'refresh token is for another user');
+      if (identity.exp > conn.exp) {
+        conn.exp = identity.exp;
+        conn.warned = false;
+      }
+      ack(conn, msg.id, { expiresAt: conn.exp * 1000 });
+    },
   };
+}
+
+/** Token bucket per connection; true when the frame may be processed. */
+function admitFrame(conn: Connection, rate: number, burst: number, now: number): boolean {
+  const b = conn.bucket;
+  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
 }
 
 /** Build the frame handler for text frames. Never throws; errors become `error` frames. */
 export function createSession(deps: SessionDeps): (conn: Connection, text: string) => void {
   const table = handlers(deps);
+  const { msgRatePerS, msgBurst, strikesBeforeClose } = deps.limits;
   return (conn, text) => {
+    deps.metrics?.messagesIn.inc();
+    if (!admitFrame(conn, msgRatePerS, msgBurst, Date.now())) {
+      deps.metrics?.rateLimited.inc({ limit: 'frames' });
+      conn.bucket.strikes += 1;
+      if (conn.bucket.strikes >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
+      return replyError(conn, undefined, 'rate_limited', `at most ${msgRatePerS} frames per second (burst ${msgBurst}); this frame was dropped`);
+    }
     const decoded = decodeClientMessage(text);
-    if (!decoded.ok) return replyError(conn, decoded.id, decoded.code, decoded.message);
+    if (!decoded.ok) {
+      deps.metrics?.protocolErrors.inc({ code: decoded.code });
+      return replyError(conn, decoded.id, decoded.code, decoded.message);
+    }
     const msg = decoded.msg;
     const handler = table[msg.type] as Handler<typeof msg.type>;
     let pending: Promise<void> | void;

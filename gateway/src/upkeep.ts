@@ -11,6 +11,7 @@
  */
 import type { Hub } from './hub.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 import type { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore } from './presence/types.js';
 
@@ -26,6 +27,7 @@ export class PresenceUpkeep {
     private readonly feed: PresenceFeed,
     private readonly leaseMs: number,
     private readonly log: Logger,
+    private readonly metrics?: Pick<Metrics, 'reapedNodes'>,
   ) {}
 
   /** Settle a previous incarnation and register the lease; throws when the store is unreachable. */
@@ -37,7 +39,11 @@ export class PresenceUpkeep {
     const reap = () => {
       if (this.stopped) return;
       this.store.reap()
-        .then((nodes) => { if (nodes.length > 0) this.log.info({ nodes }, 'reaped expired nodes'); })
+        .then((nodes) => {
+          if (nodes.length === 0) return;
+          this.metrics?.reapedNodes.inc(nodes.length);
+          this.log.info({ nodes }, 'reaped expired nodes');
+        })
         .catch((err) => this.log.debug({ err }, 'reap failed'))
         .finally(() => this.timers.push(setTimeout(reap, every * (0.5 + Math.random()))));
     };

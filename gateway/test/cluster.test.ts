@@ -31,7 +31,8 @@ beforeAll(async () => {
     ids[username] = dir.add({ username, displayName: name }).id;
   }
   dir.close();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: db, MAX_PAYLOAD_BYTES: '4096', PRESENCE_BATCH_MS: '10' };
+  // Exact transitions are asserted here: no offline grace window (grace has its own test).
+  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: db, MAX_PAYLOAD_BYTES: '4096', PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: '0' };
   [a, b] = await Promise.all([spawnGateway({ ...env, NODE_ID: 'node-a' }), spawnGateway({ ...env, NODE_ID: 'node-b' })]);
 });
 

@@ -57,12 +57,13 @@ beforeEach(async () => {
   const hub = new Hub(broker, rec.fanout, log);
   const feed = new PresenceFeed(rec.fanout, 0);
   dispatch = createSession({
-    hub, feed, broker, presence, users, fanout: rec.fanout, log, markDirty: () => {}, limits: { maxActions: 2, onlinePage: 100 },
+    hub, feed, broker, presence, users, fanout: rec.fanout, log, markDirty: () => {}, limits: { maxActions: 2, onlinePage: 100, msgRatePerS: 1000, msgBurst: 1000, strikesBeforeClose: 10 },
+    verify: async () => { throw new Error('no tokens here'); },
   });
   const s = recordingSocket(rec.subs);
   sent = s.sent;
   excluded = s.excluded;
-  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), watching: '*', socket: s.socket, closed: false };
+  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), watching: '*', socket: s.socket, closed: false, warned: false, bucket: { tokens: 1000, at: Date.now(), strikes: 0 }, stalls: 0 };
   hub.add(conn);
   await presence.connect(alice.id, 'alice', 10);
 });

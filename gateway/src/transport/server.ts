@@ -102,8 +102,10 @@ export interface Transport {
   stopListening(): void;
 }
 
-export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' | 'ws'>, log: Logger): Transport {
-  const app: TemplatedApp = uws.App();
+export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' | 'ws' | 'tls'>, log: Logger): Transport {
+  const app: TemplatedApp = config.tls
+    ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
+    : uws.App();
   let listenSocket: us_listen_socket | undefined;
   const fanout: LocalFanout = {
     publish: (topic, text) => void app.publish(topic, text, false),

@@ -1,0 +1,34 @@
+-- connect: one more connection of a user on this node, plus a snapshot of the online set.
+-- KEYS[1..4], ARGV[1..3]: see common.lua
+-- ARGV[4] userId
+-- ARGV[5] username
+-- ARGV[6] snapshot limit (>= 0)
+-- Returns { wentOnline 0|1, seq, onlineCount, cursor ('' = none), { userId... } }.
+-- The cursor is '<sscan cursor>' or '<sscan cursor>:<offset>' when one SSCAN reply held
+-- more than the limit (small sets come back whole); ../redis.ts reads the same format.
+local uid, uname, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local kc, ku = node_keys(NODE)
+redis.call('HINCRBY', kc, uid, 1)
+redis.call('HSET', ku, uid, uname)
+local changes = {}
+add_count(changes, now_ms(), uid, uname, 1)
+publish(changes)
+
+local seq = tonumber(redis.call('GET', K_SEQ) or '0')
+local total = redis.call('SCARD', K_ONLINE)
+local cursor, ids = '', {}
+if total <= limit then
+  ids = redis.call('SMEMBERS', K_ONLINE)
+elseif limit <= 0 then
+  cursor = '0'
+else
+  local page = redis.call('SSCAN', K_ONLINE, '0', 'COUNT', limit)
+  if #page[2] > limit then
+    for i = 1, limit do ids[i] = page[2][i] end
+    cursor = '0:' .. limit
+  else
+    ids = page[2]
+    if page[1] ~= '0' then cursor = page[1] end
+  end
+end
+return { #changes, seq, total, cursor, ids }

@@ -1,0 +1,27 @@
+-- disconnect: one connection fewer of a user on this node; drops the connection's memberships.
+-- KEYS[1..4], ARGV[1..3]: see common.lua
+-- ARGV[4] userId
+-- ARGV[5] username
+-- ARGV[6] connectionId
+-- ARGV[7..] actions the connection had joined
+-- The global counter moves only when this node's account holds a connection of the user,
+-- so a repeated close (or a close after this node was reaped) changes nothing.
+-- Returns 1 when the user went offline, else 0.
+local uid, uname, conn = ARGV[4], ARGV[5], ARGV[6]
+local kc, ku, km = node_keys(NODE)
+for i = 7, #ARGV do
+  redis.call('SREM', action_key(ARGV[i]), conn)
+  redis.call('SREM', km, ARGV[i] .. '\n' .. conn)
+end
+local mine = tonumber(redis.call('HGET', kc, uid) or '0')
+if mine <= 0 then return 0 end
+if mine == 1 then
+  redis.call('HDEL', kc, uid)
+  redis.call('HDEL', ku, uid)
+else
+  redis.call('HINCRBY', kc, uid, -1)
+end
+local changes = {}
+add_count(changes, now_ms(), uid, uname, -1)
+publish(changes)
+return #changes
