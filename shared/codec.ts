@@ -15,7 +15,10 @@ const action = z.string().regex(ACTION_NAME, 'action must be 1-128 characters of
 const userId = z.string().min(1).max(128);
 
 const schemas = {
-  join: z.object({ type: z.literal('join'), action, id: requestId.optional() }),
+  join: z.object({
+    type: z.literal('join'), action, since: z.string().regex(/^\d{1,15}-\d{1,15}$/, 'since is an offset like 1700000000000-0').optional(),
+    history: z.number().int().min(1).max(1000).optional(), id: requestId.optional(),
+  }),
   leave: z.object({ type: z.literal('leave'), action, id: requestId.optional() }),
   publish: z.object({
     type: z.literal('publish'), action, data: z.unknown(), echo: z.boolean().optional(), id: requestId.optional(),

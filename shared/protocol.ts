@@ -6,7 +6,11 @@
 /** Identifier a client may attach to a command; the answer (ack or error) echoes it. */
 export type RequestId = string | number;
 
-export interface JoinCommand { type: 'join'; action: string; id?: RequestId }
+/**
+ * `since`: the last offset received; the messages after it are delivered before live ones
+ * (actions with history only). `history`: deliver the last N messages as initial state.
+ */
+export interface JoinCommand { type: 'join'; action: string; since?: string; history?: number; id?: RequestId }
 export interface LeaveCommand { type: 'leave'; action: string; id?: RequestId }
 export interface PublishCommand { type: 'publish'; action: string; data: unknown; echo?: boolean; id?: RequestId }
 export interface PingCommand { type: 'ping'; id?: RequestId }
@@ -25,7 +29,13 @@ export type ClientMessage =
 
 export type ClientMessageType = ClientMessage['type'];
 
-export interface UserInfo { id: string; username: string; displayName: string }
+export interface UserInfo {
+  id: string;
+  username: string;
+  displayName: string;
+  /** Profile picture URL (versioned, cacheable); absent without one. */
+  avatarUrl?: string;
+}
 
 export interface WelcomeMessage {
   type: 'welcome';
@@ -46,18 +56,22 @@ export interface PresenceChange { userId: string; username: string; status: Pres
 export interface PresenceMessage { type: 'presence'; changes: PresenceChange[] }
 
 /** A publisher identity stamped by the gateway from the verified token, never from the payload. */
-export interface Sender { userId: string; username: string }
-export interface ActionMessage { type: 'message'; action: string; from: Sender; data: unknown; ts: number }
+export interface Sender { userId: string; username: string; displayName?: string }
+/** `from` is a user for client publishes, `{ system: true }` for the publish API. */
+export interface ActionMessage { type: 'message'; action: string; from: Sender | { system: true }; data: unknown; offset?: string; ts: number }
 
 export interface AckMessage { type: 'ack'; id: RequestId; result?: unknown }
 export interface PongMessage { type: 'pong'; id?: RequestId; ts: number }
 export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; message: string }
 
+/** A user's profile changed (display name or picture): sent to sockets that see that user. */
+export interface ProfileMessage { type: 'profile'; user: UserInfo }
+
 /** Sent once, `TOKEN_EXPIRY_WARNING_S` before the token expires: send `refresh` or be closed with 4001. */
 export interface TokenExpiringMessage { type: 'token_expiring'; expiresAt: number }
 
 export type ServerMessage =
-  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage;
+  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage;
 
 export interface SearchUser extends UserInfo { online: boolean }
 export interface SearchResult { users: SearchUser[] }

@@ -1,8 +1,10 @@
 /**
  * Everything that happens before a WebSocket exists: find the token, check the Origin,
  * verify the token, resolve the user, and count the connection in presence. A refused
- * request never touches presence. The transport upgrades only on `ok: true`, and calls
- * `abandon` when the client went away before the upgrade could happen.
+ * request never touches presence; the per-user limit (429) is checked by the store in the
+ * same atomic step as the count, and a refused connection is counted nowhere. The
+ * transport upgrades only on `ok: true`, and calls `abandon` when the client went away
+ * before the upgrade could happen.
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
@@ -55,12 +57,20 @@ export function createAdmission(d: AdmissionDeps) {
     return !d.config.allowedOrigins || d.config.allowedOrigins.includes(origin);
   }
 
-  async function countIn(conn: Connection): Promise<Snapshot> {
+  /** Counts `conn` in presence; undefined when the per-user limit refused it (then it is not counted anywhere). */
+  async function countIn(conn: Connection): Promise<Snapshot | undefined> {
     // Counted locally before the store call is issued: a sync issued after this call
     // includes the connection, one issued before does not (one Redis connection keeps order).
     d.hub.add(conn);
     try {
-      return (await d.presence.connect(conn.userId, conn.username, d.config.presence.welcomeOnlineLimit)).snapshot;
+      const { presence, limits } = d.config;
+      const result = await d.presence.connect(conn.userId, conn.username, presence.welcomeOnlineLimit, limits.connectionsPerUser);
+      if (!result.refused) return result.snapshot;
+      d.hub.forget(conn);
+      // A sync issued while the refused connect was in flight counted `conn` in this node's
+      // share; re-sync (coalesced by the upkeep, at most one per lease/3) to take it out.
+      d.markDirty();
+      return undefined;
     } catch (err) {
       d.log.warn({ err, userId: conn.userId }, 'presence unreachable at connect; admitting in degraded mode');
       d.markDirty();
@@ -99,6 +109,7 @@ export function createAdmission(d: AdmissionDeps) {
       stalls: 0,
     };
     const snapshot = await countIn(conn);
+    if (!snapshot) return { ok: false, status: 429, reason: 'too many connections for this user' };
     return { ok: true, conn, snapshot, protocol };
   }
 

@@ -12,6 +12,7 @@ import { KeyedLimiter } from './rate-limit.js';
 import type { ApiReply } from './transport/http.js';
 import type { Routes } from './transport/server.js';
 import type { UserDirectory } from './users/types.js';
+import { profileOf } from './profile.js';
 
 export interface ApiDeps {
   auth: Config['auth'];
@@ -73,7 +74,7 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
     } catch {
       return fail(503, 'unavailable', 'presence store unreachable');
     }
-    const users = found.map((u, i) => ({ id: u.id, username: u.username, displayName: u.displayName, online: online[i] }));
+    const users = found.map((u, i) => ({ ...profileOf(u), online: online[i] }));
     return { status: 200, body: { users } };
   }
 

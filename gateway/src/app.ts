@@ -16,11 +16,17 @@ import { createMetrics, stampedTs } from './metrics.js';
 import { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore, Snapshot } from './presence/types.js';
 import { createSession } from './session.js';
+import type { HistoryStore } from './history/types.js';
+import { startInbox } from './inbox.js';
+import { createPublishRoute } from './publish-api.js';
+import { createPublisher } from './publisher.js';
+import type { Redis } from 'ioredis';
 import { startSweeper } from './sweep.js';
 import { createTransport, type Routes, type SocketHandlers } from './transport/server.js';
 import type { Uws } from './transport/uws.js';
 import { PresenceUpkeep } from './upkeep.js';
-import type { UserDirectory } from './users/types.js';
+import { avatarUrl, type UserDirectory } from './users/types.js';
+import { createProfiles } from './profile.js';
 
 export interface GatewayParts {
   config: Readonly<Config>;
@@ -28,6 +34,10 @@ export interface GatewayParts {
   uws: Uws;
   broker: Broker;
   presence: PresenceStore & { start(): Promise<void> };
+  /** Builds the history store; `relay` delivers a frame to this node's members. */
+  history: (relay: (action: string, frame: string) => void) => HistoryStore;
+  /** Consume the Redis publish inbox on this connection (Redis mode). */
+  inbox?: { redis: Redis; prefix: string };
   users: UserDirectory;
   verify?: Verifier;
   files?: Routes['files'];
@@ -48,12 +58,12 @@ export interface Gateway {
   stop(code?: number): Promise<void>;
 }
 
-function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot): string {
+function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot, avatar?: string): string {
   const msg: WelcomeMessage = {
     type: 'welcome',
     connectionId: conn.id,
     node: config.nodeId,
-    user: { id: conn.userId, username: conn.username, displayName: conn.displayName },
+    user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(avatar ? { avatarUrl: avatar } : {}) },
     online: snapshot.online,
     onlineCount: snapshot.onlineCount,
     ...(snapshot.cursor ? { onlineCursor: snapshot.cursor } : {}),
@@ -83,8 +93,14 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   await presence.start();
   await upkeep.start();
 
+  const history = parts.history((action, frame) => hub.relay(action, frame));
+  const publish = createPublisher({ fanout: transport.fanout, broker, history, rules: config.history });
+  const stopInbox = parts.inbox
+    ? startInbox(parts.inbox.redis, parts.inbox.prefix, config.nodeId, publish, log.child({ component: 'inbox' }))
+    : () => {};
   const session = createSession({
-    verify, metrics, hub, feed, broker, presence, users, fanout: transport.fanout, log: log.child({ component: 'session' }), markDirty,
+    verify, publish, history, rules: config.history,
+    metrics, hub, feed, broker, presence, users, fanout: transport.fanout, log: log.child({ component: 'session' }), markDirty,
     limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits },
   });
   const admission = createAdmission({ config, verify, users, presence, hub, log: log.child({ component: 'admission' }), markDirty });
@@ -118,7 +134,8 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     },
     opened(conn, snapshot) {
       feed.watch(conn, '*');
-      sendTo(conn, welcome(config, conn, snapshot));
+      const known = users.byId(conn.userId);
+      sendTo(conn, welcome(config, conn, snapshot, known && avatarUrl(known)));
       feed.replaySince(conn, snapshot.seq);
     },
     message: session,
@@ -139,6 +156,11 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const api = createApi({
     auth: config.auth, loginTtlS: config.loginTtlS, verify, users, presence, readiness, log: log.child({ component: 'api' }),
   });
+  api.post['/api/publish'] = createPublishRoute(config.apiKeys, publish);
+  const profiles = await createProfiles({
+    users, hub, fanout: transport.fanout, broker, verify, avatarMaxBytes: config.avatarMaxBytes,
+  });
+  Object.assign(api.get, profiles.get);
   api.get['/metrics'] = async () => {
     metrics.connections.set(hub.size);
     metrics.usersOnline.set(hub.users());
@@ -146,7 +168,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     metrics.draining.set(stopping ? 1 : 0);
     return { status: 200, body: await metrics.registry.metrics(), headers: { 'content-type': metrics.registry.contentType } };
   };
-  const port = await transport.listen(handlers, { ...api, files: parts.files });
+  const port = await transport.listen(handlers, { ...api, put: profiles.put, patch: profiles.patch, files: parts.files });
   log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
 
   async function stop(code: number = CloseCodes.serviceRestart): Promise<void> {
@@ -154,6 +176,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     stopping = true;
     transport.stopListening();
     stopSweeper();
+    stopInbox();
     const open = [...hub.all()].filter((c) => !c.closed);
     log.info({ connections: open.length, spreadMs: config.drainSpreadMs, graceMs: config.presence.graceMs }, 'draining');
     await closeInBatches(open, code, config.drainSpreadMs);

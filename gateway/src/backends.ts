@@ -17,12 +17,19 @@ import type { Broker } from './broker/types.js';
 import { createMemoryBus, MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { PresenceStore } from './presence/types.js';
+import { MemoryHistoryStore } from './history/memory.js';
+import { RedisHistoryStore } from './history/redis.js';
+import type { HistoryStore } from './history/types.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
 import { RedisPresenceStore } from './presence/redis.js';
 
 export interface Backends {
   broker: Broker;
   presence: PresenceStore & { start(): Promise<void> };
+  /** The history store; `relay` delivers to this node's members (used by the memory twin). */
+  history(relay: (action: string, frame: string) => void): HistoryStore;
+  /** A dedicated connection for blocking reads of the publish inbox stream (Redis only). */
+  inbox?: { redis: Redis; prefix: string };
   /** Register a callback for "the store came back after a disconnect". */
   onReconnect(cb: () => void): void;
   close(): Promise<void>;
@@ -58,7 +65,8 @@ export async function createRedisBackends(config: Readonly<Config>, log: Logger)
   const presenceSub = make('presence-sub', false);
   const publisher = make('publisher', true);
   const subscriber = make('subscriber', false);
-  const clients = [commands, presenceSub, publisher, subscriber];
+  const inbox = make('inbox', true);
+  const clients = [commands, presenceSub, publisher, subscriber, inbox];
   await Promise.all(clients.map((c) => c.connect()));
 
   const presence = new RedisPresenceStore({
@@ -74,6 +82,8 @@ export async function createRedisBackends(config: Readonly<Config>, log: Logger)
   return {
     broker,
     presence,
+    history: () => new RedisHistoryStore(commands, prefix),
+    inbox: config.inbox ? { redis: inbox, prefix } : undefined,
     onReconnect: (cb) => reconnectCbs.push(cb),
     async close() {
       await Promise.allSettled([presence.close(), broker.close()]);
@@ -89,6 +99,10 @@ export function createMemoryBackends(config: Readonly<Config>): Backends {
   return {
     broker,
     presence,
+    history: (relay) => new MemoryHistoryStore((action, frame) => {
+      relay(action, frame);
+      broker.publish(action, frame).catch(() => {});
+    }),
     onReconnect: () => {},
     async close() {
       await Promise.allSettled([presence.close(), broker.close()]);

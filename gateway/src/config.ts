@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseHistoryRules, type HistoryRule } from './history/policy.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -56,6 +57,10 @@ const env = z.object({
   AUDIT_INTERVAL_MS: int(0, 3_600_000).default(30_000),
   TLS_CERT: optionalText,
   TLS_KEY: optionalText,
+  HISTORY_ACTIONS: optionalText,
+  API_KEYS: list.optional(),
+  INBOX_STREAM: z.enum(['on', 'off']).default('on'),
+  AVATAR_MAX_BYTES: int(1024, 5 * 1024 * 1024).default(256 * 1024),
 });
 
 export type RawEnv = Record<string, string | undefined>;
@@ -97,6 +102,13 @@ export interface Config {
   tokenExpiryWarningS: number;
   drainSpreadMs: number;
   tls?: { certFile: string; keyFile: string };
+  /** Actions that keep history, from HISTORY_ACTIONS (pattern=count/age). */
+  history: HistoryRule[];
+  /** Keys accepted by POST /api/publish (API_KEYS); empty: the publish API is off. */
+  apiKeys: string[];
+  /** Consume the Redis stream `<prefix>publish:in` for backend publishes (Redis mode only). */
+  inbox: boolean;
+  avatarMaxBytes: number;
   shutdownTimeoutMs: number;
   /** Lifetime of tokens issued by POST /api/login. */
   loginTtlS: number;
@@ -139,6 +151,20 @@ function tlsFrom(e: z.infer<typeof env>): Config['tls'] {
   return { certFile: e.TLS_CERT, keyFile: e.TLS_KEY };
 }
 
+function historyFrom(e: z.infer<typeof env>): HistoryRule[] {
+  try {
+    return parseHistoryRules(e.HISTORY_ACTIONS);
+  } catch (err) {
+    throw new ConfigError(`HISTORY_ACTIONS: ${(err as Error).message}`);
+  }
+}
+
+function apiKeysFrom(e: z.infer<typeof env>): string[] {
+  const keys = e.API_KEYS ?? [];
+  if (keys.some((k) => k.length < 16)) throw new ConfigError('API_KEYS: each key must be at least 16 characters');
+  return keys;
+}
+
 /**
  * Parse the environment. `devSecret(dbPath)` supplies the development HS256 secret when none
  * is configured (main.ts keeps one beside the database so the token CLI and local gateways share it).
@@ -179,6 +205,10 @@ export function loadConfig(
     tokenExpiryWarningS: e.TOKEN_EXPIRY_WARNING_S,
     drainSpreadMs: e.DRAIN_SPREAD_MS,
     tls: tlsFrom(e),
+    history: historyFrom(e),
+    apiKeys: apiKeysFrom(e),
+    inbox: e.INBOX_STREAM === 'on',
+    avatarMaxBytes: e.AVATAR_MAX_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     loginTtlS: e.LOGIN_TOKEN_TTL_S,
   });

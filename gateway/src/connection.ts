@@ -27,7 +27,8 @@ export interface Connection {
   readonly id: string;
   readonly userId: string;
   readonly username: string;
-  readonly displayName: string;
+  /** Changes when the user edits their profile (stamped on later messages). */
+  displayName: string;
   /** Token expiry, seconds since the epoch. */
   exp: number;
   readonly ip: string;

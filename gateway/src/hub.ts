@@ -7,7 +7,11 @@
 import type { Broker } from './broker/types.js';
 import { topics, type Connection, type LocalFanout } from './connection.js';
 import type { Logger } from './log.js';
+import { compareOffsets, offsetOf, type StoredMessage } from './history/types.js';
 import type { NodeAccount } from './presence/types.js';
+
+/** History frames kept per action to close the gap between a history read and live delivery. */
+const RECENT_KEEP = 256;
 
 export class Hub {
   private readonly conns = new Map<string, Connection>();
@@ -17,16 +21,47 @@ export class Hub {
   private readonly released = new Set<string>();
   private open = 0;
 
+  /** action -> frames with an offset relayed lately (history actions), oldest first. */
+  private readonly recent = new Map<string, StoredMessage[]>();
+  private readonly system = new Map<string, (payload: string) => void>();
+
   constructor(
     private readonly broker: Broker,
     private readonly fanout: LocalFanout,
     private readonly log: Logger,
-    onRelay: (payload: string) => void = () => {},
+    private readonly onRelay: (payload: string) => void = () => {},
   ) {
-    broker.onMessage((topic, payload) => {
-      this.fanout.publish(topics.action(topic), payload);
-      onRelay(payload);
-    });
+    broker.onMessage((topic, payload) => this.relay(topic, payload));
+  }
+
+  /**
+   * Handle a reserved bus topic (names starting with `$`, which actions cannot use) on this
+   * node; the broker is subscribed to it for the node's lifetime.
+   */
+  async onSystem(topic: string, handler: (payload: string) => void): Promise<void> {
+    this.system.set(topic, handler);
+    await this.broker.subscribe(topic);
+  }
+
+  /** Fan a frame from the bus out to local members; history frames are also kept briefly. */
+  relay(action: string, payload: string): void {
+    const system = this.system.get(action);
+    if (system) return system(payload);
+    if (!this.members.has(action)) return;
+    this.fanout.publish(topics.action(action), payload);
+    const offset = offsetOf(payload);
+    if (offset) {
+      const list = this.recent.get(action) ?? [];
+      list.push({ offset, frame: payload });
+      if (list.length > RECENT_KEEP) list.shift();
+      this.recent.set(action, list);
+    }
+    this.onRelay(payload);
+  }
+
+  /** History frames relayed here with an offset after `offset`, oldest first. */
+  recentAfter(action: string, offset: string): StoredMessage[] {
+    return (this.recent.get(action) ?? []).filter((m) => compareOffsets(m.offset, offset) > 0);
   }
 
   /** Count `conn` in this node's account (from admission on, before its socket exists). */
@@ -72,12 +107,17 @@ export class Hub {
    * Make `conn` a member of `action`. Resolves once this node is subscribed on the broker,
    * so every message published anywhere after that reaches the connection.
    */
-  async join(conn: Connection, action: string): Promise<void> {
+  async join(conn: Connection, action: string, attachSocket = true): Promise<void> {
     conn.actions.add(action);
-    conn.socket?.subscribe(topics.action(action));
+    if (attachSocket) this.attach(conn, action);
     const count = (this.members.get(action) ?? 0) + 1;
     this.members.set(action, count);
     if (count === 1) await this.broker.subscribe(action);
+  }
+
+  /** Start live delivery of `action` to the socket (after any catch-up was sent). */
+  attach(conn: Connection, action: string): void {
+    if (!conn.closed) conn.socket?.subscribe(topics.action(action));
   }
 
   async leave(conn: Connection, action: string): Promise<void> {
@@ -93,6 +133,7 @@ export class Hub {
       return;
     }
     this.members.delete(action);
+    this.recent.delete(action);
     try {
       await this.broker.unsubscribe(action);
     } catch (err) {

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
 
   const gateway = await startGateway({
     config, log, uws, users, broker: backends.broker, presence: backends.presence, files: staticFiles(log),
+    history: backends.history, inbox: backends.inbox,
   });
   backends.onReconnect(() => gateway.reconnected());
   process.send?.('ready'); // pm2 wait_ready

@@ -5,19 +5,26 @@
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
 import { decodeClientMessage } from '../../shared/codec.js';
-import { CloseCodes, type ClientMessage, type ErrorCode, type RequestId } from '../../shared/protocol.js';
+import { CloseCodes, type ClientMessage, type ErrorCode, type JoinCommand, type RequestId } from '../../shared/protocol.js';
 import type { Verifier } from './auth/tokens.js';
 import type { Broker } from './broker/types.js';
-import { replyError, sendTo, topics, type Connection, type LocalFanout } from './connection.js';
+import { replyError, sendTo, type Connection, type LocalFanout } from './connection.js';
+import { policyFor, type HistoryRule } from './history/policy.js';
+import type { HistoryStore } from './history/types.js';
 import type { Hub } from './hub.js';
+import type { Publish } from './publisher.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore } from './presence/types.js';
 import type { UserDirectory } from './users/types.js';
+import { profileOf } from './profile.js';
 
 export interface SessionDeps {
   verify: Verifier;
+  publish: Publish;
+  history: HistoryStore;
+  rules: readonly HistoryRule[];
   metrics?: Pick<Metrics, 'messagesIn' | 'messagesOut' | 'rateLimited' | 'protocolErrors'>;
   hub: Hub;
   feed: PresenceFeed;
@@ -34,6 +41,9 @@ export interface SessionDeps {
 type Handler<T extends ClientMessage['type']> = (conn: Connection, msg: Extract<ClientMessage, { type: T }>) => Promise<void> | void;
 type Handlers = { [T in ClientMessage['type']]: Handler<T> };
 
+/** Largest SSCAN cursor (2^64 - 1). */
+const MAX_CURSOR = 0xffffffffffffffffn;
+
 class CommandError extends Error {
   constructor(readonly code: ErrorCode, message: string) {
     super(message);
@@ -48,17 +58,19 @@ function ack(conn: Connection, id: RequestId | undefined, result?: unknown): voi
 function handlers(d: SessionDeps): Handlers {
   return {
     async join(conn, msg) {
-      if (!conn.actions.has(msg.action)) {
-        if (conn.actions.size >= d.limits.maxActions) {
-          throw new CommandError('too_many_actions', `at most ${d.limits.maxActions} actions per connection`);
-        }
-        await d.hub.join(conn, msg.action);
-        d.presence.join(msg.action, conn.id).catch((err) => {
-          d.log.warn({ err, action: msg.action }, 'membership registry write failed; next sync repairs it');
-          d.markDirty();
-        });
+      if (conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: true });
+      if (conn.actions.size >= d.limits.maxActions) {
+        throw new CommandError('too_many_actions', `at most ${d.limits.maxActions} actions per connection`);
       }
-      ack(conn, msg.id, { action: msg.action, joined: true });
+      const catchUp = policyFor(d.rules, msg.action) && (msg.since !== undefined || msg.history !== undefined);
+      await d.hub.join(conn, msg.action, !catchUp);
+      d.presence.join(msg.action, conn.id).catch((err) => {
+        d.log.warn({ err, action: msg.action }, 'membership registry write failed; next sync repairs it');
+        d.markDirty();
+      });
+      if (!catchUp) return ack(conn, msg.id, { action: msg.action, joined: true });
+      const result = await catchUpThenAttach(d, conn, msg);
+      ack(conn, msg.id, { action: msg.action, joined: true, ...result });
     },
 
     async leave(conn, msg) {
@@ -71,19 +83,15 @@ function handlers(d: SessionDeps): Handlers {
 
     async publish(conn, msg) {
       if (!conn.actions.has(msg.action)) throw new CommandError('not_member', `join "${msg.action}" before publishing to it`);
-      const ts = Date.now();
       const from = { userId: conn.userId, username: conn.username, displayName: conn.displayName };
-      const text = JSON.stringify({ type: 'message', action: msg.action, from, data: msg.data, ts });
-      const topic = topics.action(msg.action);
-      if (msg.echo) d.fanout.publish(topic, text);
-      else conn.socket?.publishExceptSelf(topic, text);
-      d.metrics?.messagesOut.inc({ source: 'local' });
+      let result;
       try {
-        await d.broker.publish(msg.action, text);
-      } catch {
-        throw new CommandError('unavailable', 'delivered to members on this node only: the cluster bus is unreachable');
+        result = await d.publish({ action: msg.action, from, data: msg.data, sender: conn.socket, echo: msg.echo });
+      } catch (err) {
+        throw new CommandError('unavailable', (err as Error).message);
       }
-      ack(conn, msg.id, { ts });
+      d.metrics?.messagesOut.inc({ source: 'local' });
+      ack(conn, msg.id, result);
     },
 
     ping(conn, msg) {
@@ -93,7 +101,7 @@ function handlers(d: SessionDeps): Handlers {
     async search(conn, msg) {
       const found = d.users.search(msg.q, msg.limit ?? 20);
       const online = await d.presence.isOnline(found.map((u) => u.id));
-      const users = found.map((u, i) => ({ id: u.id, username: u.username, displayName: u.displayName, online: online[i] }));
+      const users = found.map((u, i) => ({ ...profileOf(u), online: online[i] }));
       ack(conn, msg.id, { users });
     },
 
@@ -105,6 +113,8 @@ function handlers(d: SessionDeps): Handlers {
     },
 
     async online(conn, msg) {
+      // Redis cursors are unsigned 64-bit: a larger one is the client's mistake, not a store failure.
+      if (msg.cursor !== undefined && BigInt(msg.cursor) > MAX_CURSOR) throw new CommandError('bad_request', 'online: cursor is not one this server handed out');
       const page = await d.presence.online(msg.cursor, d.limits.onlinePage);
       ack(conn, msg.id, page);
     },
@@ -126,11 +136,38 @@ function handlers(d: SessionDeps): Handlers {
   };
 }
 
-/** Token bucket per connection; true when the frame may be processed. */
+/**
+ * Deliver what the connection missed (`since`) or the last N messages (`history`), then the
+ * frames relayed meanwhile, then attach it to live delivery: all in the same tick after the
+ * history read, so nothing is lost or repeated between the read and the live feed.
+ */
+async function catchUpThenAttach(d: SessionDeps, conn: Connection, msg: JoinCommand) {
+  const policy = policyFor(d.rules, msg.action)!;
+  const read = msg.since !== undefined
+    ? await d.history.since(msg.action, msg.since, policy.count)
+    : { recovered: undefined, messages: await d.history.last(msg.action, Math.min(msg.history ?? 0, policy.count)) };
+  if (conn.closed || !conn.actions.has(msg.action)) return { recovered: read.recovered };
+  let last = read.messages.at(-1)?.offset ?? msg.since;
+  if (read.recovered !== false) {
+    for (const m of read.messages) sendTo(conn, m.frame);
+    const relayed = last ? d.hub.recentAfter(msg.action, last) : [];
+    for (const m of relayed) sendTo(conn, m.frame);
+    last = relayed.at(-1)?.offset ?? last;
+  }
+  d.hub.attach(conn, msg.action);
+  return read.recovered === undefined ? { delivered: read.messages.length } : { recovered: read.recovered, delivered: read.messages.length };
+}
+
+/**
+ * Token bucket per connection; true when the frame may be processed. A bucket that refilled
+ * completely means the client kept under the rate for a while: earlier strikes are forgiven,
+ * so only a client that is limited persistently reaches the 4029 close.
+ */
 function admitFrame(conn: Connection, rate: number, burst: number, now: number): boolean {
   const b = conn.bucket;
   b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
   b.at = now;
+  if (b.tokens >= burst) b.strikes = 0;
   if (b.tokens < 1) return false;
   b.tokens -= 1;
   return true;

@@ -107,9 +107,12 @@ describe('actions', () => {
     await alice.request({ type: 'publish', action: 'chat', data: 'echoed', echo: true });
     await alice.next((f) => f.type === 'message' && f.data === 'echoed');
     expect(alice.messages('chat').map((m) => m.data)).toEqual(['echoed']);
-    await waitFor('bob got both', () => bob.messages('chat').length === 2);
-    expect(bob.messages('chat')).toHaveLength(2);
-    expect(carol.messages('chat')).toHaveLength(2);
+    await waitFor('bob and carol got both', () => bob.messages('chat').length === 2 && carol.messages('chat').length === 2);
+    // Nothing more arrives: a fence message published after both must be the third and last.
+    await alice.request({ type: 'publish', action: 'chat', data: 'fence' });
+    await waitFor('fence', () => bob.messages('chat').length === 3 && carol.messages('chat').length === 3);
+    expect(bob.messages('chat').map((m) => m.data)).toEqual([expect.anything(), 'echoed', 'fence']);
+    expect(alice.messages('chat').map((m) => m.data)).toEqual(['echoed']);
   });
 
   it('refuses publishing to an action the connection has not joined', async () => {

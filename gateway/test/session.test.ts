@@ -10,6 +10,9 @@ import { Hub } from '../src/hub.js';
 import { PresenceFeed } from '../src/presence-feed.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../src/presence/memory.js';
 import { createSession } from '../src/session.js';
+import { MemoryHistoryStore } from '../src/history/memory.js';
+import { parseHistoryRules } from '../src/history/policy.js';
+import { createPublisher } from '../src/publisher.js';
 import { SqliteUserDirectory } from '../src/users/sqlite.js';
 import { waitFor } from './harness/wait.js';
 
@@ -56,7 +59,10 @@ beforeEach(async () => {
   users.add({ username: 'alina', displayName: 'Alina B' });
   const hub = new Hub(broker, rec.fanout, log);
   const feed = new PresenceFeed(rec.fanout, 0);
+  const history = new MemoryHistoryStore((action, frame) => hub.relay(action, frame));
+  const rules = parseHistoryRules('news*=3/1h');
   dispatch = createSession({
+    publish: createPublisher({ fanout: rec.fanout, broker, history, rules }), history, rules,
     hub, feed, broker, presence, users, fanout: rec.fanout, log, markDirty: () => {}, limits: { maxActions: 2, onlinePage: 100, msgRatePerS: 1000, msgBurst: 1000, strikesBeforeClose: 10 },
     verify: async () => { throw new Error('no tokens here'); },
   });
@@ -113,6 +119,31 @@ describe('session dispatch', () => {
     expect(rec.subs.get(`p:u:${conn.userId}`)).toBe(1);
     dispatch(conn, '{"type":"online","id":"o"}');
     expect((await reply('o')).result.users).toEqual([conn.userId]);
+  });
+
+  it('delivers history actions to every member, the sender too, with offsets, and catches a joiner up', async () => {
+    dispatch(conn, JSON.stringify({ type: 'join', action: 'news', id: 'j' }));
+    await reply('j');
+    for (const n of [1, 2, 3, 4]) {
+      dispatch(conn, JSON.stringify({ type: 'publish', action: 'news', data: n, id: `p${n}` }));
+      await reply(`p${n}`);
+    }
+    const live = rec.published.filter((p) => p.topic === 'a:news').map((p) => JSON.parse(p.text));
+    expect(live.map((m) => m.data)).toEqual([1, 2, 3, 4]);
+    expect(live.every((m) => /^\d+-\d+$/.test(m.offset))).toBe(true);
+    const offsets = live.map((m) => m.offset);
+    const s2 = recordingSocket(rec.subs);
+    const late: Connection = { ...conn, id: 'n1:2', actions: new Set(), socket: s2.socket, bucket: { tokens: 100, at: Date.now(), strikes: 0 } };
+    dispatch(late, JSON.stringify({ type: 'join', action: 'news', since: offsets[1], id: 'r' }));
+    await waitFor('recovered ack', () => s2.sent.find((f) => f.id === 'r'));
+    expect(s2.sent.filter((f) => f.type === 'message').map((m) => m.data)).toEqual([3, 4]);
+    expect(s2.sent.find((f) => f.id === 'r').result).toMatchObject({ recovered: true, delivered: 2 });
+    const s3 = recordingSocket(rec.subs);
+    const gone: Connection = { ...late, id: 'n1:3', actions: new Set(), socket: s3.socket };
+    dispatch(gone, JSON.stringify({ type: 'join', action: 'news', since: offsets[0], id: 'g' }));
+    await waitFor('gap ack', () => s3.sent.find((f) => f.id === 'g'));
+    expect(s3.sent.find((f) => f.id === 'g').result).toMatchObject({ recovered: false });
+    expect(s3.sent.filter((f) => f.type === 'message')).toEqual([]);
   });
 
   it('answers undecodable frames with an error and no id when none could be read', async () => {

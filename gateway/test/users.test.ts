@@ -86,7 +86,7 @@ describe('accounts', () => {
     users = new SqliteUserDirectory(join(dir, 'nested', 'users.db'));
     expect(users.byId(alice.id)).toEqual(alice);
     const raw = new Database(join(dir, 'nested', 'users.db'), { readonly: true });
-    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.pragma('user_version', { simple: true })).toBe(2);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
   });

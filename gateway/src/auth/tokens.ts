@@ -33,10 +33,26 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The JWKS key lookup, with key-server failures told apart from bad tokens: an unknown `kid`
+ * or an unsupported algorithm is the token's fault (401); a fetch that failed (connection
+ * refused, non-200, not JSON, not a key set, timeout) is the key server's (503, retry later).
+ */
+function remoteKeys(url: string, timeoutMs: number): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(new URL(url), { timeoutDuration: timeoutMs, cooldownDuration: 30_000 });
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      const tokensFault = err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported;
+      throw tokensFault ? err : new AuthError('unavailable');
+    }
+  };
+}
+
 /** Build the verifier once per process: `exp` and `sub` are required, only configured algorithms pass. */
 export function createVerifier(auth: Config['auth']): Verifier {
-  const key: Uint8Array | JWTVerifyGetKey = auth.secret
-    ?? createRemoteJWKSet(new URL(auth.jwksUrl!), { timeoutDuration: auth.timeoutMs, cooldownDuration: 30_000 });
+  const key: Uint8Array | JWTVerifyGetKey = auth.secret ?? remoteKeys(auth.jwksUrl!, auth.timeoutMs);
   const options = {
     algorithms: auth.algorithms,
     issuer: auth.issuer,

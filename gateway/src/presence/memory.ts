@@ -5,7 +5,7 @@
  * Each method does what the matching Lua script does, in one synchronous step.
  */
 import type { PresenceChange } from '../../../shared/protocol.js';
-import type { NodeAccount, PresenceEvent, PresenceStore, Snapshot } from './types.js';
+import type { ConnectResult, DriftRepair, NodeAccount, PresenceEvent, PresenceStore, Snapshot } from './types.js';
 
 interface NodeState {
   counts: Map<string, number>;
@@ -26,8 +26,10 @@ export interface MemoryBackendOptions {
 
 export class MemoryPresenceBackend {
   readonly now: () => number;
-  /** userId -> open connections cluster-wide; a user is online exactly when present here. */
+  /** userId -> open connections cluster-wide (online_users: `online`, kept equal to its keys). */
   readonly counts = new Map<string, number>();
+  /** online_users, in the order users came online. Separate from `counts` so tests can corrupt either. */
+  readonly online = new Set<string>();
   /** nodeId -> lease expiry */
   readonly leases = new Map<string, number>();
   readonly nodes = new Map<string, NodeState>();
@@ -42,6 +44,7 @@ export class MemoryPresenceBackend {
   /** Lose everything, as a Redis restarted without persistence (seq starts over too). */
   reset(): void {
     this.counts.clear();
+    this.online.clear();
     this.leases.clear();
     this.nodes.clear();
     this.actions.clear();
@@ -50,7 +53,7 @@ export class MemoryPresenceBackend {
 
   /** Users online, in the order they came online. */
   onlineUsers(): string[] {
-    return [...this.counts.keys()];
+    return [...this.online];
   }
 
   listen(fn: (event: PresenceEvent) => void): () => void {
@@ -69,10 +72,46 @@ export class MemoryPresenceBackend {
     const old = this.counts.get(uid) ?? 0;
     const next = Math.max(0, old + delta);
     const ts = this.now();
-    if (next > 0) this.counts.set(uid, next);
-    else this.counts.delete(uid);
+    this.setStored(uid, next);
     if (old === 0 && next > 0) changes.push({ userId: uid, username, status: 'online', ts });
     if (old > 0 && next === 0) changes.push({ userId: uid, username, status: 'offline', ts });
+  }
+
+  /** Counter and online set for `uid` set to `n` (absent and offline at 0). */
+  setStored(uid: string, n: number): void {
+    if (n > 0) {
+      this.counts.set(uid, n);
+      this.online.add(uid);
+    } else {
+      this.counts.delete(uid);
+      this.online.delete(uid);
+    }
+  }
+
+  /** audit.lua: registered nodes' accounts are the truth; counters and the online set follow. */
+  audit(changes: PresenceChange[]): DriftRepair[] {
+    const expected = new Map<string, number>();
+    const names = new Map<string, string>();
+    for (const id of this.leases.keys()) {
+      const node = this.nodes.get(id);
+      for (const [uid, n] of node?.counts ?? []) {
+        if (n <= 0) continue;
+        expected.set(uid, (expected.get(uid) ?? 0) + n);
+        if (!names.has(uid) && node?.usernames.has(uid)) names.set(uid, node.usernames.get(uid)!);
+      }
+    }
+    const repaired: DriftRepair[] = [];
+    const ts = this.now();
+    for (const uid of new Set([...expected.keys(), ...this.counts.keys(), ...this.online])) {
+      const want = expected.get(uid) ?? 0;
+      const found = this.counts.get(uid);
+      const was = this.online.has(uid);
+      if ((want > 0 ? found === want : found === undefined) && was === want > 0) continue;
+      this.setStored(uid, want);
+      if (was !== want > 0) changes.push({ userId: uid, username: names.get(uid) ?? uid, status: want > 0 ? 'online' : 'offline', ts });
+      repaired.push({ userId: uid, expected: want, found: found ?? 0 });
+    }
+    return repaired;
   }
 
   setMember(op: 'join' | 'leave', node: NodeState, action: string, conn: string): void {
@@ -160,8 +199,12 @@ export class MemoryPresenceStore implements PresenceStore {
     return 'ok';
   }
 
-  async connect(userId: string, username: string, snapshotLimit: number) {
+  async connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
     const b = this.backend;
+    const max = Math.max(0, Math.floor(maxPerUser));
+    if (max > 0 && (b.counts.get(userId) ?? 0) >= max) {
+      return { wentOnline: false, refused: true, snapshot: { seq: b.seq, online: [], onlineCount: b.online.size } };
+    }
     const node = b.node(this.nodeId);
     node.counts.set(userId, (node.counts.get(userId) ?? 0) + 1);
     node.usernames.set(userId, username);
@@ -172,7 +215,7 @@ export class MemoryPresenceStore implements PresenceStore {
     const all = b.onlineUsers();
     const snapshot: Snapshot = { seq: b.seq, online: all.slice(0, limit), onlineCount: all.length };
     if (all.length > limit) snapshot.cursor = String(limit);
-    return { wentOnline: changes.length > 0, snapshot };
+    return { wentOnline: changes.length > 0, refused: false, snapshot };
   }
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>) {
@@ -204,7 +247,7 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async isOnline(userIds: string[]): Promise<boolean[]> {
-    return userIds.map((id) => this.backend.counts.has(id));
+    return userIds.map((id) => this.backend.online.has(id));
   }
 
   /** Offset paging over the online set; ids removed meanwhile shift later pages (as SSCAN, no strict guarantee). */
@@ -247,5 +290,12 @@ export class MemoryPresenceStore implements PresenceStore {
     for (const id of settled) b.settle(changes, id);
     b.publish(changes);
     return settled;
+  }
+
+  async audit(): Promise<DriftRepair[]> {
+    const changes: PresenceChange[] = [];
+    const repaired = this.backend.audit(changes);
+    this.backend.publish(changes);
+    return repaired;
   }
 }

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { PresenceChange } from '../../../shared/protocol.js';
-import type { NodeAccount, PresenceEvent, PresenceStore, Snapshot } from './types.js';
+import type { ConnectResult, DriftRepair, NodeAccount, PresenceEvent, PresenceStore, Snapshot } from './types.js';
 
 export interface RedisPresenceOptions {
   /** Commands and scripts. Owned by the caller: `close()` leaves it connected. */
@@ -36,7 +36,7 @@ export interface RedisPresenceOptions {
   logger?: Logger;
 }
 
-const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap'] as const;
+const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit'] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -158,12 +158,14 @@ export class RedisPresenceStore implements PresenceStore {
     return (await this.run('lease', this.leaseMs)) === 1 ? 'ok' : 'lost';
   }
 
-  async connect(userId: string, username: string, snapshotLimit: number) {
+  async connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
     const limit = Math.max(0, Math.floor(snapshotLimit));
-    const [went, seq, count, cursor, online] = (await this.run('connect', userId, username, limit)) as [number, number, number, string, string[]];
+    const max = Math.max(0, Math.floor(maxPerUser));
+    const reply = (await this.run('connect', userId, username, limit, max)) as [number, number, number, string, string[], number];
+    const [went, seq, count, cursor, online, refused] = reply;
     const snapshot: Snapshot = { seq, online, onlineCount: count };
     if (cursor !== '') snapshot.cursor = cursor;
-    return { wentOnline: went === 1, snapshot };
+    return { wentOnline: went === 1, refused: refused === 1, snapshot };
   }
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>) {
@@ -215,5 +217,14 @@ export class RedisPresenceStore implements PresenceStore {
 
   async reap(): Promise<string[]> {
     return (await this.run('reap', this.reapBatch)) as string[];
+  }
+
+  async audit(): Promise<DriftRepair[]> {
+    const flat = (await this.run('audit')) as (string | number)[];
+    const repaired: DriftRepair[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      repaired.push({ userId: String(flat[i]), expected: Number(flat[i + 1]), found: Number(flat[i + 2]) });
+    }
+    return repaired;
   }
 }

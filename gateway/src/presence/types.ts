@@ -20,6 +20,28 @@ export interface Snapshot {
 /** A batch of changes as published by the store; `seq` grows by one per published batch. */
 export interface PresenceEvent { seq: number; changes: PresenceChange[] }
 
+/** Result of `connect`. */
+export interface ConnectResult {
+  wentOnline: boolean;
+  /**
+   * True when the per-user limit refused the connection: nothing was changed and nothing
+   * published. The snapshot of a refusal carries only `seq` and `onlineCount` (`online` is
+   * empty, no cursor): the caller is expected to turn the client away, not welcome it.
+   */
+  refused: boolean;
+  snapshot: Snapshot;
+}
+
+/** One user whose stored presence the audit found wrong and repaired. */
+export interface DriftRepair {
+  userId: string;
+  /** Connections of the user summed over the accounts of registered nodes (the truth). */
+  expected: number;
+  /** The stored cluster-wide counter before the repair (0 when absent). Equal to
+   *  `expected` when only the user's `online_users` membership was wrong. */
+  found: number;
+}
+
 /**
  * Cluster-wide presence and action membership. Storage only: it publishes change
  * events but holds no sockets.
@@ -34,12 +56,19 @@ export interface PresenceEvent { seq: number; changes: PresenceChange[] }
  * - `sync(account)` replaces this node's whole share with `account`: used at start
  *   (settling a previous incarnation with the same node id), after the lease was lost,
  *   and after the store came back empty.
+ * - `audit()` measures drift instead of assuming there is none: the accounts of the
+ *   registered nodes are the truth; counters and the online set are repaired to match.
  */
 export interface PresenceStore {
   /** Register or extend this node's lease. 'lost' means the node was reaped meanwhile: call `sync`. */
   refreshLease(): Promise<'ok' | 'lost'>;
-  /** One more connection of `userId` on this node; returns a snapshot of the online set taken atomically with it. */
-  connect(userId: string, username: string, snapshotLimit: number): Promise<{ wentOnline: boolean; snapshot: Snapshot }>;
+  /**
+   * One more connection of `userId` on this node; returns a snapshot of the online set taken
+   * atomically with it. With `maxPerUser` > 0, a user whose cluster-wide counter is already
+   * >= `maxPerUser` is refused in the same atomic step (`refused: true`, nothing changed).
+   * The counter includes connections in a grace window and those of dead, not yet reaped nodes.
+   */
+  connect(userId: string, username: string, snapshotLimit: number, maxPerUser?: number): Promise<ConnectResult>;
   /** One connection fewer; also removes `connectionId` from `actions`. */
   disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }>;
   join(action: string, connectionId: string): Promise<void>;
@@ -52,6 +81,15 @@ export interface PresenceStore {
   sync(account: NodeAccount): Promise<void>;
   /** Settle expired nodes; returns the ids of the nodes this call settled. */
   reap(): Promise<string[]>;
+  /**
+   * In one atomic step: for every user in the counters, the online set or a registered
+   * node's account, make the counter equal the sum of the registered nodes' accounts
+   * (absent at 0) and the online set equal {counter > 0}. Users whose online status
+   * changed go out as ONE event (online/offline, username from a node account, else the
+   * user id). Returns the users repaired, [] (and no event) when nothing drifted.
+   * Nodes not registered (reaped, or whose store came back empty) count for nothing.
+   */
+  audit(): Promise<DriftRepair[]>;
   /** One handler; receives every change event published by any node, this one included. */
   onEvent(handler: (event: PresenceEvent) => void): void;
   close(): Promise<void>;

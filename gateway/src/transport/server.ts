@@ -31,12 +31,25 @@ export interface SocketHandlers {
   closed(conn: Connection, code: number): void;
 }
 
-/** An HTTP route: gets what it needs from the request synchronously, answers later. */
-export type Route = (req: { query: string; header: (name: string) => string; ip: string }, body: () => Promise<Buffer>) => Promise<ApiReply> | ApiReply;
+export interface RouteRequest {
+  query: string;
+  header: (name: string) => string;
+  ip: string;
+  /** The i-th `:param` of the route pattern, URL-decoded. */
+  param: (i: number) => string;
+}
+
+/**
+ * An HTTP route: gets what it needs from the request synchronously, answers later.
+ * `maxBody` (bytes, default MAX_BODY_BYTES) bounds the body; past it `body()` rejects.
+ */
+export type Route = ((req: RouteRequest, body: () => Promise<Buffer>) => Promise<ApiReply> | ApiReply) & { maxBody?: number };
 
 export interface Routes {
   get: Record<string, Route>;
   post: Record<string, Route>;
+  put?: Record<string, Route>;
+  patch?: Record<string, Route>;
   /** Fallback for other GET paths (static files); undefined means 404. */
   files?: (path: string, header: (name: string) => string) => ApiReply | undefined;
 }
@@ -60,6 +73,14 @@ class UwsSocket implements LocalSocket {
   }
   close(code: number, reason: string): void {
     this.ws.end(code, reason);
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 
@@ -145,10 +166,14 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
     const serve = (route: Route, hasBody: boolean) => (res: HttpResponse, req: HttpRequest) => {
       const headers = new Map<string, string>();
       req.forEach((k, v) => headers.set(k, v));
-      const request = { query: req.getQuery() ?? '', header: (n: string) => headers.get(n) ?? '', ip: remoteIp(res) };
+      const params: string[] = [];
+      for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
+      const request: RouteRequest = {
+        query: req.getQuery() ?? '', header: (n) => headers.get(n) ?? '', ip: remoteIp(res), param: (i) => params[i] ?? '',
+      };
       const g: Guarded = guard(res);
       // uWebSockets.js drops body chunks that arrive before onData is attached: attach now.
-      const pending = hasBody ? readBody(g, MAX_BODY_BYTES) : Promise.resolve(Buffer.alloc(0));
+      const pending = hasBody ? readBody(g, route.maxBody ?? MAX_BODY_BYTES) : Promise.resolve(Buffer.alloc(0));
       pending.catch(() => {});
       const body = () => pending;
       Promise.resolve()
@@ -161,6 +186,8 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
     };
     for (const [path, route] of Object.entries(routes.get)) app.get(path, serve(route, false));
     for (const [path, route] of Object.entries(routes.post)) app.post(path, serve(route, true));
+    for (const [path, route] of Object.entries(routes.put ?? {})) app.put(path, serve(route, true));
+    for (const [path, route] of Object.entries(routes.patch ?? {})) app.patch(path, serve(route, true));
     app.any('/*', (res, req) => {
       const method = req.getMethod();
       const path = req.getUrl();

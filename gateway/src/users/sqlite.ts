@@ -49,9 +49,16 @@ const MIGRATIONS: readonly string[] = [
        VALUES ('delete', old.rowid, old.username, old.display_name);
      INSERT INTO users_fts (rowid, username, display_name) VALUES (new.rowid, new.username, new.display_name);
    END;`,
+  // 2: profile pictures, versioned so their URLs can be cached forever.
+  `ALTER TABLE users ADD COLUMN avatar_version INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE avatars (
+     user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+     type TEXT NOT NULL,
+     bytes BLOB NOT NULL
+   );`,
 ];
 
-const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt';
+const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion';
 const MAX_SEARCH = 100;
 /** Longer than any display name (64) or username (32): nothing could match. */
 const MAX_QUERY_CHARS = 64;
@@ -152,6 +159,12 @@ function prepareStatements(db: Database.Database) {
     credentials: db.prepare<[string], User & { hash: string | null }>(
       `SELECT ${COLUMNS}, u.password_hash AS hash FROM users u WHERE u.username = ?`),
     setPassword: db.prepare<[string | null, string]>('UPDATE users SET password_hash = ? WHERE username = ?'),
+    setDisplayName: db.prepare<[string, string]>('UPDATE users SET display_name = ? WHERE id = ?'),
+    putAvatar: db.prepare<[string, string, Buffer]>(
+      'INSERT INTO avatars (user_id, type, bytes) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET type = excluded.type, bytes = excluded.bytes'),
+    bumpAvatar: db.prepare<[string]>('UPDATE users SET avatar_version = avatar_version + 1 WHERE id = ?'),
+    avatar: db.prepare<[string], { type: string; bytes: Buffer; version: number }>(
+      'SELECT a.type, a.bytes, u.avatar_version AS version FROM avatars a JOIN users u ON u.id = a.user_id WHERE a.user_id = ?'),
     list: db.prepare<[number, number], User>(`SELECT ${COLUMNS} FROM users u ORDER BY u.username LIMIT ? OFFSET ?`),
     usernamePrefix: db.prepare<[string, number], User>(
       `SELECT ${COLUMNS} FROM users u WHERE u.username LIKE ? ${esc} ORDER BY u.username LIMIT ?`),
@@ -248,6 +261,26 @@ export class SqliteUserDirectory implements UserDirectory {
     return user;
   }
 
+  setDisplayName(id: string, displayName: string): User {
+    if (this.sql.setDisplayName.run(checkDisplayName(displayName), id).changes === 0) {
+      throw new DirectoryError('not_found', 'no such user');
+    }
+    return this.byId(id)!;
+  }
+
+  setAvatar(id: string, type: string, bytes: Buffer): User {
+    if (!this.byId(id)) throw new DirectoryError('not_found', 'no such user');
+    this.db.transaction(() => {
+      this.sql.putAvatar.run(id, type, bytes);
+      this.sql.bumpAvatar.run(id);
+    })();
+    return this.byId(id)!;
+  }
+
+  avatar(id: string): { type: string; bytes: Buffer; version: number } | undefined {
+    return this.sql.avatar.get(id);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -256,7 +289,7 @@ export class SqliteUserDirectory implements UserDirectory {
     const username = checkUsername(user.username);
     const displayName = checkDisplayName(user.displayName ?? username);
     const hash = user.password === undefined ? null : hashPassword(checkPasswordText(user.password));
-    return { user: { id: randomUUID(), username, displayName, createdAt: Date.now() }, hash };
+    return { user: { id: randomUUID(), username, displayName, createdAt: Date.now(), avatarVersion: 0 }, hash };
   }
 
   private insert({ user, hash }: { user: User; hash: string | null }): void {

@@ -3,6 +3,13 @@ export interface User {
   username: string;
   displayName: string;
   createdAt: number;
+  /** 0 without a profile picture; grows with every new one (it versions the picture's URL). */
+  avatarVersion: number;
+}
+
+/** Where a user's profile picture is served, or undefined without one. Versioned: cacheable forever. */
+export function avatarUrl(user: Pick<User, 'id' | 'avatarVersion'>): string | undefined {
+  return user.avatarVersion > 0 ? `/api/users/${encodeURIComponent(user.id)}/avatar?v=${user.avatarVersion}` : undefined;
 }
 
 export interface NewUser { username: string; displayName?: string; password?: string }
@@ -19,6 +26,11 @@ export interface UserDirectory {
   setPassword(username: string, password: string): void;
   /** The user when the password matches; undefined otherwise (also for unknown users, in similar time). */
   checkPassword(username: string, password: string): User | undefined;
+  /** Throws DirectoryError('not_found') for an unknown id, ('invalid') for a bad name. */
+  setDisplayName(id: string, displayName: string): User;
+  /** Store a profile picture (already type- and size-checked by the caller). */
+  setAvatar(id: string, type: string, bytes: Buffer): User;
+  avatar(id: string): { type: string; bytes: Buffer; version: number } | undefined;
   close(): void;
 }
 

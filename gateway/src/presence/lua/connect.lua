@@ -3,10 +3,16 @@
 -- ARGV[4] userId
 -- ARGV[5] username
 -- ARGV[6] snapshot limit (>= 0)
--- Returns { wentOnline 0|1, seq, onlineCount, cursor ('' = none), { userId... } }.
+-- ARGV[7] most connections per user cluster-wide (0 = unlimited)
+-- Returns { wentOnline 0|1, seq, onlineCount, cursor ('' = none), { userId... }, refused 0|1 }.
+-- Refused (the user's counter is already >= ARGV[7]): nothing is changed or published and
+-- the reply is { 0, seq, onlineCount, '', {}, 1 }.
 -- The cursor is '<sscan cursor>' or '<sscan cursor>:<offset>' when one SSCAN reply held
 -- more than the limit (small sets come back whole); ../redis.ts reads the same format.
-local uid, uname, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local uid, uname, limit, max = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+if max > 0 and tonumber(redis.call('HGET', K_COUNTS, uid) or '0') >= max then
+  return { 0, tonumber(redis.call('GET', K_SEQ) or '0'), redis.call('SCARD', K_ONLINE), '', {}, 1 }
+end
 local kc, ku = node_keys(NODE)
 redis.call('HINCRBY', kc, uid, 1)
 redis.call('HSET', ku, uid, uname)
@@ -31,4 +37,4 @@ else
     if page[1] ~= '0' then cursor = page[1] end
   end
 end
-return { #changes, seq, total, cursor, ids }
+return { #changes, seq, total, cursor, ids, 0 }

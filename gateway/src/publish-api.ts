@@ -1,0 +1,72 @@
+/**
+ * Publishing from a backend without a WebSocket:
+ * - HTTP: `POST /api/publish` with `Authorization: Bearer <api key>` and `{"action","data"}`
+ *   or `{"messages":[{"action","data"},…]}` (at most 100, published in order);
+ * - Redis: see inbox.ts.
+ * Messages are stamped `from: {"system": true}` and reach every member on every node.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ACTION_NAME } from '../../shared/protocol.js';
+import { jsonDepthExceeds, MAX_DATA_DEPTH } from '../../shared/codec.js';
+import type { Publish } from './publisher.js';
+import type { ApiReply } from './transport/http.js';
+import type { Route } from './transport/server.js';
+
+const message = z.object({ action: z.string().regex(ACTION_NAME), data: z.unknown() })
+  .refine((m) => m.data !== undefined, 'data is required')
+  .refine((m) => !jsonDepthExceeds(m.data, MAX_DATA_DEPTH), `data nests deeper than ${MAX_DATA_DEPTH}`);
+const body = z.union([z.object({ messages: z.array(message).min(1).max(100) }), message]);
+
+export type SystemMessage = z.infer<typeof message>;
+
+/** Parse a publish body (HTTP or inbox); never throws. */
+export function parsePublishBody(raw: unknown): { ok: true; messages: SystemMessage[] } | { ok: false; message: string } {
+  const parsed = body.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { ok: true, messages: 'messages' in parsed.data ? parsed.data.messages : [parsed.data] };
+}
+
+/** Compares against every key in constant time per key (no early exit on a match). */
+export function keyChecker(keys: readonly string[]): (presented: string) => boolean {
+  const digest = (k: string) => createHash('sha256').update(k).digest();
+  const known = keys.map(digest);
+  return (presented) => {
+    const d = digest(presented);
+    let ok = false;
+    for (const k of known) ok = timingSafeEqual(k, d) || ok;
+    return ok;
+  };
+}
+
+const fail = (status: number, error: string, msg: string): ApiReply => ({ status, body: { error, message: msg } });
+
+export function createPublishRoute(apiKeys: readonly string[], publish: Publish): Route {
+  const valid = keyChecker(apiKeys);
+  return async (req, readBody) => {
+    if (apiKeys.length === 0) return fail(404, 'not_found', 'the publish API is off: set API_KEYS');
+    const key = /^Bearer\s+(\S+)$/i.exec(req.header('authorization'))?.[1];
+    if (!key || !valid(key)) return { ...fail(401, 'unauthorized', 'missing or unknown API key'), headers: { 'www-authenticate': 'Bearer' } };
+    if (!/^application\/json\b/i.test(req.header('content-type'))) return fail(415, 'bad_request', 'send application/json');
+    let raw: unknown;
+    try {
+      raw = JSON.parse((await readBody()).toString('utf8'));
+    } catch (err) {
+      return err instanceof SyntaxError ? fail(400, 'bad_json', 'body is not valid JSON') : fail(413, 'too_large', 'body over 64 KiB');
+    }
+    const parsed = parsePublishBody(raw);
+    if (!parsed.ok) return fail(400, 'bad_request', parsed.message);
+    const results: Array<{ action: string; ts: number; offset?: string }> = [];
+    for (const m of parsed.messages) {
+      try {
+        results.push({ action: m.action, ...(await publish({ action: m.action, from: { system: true }, data: m.data })) });
+      } catch (err) {
+        return { status: 503, body: { error: 'unavailable', message: (err as Error).message, published: results } };
+      }
+    }
+    return { status: 200, body: { published: results } };
+  };
+}

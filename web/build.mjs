@@ -1,0 +1,25 @@
+// Bundle the browser page into dist/web/: index.html, app.js (+ map), styles.css.
+// Run by scripts/build.mjs (npm install / npm start) or on its own: `node web/build.mjs`.
+// One esbuild call, no framework; fails (exit 1) on any bundling error.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const web = dirname(fileURLToPath(import.meta.url));
+const out = join(web, '..', 'dist', 'web');
+mkdirSync(out, { recursive: true });
+
+await build({
+  entryPoints: [join(web, 'src', 'main.ts')],
+  outfile: join(out, 'app.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020', 'chrome90', 'firefox90', 'safari14'],
+  minify: true,
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+for (const file of ['index.html', 'styles.css']) copyFileSync(join(web, file), join(out, file));

@@ -1,0 +1,130 @@
+/**
+ * The online list and the directory search, kept live by presence frames.
+ *
+ * The page keeps the default `*` presence feed (it never sends `watch`): it shows the full
+ * online list, so it needs every change anyway. Narrowing with `watch` is for pages that show
+ * only a few users (a contact list, a search result) without a full list.
+ *
+ * - Online list: rebuilt from each welcome (ids, then pages of the `online` command), then
+ *   updated by presence changes; never needs a reload.
+ * - Search: debounced 250 ms, sent as the `search` command; badges flip with presence changes;
+ *   the last query runs again after every reconnect. Only the newest answer is shown.
+ */
+import type { OnlinePage, SearchResult, SearchUser, WelcomeMessage } from '../../shared/protocol.js';
+import { RequestError, type GatewayClient } from './client.js';
+import { byId, el, initials } from './dom.js';
+import type { Roster } from './roster.js';
+
+const SEARCH_DEBOUNCE_MS = 250;
+const MAX_LISTED = 500;
+
+function personRow(id: string, label: string, handle: string | undefined, extra: Node[] = []): HTMLLIElement {
+  return el('li', { className: 'person', attrs: { 'data-user-id': id } },
+    el('span', { className: 'avatar', text: initials(label), attrs: { 'aria-hidden': 'true' } }),
+    el('span', { className: 'who' },
+      el('span', { className: 'name', text: label }),
+      ...(handle ? [el('span', { className: 'handle', text: `@${handle}` })] : [])),
+    ...extra);
+}
+
+function badge(online: boolean): HTMLSpanElement {
+  return el('span', { className: `badge ${online ? 'on' : 'off'}`, text: online ? 'online' : 'offline' });
+}
+
+/** Wires the people panels to `client` until `signal` aborts. */
+export function mountPeople(client: GatewayClient, roster: Roster, signal: AbortSignal): void {
+  const list = byId<HTMLUListElement>('online-list');
+  const count = byId('online-count');
+  const note = byId('online-note');
+  const input = byId<HTMLInputElement>('search-q');
+  const results = byId<HTMLUListElement>('search-results');
+  const searchNote = byId('search-note');
+  let found: SearchUser[] = [];
+  let query = '';
+  let seq = 0;
+  let debounce: ReturnType<typeof setTimeout> | undefined;
+
+  function renderOnline(): void {
+    const me = client.welcome?.user.id;
+    const people = roster.list();
+    count.textContent = String(roster.count());
+    list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) =>
+      personRow(p.id, p.id === me ? `${p.label} (you)` : p.label, p.username)));
+    note.textContent = people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '';
+  }
+
+  function renderResults(): void {
+    results.replaceChildren(...found.map((u) => personRow(u.id, u.displayName, u.username, [badge(u.online)])));
+  }
+
+  async function search(q: string): Promise<void> {
+    query = q;
+    const mine = ++seq;
+    searchNote.textContent = '';
+    if (!q) {
+      found = [];
+      return renderResults();
+    }
+    try {
+      const res = await client.request<SearchResult>({ type: 'search', q, limit: 20 });
+      if (mine !== seq) return;
+      found = res.users;
+      searchNote.textContent = found.length === 0 ? 'No one matches.' : `${found.length} found`;
+      for (const u of found) roster.learn(u.id, u.username, u.displayName);
+      renderOnline(); // names learned from the search may label ids of the online list
+    } catch (err) {
+      if (mine !== seq) return;
+      const offline = err instanceof RequestError && err.code === 'disconnected';
+      searchNote.textContent = offline ? 'Search runs again once reconnected.' : `Search failed: ${(err as Error).message}`;
+    }
+    renderResults();
+  }
+
+  async function pageRest(welcome: WelcomeMessage): Promise<void> {
+    const generation = roster.generation;
+    let cursor = welcome.onlineCursor;
+    while (cursor && generation === roster.generation) {
+      try {
+        const page = await client.request<OnlinePage>({ type: 'online', cursor });
+        roster.addPage(generation, page.users, !page.cursor);
+        cursor = page.cursor;
+      } catch (err) {
+        if (!(err instanceof RequestError && err.code === 'disconnected')) note.textContent = 'The list may be incomplete.';
+        return; // a reconnect brings a new welcome and starts over
+      }
+      renderOnline();
+    }
+  }
+
+  const offs = [
+    client.on('welcome', (welcome) => {
+      roster.reset(welcome);
+      renderOnline();
+      void pageRest(welcome);
+      if (query) void search(query);
+    }),
+    client.on('presence', ({ changes }) => {
+      roster.apply(changes);
+      for (const c of changes) {
+        const hit = found.find((u) => u.id === c.userId);
+        if (hit) hit.online = c.status === 'online';
+      }
+      renderOnline();
+      renderResults();
+    }),
+  ];
+
+  input.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => void search(input.value.trim()), SEARCH_DEBOUNCE_MS);
+  }, { signal });
+  signal.addEventListener('abort', () => {
+    clearTimeout(debounce);
+    for (const off of offs) off();
+    roster.clear();
+    input.value = '';
+    for (const node of [list, results]) node.replaceChildren();
+    for (const node of [note, searchNote]) node.textContent = '';
+    count.textContent = '0';
+  });
+}

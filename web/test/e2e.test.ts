@@ -1,0 +1,167 @@
+/**
+ * The page in a real Chromium, through a real nginx (deploy/nginx.conf) in front of two
+ * gateway processes sharing one redis-server. One scenario, in order: sign in (wrong
+ * password first), live online list, search badges, chat, a SIGKILLed node and the page
+ * finding the survivor by itself, sign-out with close 1000, and the 429 message.
+ * UPDATE_SCREENSHOT=1 also writes docs/screenshot.png.
+ */
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteUserDirectory } from '../../gateway/src/users/sqlite.js';
+import { spawnGateway, tempDbPath, type GatewayProcess } from '../../gateway/test/harness/gateway.js';
+import { startRedis, type RedisServer } from '../../gateway/test/harness/redis.js';
+import { uniquePrefix } from '../../gateway/test/harness/wait.js';
+import { startNginx, type Nginx } from './nginx.js';
+
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
+const USERS = {
+  alice: { displayName: 'Alice Liddell', password: 'looking-glass-42' },
+  bob: { displayName: 'Bob Builder', password: 'can-we-fix-it-7' },
+} as const;
+const ids: Record<string, string> = {};
+const WAIT = { timeout: 15_000 };
+
+let redis: RedisServer;
+let gateways: GatewayProcess[] = [];
+let nginx: Nginx;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+let alice: Page;
+let bob: Page;
+
+async function openPage(viewport: { width: number; height: number }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(nginx.url);
+  return page;
+}
+
+async function submitSignIn(page: Page, username: string, password: string): Promise<void> {
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('#signin-submit');
+}
+
+async function nodeOf(page: Page): Promise<string> {
+  return (await page.getAttribute('body', 'data-node')) ?? '';
+}
+
+const online = (id: string) => `#online-list [data-user-id="${id}"]`;
+const result = (id: string) => `#search-results [data-user-id="${id}"]`;
+
+beforeAll(async () => {
+  const db = tempDbPath();
+  const dir = new SqliteUserDirectory(db);
+  for (const [username, u] of Object.entries(USERS)) ids[username] = dir.add({ username, ...u }).id;
+  dir.close();
+  redis = await startRedis();
+  // Short presence lease: the killed node's share is reaped within seconds, not 9 s.
+  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('web'), DB_PATH: db, PRESENCE_BATCH_MS: '10', PRESENCE_LEASE_MS: '2000' };
+  gateways = await Promise.all([spawnGateway({ ...env, NODE_ID: 'web-a' }), spawnGateway({ ...env, NODE_ID: 'web-b' })]);
+  nginx = await startNginx(gateways.map((g) => g.port));
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}, 30_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await nginx?.stop();
+  await Promise.all(gateways.map((g) => g.kill('SIGKILL')));
+  await redis?.stop();
+});
+
+describe('the page behind nginx', () => {
+  it('refuses a wrong password clearly, signs in, and connects at once on the next load', async () => {
+    alice = await openPage({ width: 1280, height: 800 });
+    await submitSignIn(alice, 'alice', 'wrong-password');
+    await alice.waitForSelector('#signin-message[data-reason="wrong_credentials"]', WAIT);
+    expect(await alice.textContent('#signin-message')).toContain('Wrong username or password');
+
+    await submitSignIn(alice, 'alice', USERS.alice.password);
+    await alice.waitForSelector('body[data-state="connected"]', WAIT);
+    expect(await alice.textContent('#me-name')).toContain('Alice Liddell');
+
+    await alice.reload();
+    await alice.waitForSelector('body[data-state="connected"]', WAIT);
+    expect(await alice.isHidden('#signin')).toBe(true);
+  });
+
+  it('shows each user the other online, live', async () => {
+    bob = await openPage({ width: 390, height: 844 }); // phone width
+    await submitSignIn(bob, 'bob', USERS.bob.password);
+    await bob.waitForSelector('body[data-state="connected"]', WAIT);
+    await alice.waitForSelector(online(ids.bob), WAIT);
+    await bob.waitForSelector(online(ids.alice), WAIT);
+    await expect.poll(() => alice.textContent('#online-count'), WAIT).toBe('2');
+  });
+
+  it('searches the directory with online badges', async () => {
+    await bob.fill('#search-q', 'ali');
+    await bob.waitForSelector(`${result(ids.alice)} .badge.on`, WAIT);
+    await alice.fill('#search-q', 'bob');
+    await alice.waitForSelector(`${result(ids.bob)} .badge.on`, WAIT);
+    expect(await alice.textContent(`${result(ids.bob)} .name`)).toBe('Bob Builder');
+    // Names learned from the search label the online list too.
+    await expect.poll(() => bob.textContent(`${online(ids.alice)} .name`), WAIT).toBe('Alice Liddell');
+  });
+
+  it('delivers chat across nodes with the sender name, marking own messages', async () => {
+    for (const page of [alice, bob]) {
+      await page.fill('#room', 'lobby');
+      await page.press('#room', 'Enter');
+      await page.waitForSelector('#rooms [data-room="lobby"][data-joined="true"]', WAIT);
+    }
+    await alice.fill('#compose', 'Hello from Alice');
+    await alice.press('#compose', 'Enter');
+    const line = await bob.waitForSelector('#messages .line:has-text("Hello from Alice")', WAIT);
+    expect(await line.$eval('.from', (n) => n.textContent)).toBe('Alice Liddell');
+    await alice.waitForSelector('#messages .line.mine:has-text("Hello from Alice")', WAIT);
+    await bob.fill('#compose', 'Hi Alice, the build is green');
+    await bob.press('#compose', 'Enter');
+    await alice.waitForSelector('#messages .line:not(.mine):has-text("build is green")', WAIT);
+    if (process.env.UPDATE_SCREENSHOT) await alice.screenshot({ path: SCREENSHOT });
+  });
+
+  it('reconnects by itself through nginx when its node is SIGKILLed, and re-joins its room', async () => {
+    const doomed = await nodeOf(alice);
+    const victim = gateways.find((g) => g.nodeId === doomed);
+    expect(victim, `page reports node "${doomed}"`).toBeDefined();
+    const survivor = gateways.find((g) => g !== victim)!;
+    await victim!.kill('SIGKILL');
+    for (const page of [alice, bob]) {
+      await page.waitForFunction((node) => document.body.dataset.state === 'connected' && document.body.dataset.node === node,
+        survivor.nodeId, WAIT);
+      await page.waitForSelector('#rooms [data-room="lobby"][data-joined="true"]', WAIT);
+    }
+    await alice.waitForSelector(online(ids.bob), WAIT);
+    await bob.waitForSelector(online(ids.alice), WAIT);
+    await bob.fill('#compose', 'Still here after the crash');
+    await bob.press('#compose', 'Enter');
+    await alice.waitForSelector('#messages .line:has-text("Still here after the crash")', WAIT);
+  });
+
+  it('signs out with close code 1000; the other page sees the user go offline', async () => {
+    await alice.click('#signout');
+    await alice.waitForSelector('#signin:not([hidden])', WAIT);
+    expect(await alice.getAttribute('body', 'data-close-code')).toBe('1000');
+    expect(await alice.evaluate(() => localStorage.getItem('gateway.session'))).toBeNull();
+    await bob.waitForSelector(`${result(ids.alice)} .badge.off`, WAIT);
+    await bob.waitForSelector(online(ids.alice), { state: 'detached', ...WAIT });
+    expect(await bob.textContent('#online-count')).toBe('1');
+  });
+
+  it('says "too many attempts" when sign-in is rate limited', async () => {
+    for (let i = 0; i < 12; i++) {
+      await submitSignIn(alice, 'mallory', 'not-a-password');
+      await alice.waitForSelector('#signin-message[data-reason]', WAIT);
+      if ((await alice.getAttribute('#signin-message', 'data-reason')) === 'rate_limited') break;
+    }
+    expect(await alice.textContent('#signin-message')).toContain('Too many attempts');
+  });
+});
