@@ -20,12 +20,15 @@ export interface WatchCommand { type: 'watch'; users: string[] | '*'; id?: Reque
 /** Page through the online set past what the welcome carried. */
 export interface OnlineCommand { type: 'online'; cursor?: string; id?: RequestId }
 
+/** Look up names and pictures of user ids (e.g. those in `welcome.online`); unknown ids are left out. */
+export interface UsersCommand { type: 'users'; ids: string[]; id?: RequestId }
+
 /** Replace the connection's token with a newer one for the same user before it expires. */
 export interface RefreshCommand { type: 'refresh'; token: string; id?: RequestId }
 
 export type ClientMessage =
   | JoinCommand | LeaveCommand | PublishCommand | PingCommand
-  | SearchCommand | WatchCommand | OnlineCommand | RefreshCommand;
+  | SearchCommand | WatchCommand | OnlineCommand | RefreshCommand | UsersCommand;
 
 export type ClientMessageType = ClientMessage['type'];
 

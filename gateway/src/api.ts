@@ -62,6 +62,16 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
     return { status: 200, body: { id: who.userId, username: name, displayName: user?.displayName ?? name, expiresAt: who.exp * 1000 } };
   }
 
+  /** A fresh token for the bearer of a valid one (same user): lets a page refresh without the password. */
+  async function refresh(req: Parameters<Routes['post'][string]>[0]): Promise<ApiReply> {
+    if (!d.auth.secret) return fail(404, 'not_found', 'refresh is disabled: tokens come from the identity provider (JWKS_URL)');
+    const who = await authenticate(req);
+    if ('status' in who) return who;
+    const user = d.users.byId(who.userId);
+    const { token, expiresAt } = await signToken(d.auth, { userId: who.userId, name: user?.displayName ?? who.name, ttlSeconds: d.loginTtlS });
+    return { status: 200, headers: { 'cache-control': 'no-store' }, body: { accessToken: token, expiresAt: expiresAt * 1000 } };
+  }
+
   async function search(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
     const who = await authenticate(req);
     if ('status' in who) return who;
@@ -122,6 +132,6 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
       '/api/users/search': search,
       '/api/me': me,
     },
-    post: { '/api/login': login },
+    post: { '/api/login': login, '/api/refresh': refresh },
   };
 }

@@ -114,11 +114,15 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
       markDirty();
     });
   };
-  /** Socket gone: memberships end now; presence ends after the grace window unless the node retires first. */
-  const closed = (conn: Connection) => {
+  /**
+   * Socket gone: memberships end now; presence ends after the grace window (a reload or a
+   * network blip reconnects within it), at once for a deliberate close (1000: signing out),
+   * and with the node's whole share if it is retiring.
+   */
+  const closed = (conn: Connection, code: number) => {
     void hub.release(conn);
     if (stopping) return;
-    if (config.presence.graceMs === 0) return countOut(conn);
+    if (config.presence.graceMs === 0 || code === CloseCodes.normal) return countOut(conn);
     lingering.set(conn.id, setTimeout(() => countOut(conn), config.presence.graceMs));
   };
 

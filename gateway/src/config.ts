@@ -61,6 +61,7 @@ const env = z.object({
   API_KEYS: list.optional(),
   INBOX_STREAM: z.enum(['on', 'off']).default('on'),
   AVATAR_MAX_BYTES: int(1024, 5 * 1024 * 1024).default(256 * 1024),
+  TRUSTED_PROXIES: list.optional(),
 });
 
 export type RawEnv = Record<string, string | undefined>;
@@ -109,6 +110,8 @@ export interface Config {
   /** Consume the Redis stream `<prefix>publish:in` for backend publishes (Redis mode only). */
   inbox: boolean;
   avatarMaxBytes: number;
+  /** Peers whose X-Forwarded-For is believed (nginx, HAProxy); the client IP is the last untrusted hop. */
+  trustedProxies: string[];
   shutdownTimeoutMs: number;
   /** Lifetime of tokens issued by POST /api/login. */
   loginTtlS: number;
@@ -209,6 +212,7 @@ export function loadConfig(
     apiKeys: apiKeysFrom(e),
     inbox: e.INBOX_STREAM === 'on',
     avatarMaxBytes: e.AVATAR_MAX_BYTES,
+    trustedProxies: e.TRUSTED_PROXIES ?? [],
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     loginTtlS: e.LOGIN_TOKEN_TTL_S,
   });

@@ -119,6 +119,11 @@ function handlers(d: SessionDeps): Handlers {
       ack(conn, msg.id, page);
     },
 
+    users(conn, msg) {
+      const users = msg.ids.map((id) => d.users.byId(id)).filter((u) => u !== undefined).map(profileOf);
+      ack(conn, msg.id, { users });
+    },
+
     async refresh(conn, msg) {
       let identity;
       try {

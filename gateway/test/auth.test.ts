@@ -85,6 +85,17 @@ describe('upgrade authentication', () => {
     expect(await status(strict.url, { token, origin: 'https://app.example' })).toBe(101);
   });
 
+  it('exchanges a valid token for a fresh one at POST /api/refresh, and refuses without one', async () => {
+    expect((await fetch(`${gw.http}/api/refresh`, { method: 'POST' })).status).toBe(401);
+    const res = await fetch(`${gw.http}/api/refresh`, { method: 'POST', headers: { authorization: `Bearer ${await tokenFor('u-refresh', 'R', 60)}` } });
+    expect(res.status).toBe(200);
+    const { accessToken, expiresAt } = await res.json();
+    expect(expiresAt).toBeGreaterThan(Date.now() + 60_000);
+    const c = await TestClient.connect(gw.url, { token: accessToken });
+    expect(c.frames[0].user.id).toBe('u-refresh');
+    c.close();
+  });
+
   it('never writes a token to the log', async () => {
     const token = await tokenFor('u-log');
     await status(gw.url, { token });

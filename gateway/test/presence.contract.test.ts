@@ -22,6 +22,9 @@ interface Cluster {
   wipe(): Promise<void>;
   /** Cluster-wide counters as stored. */
   counts(): Promise<Record<string, number>>;
+  /** Drift by hand: write the stored counter (absent when undefined) or online_users membership alone. */
+  setCount(userId: string, n: number | undefined): Promise<void>;
+  setOnline(userId: string, online: boolean): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -47,7 +50,15 @@ function memoryCluster(): Promise<Cluster> {
       backend.reset();
     },
     async counts() {
-      return Object.fromEntries(backend.counts);
+      return withoutBarriers(Object.fromEntries(backend.counts));
+    },
+    async setCount(userId, n) {
+      if (n === undefined) backend.counts.delete(userId);
+      else backend.counts.set(userId, n);
+    },
+    async setOnline(userId, online) {
+      if (online) backend.online.add(userId);
+      else backend.online.delete(userId);
     },
     async dispose() {
       await Promise.all(stores.map((s) => s.close()));
@@ -94,7 +105,15 @@ function redisCluster(server: () => RedisServer): () => Promise<Cluster & { pref
       },
       async counts() {
         const raw = await probe.hgetall(`${prefix}presence:counts`);
-        return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+        return withoutBarriers(Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)])));
+      },
+      async setCount(userId, n) {
+        if (n === undefined) await probe.hdel(`${prefix}presence:counts`, userId);
+        else await probe.hset(`${prefix}presence:counts`, userId, n);
+      },
+      async setOnline(userId, online) {
+        if (online) await probe.sadd(`${prefix}online_users`, userId);
+        else await probe.srem(`${prefix}online_users`, userId);
       },
       async dispose() {
         await Promise.all(stores.map((s) => s.close()));
@@ -116,6 +135,11 @@ function record(store: Store): PresenceEvent[] {
 }
 
 let barriers = 0;
+/** Counters without the users `drain` brought online. */
+function withoutBarriers(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([id]) => !id.startsWith('barrier-')));
+}
+
 /**
  * Resolves once every event published before this call has reached `events`: it publishes
  * one more (a barrier user goes online) and waits for it, since delivery is in seq order.
@@ -126,6 +150,10 @@ async function drain(store: Store, events: PresenceEvent[]): Promise<void> {
   await waitFor(`barrier event ${snapshot.seq}`, () => events.some((e) => e.seq >= snapshot.seq));
   // Delivered once each, in seq order, no gaps (seq starts over at 1 when the store was wiped).
   events.forEach((e, i) => i > 0 && e.seq !== 1 && expect(e.seq).toBe(events[i - 1].seq + 1));
+}
+
+function sortById<T extends { userId: string }>(items: T[]): T[] {
+  return [...items].sort((x, y) => x.userId.localeCompare(y.userId));
 }
 
 /** `status` transitions of `userId` seen in `events`, in order. */
@@ -252,6 +280,119 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       expect(await b.members('room/1')).toEqual([]);
       expect(await b.members('room/2')).toEqual([]);
       expect(await b.members('never-joined')).toEqual([]);
+    });
+
+    it('refuses a connection past the per-user limit cluster-wide, changing and publishing nothing', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const events = record(a);
+      expect(await a.connect('u1', 'ann', 10, 2)).toMatchObject({ wentOnline: true, refused: false });
+      expect(await b.connect('u1', 'ann', 10, 2)).toMatchObject({ wentOnline: false, refused: false });
+      await b.connect('u2', 'bob', 10, 2);
+      const lastSeq = (await b.connect('u3', 'cid', 10, 2)).snapshot.seq;
+      for (const node of [a, b]) {
+        const refused = await node.connect('u1', 'ann', 10, 2);
+        expect(refused).toEqual({ wentOnline: false, refused: true, snapshot: { seq: lastSeq, online: [], onlineCount: 3 } });
+      }
+      expect(await cluster.counts()).toEqual({ u1: 2, u2: 1, u3: 1 });
+      expect((await a.connect('u1', 'ann', 10, 0)).refused).toBe(false); // 0 = unlimited
+      expect((await a.connect('u1', 'ann', 10, 4)).refused).toBe(false);
+      expect((await a.connect('u1', 'ann', 10, 4)).refused).toBe(true);
+      await b.disconnect('u1', 'ann', 'b:1', []);
+      expect((await b.connect('u1', 'ann', 10, 4)).refused).toBe(false);
+      expect(await cluster.counts()).toMatchObject({ u1: 4 });
+      // Closing everything still takes the user offline: refusals left nothing behind.
+      for (const node of [a, a, a, b]) await node.disconnect('u1', 'ann', 'x', []);
+      expect(await cluster.counts()).toEqual({ u2: 1, u3: 1 });
+      await drain(a, events);
+      expect(transitions(events, 'u1')).toEqual(['online', 'offline']);
+    });
+
+    it('audits a consistent store as [] and publishes nothing', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const events = record(a);
+      expect(await a.audit()).toEqual([]);
+      await a.connect('u1', 'ann', 0);
+      await b.connect('u1', 'ann', 0);
+      await b.connect('u2', 'bob', 0);
+      await drain(a, events);
+      const before = events.length;
+      expect(await a.audit()).toEqual([]);
+      expect(await b.audit()).toEqual([]);
+      await drain(a, events);
+      expect(events).toHaveLength(before + 1); // the barrier only
+    });
+
+    it('repairs a corrupted, a deleted and a stray counter to the node accounts, without events when membership held', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const events = record(a);
+      await a.connect('u1', 'ann', 0);
+      await b.connect('u1', 'ann', 0);
+      await b.connect('u2', 'bob', 0);
+      await drain(a, events);
+      const before = events.length;
+      await cluster.setCount('u1', 7);
+      await cluster.setCount('u2', undefined);
+      await cluster.setCount('nobody', 3);
+      const repaired = await b.audit();
+      expect(sortById(repaired)).toEqual([
+        { userId: 'nobody', expected: 0, found: 3 },
+        { userId: 'u1', expected: 2, found: 7 },
+        { userId: 'u2', expected: 1, found: 0 },
+      ]);
+      expect(await cluster.counts()).toEqual({ u1: 2, u2: 1 });
+      expect(await a.isOnline(['u1', 'u2', 'nobody'])).toEqual([true, true, false]);
+      expect(await a.audit()).toEqual([]);
+      await drain(a, events);
+      expect(events).toHaveLength(before + 1); // the barrier only: nobody's status changed
+      await a.disconnect('u1', 'ann', 'a:1', []);
+      expect((await b.disconnect('u1', 'ann', 'b:1', [])).wentOffline).toBe(true);
+    });
+
+    it('repairs online_users membership and publishes the status changes as one event', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const events = record(a);
+      await a.connect('u1', 'ann', 0);
+      await b.connect('u2', 'bob', 0);
+      await drain(a, events);
+      const before = events.length;
+      await cluster.setOnline('ghost', true); // a member with no counter and no connection
+      await cluster.setOnline('u1', false); // counted but missing from the set
+      await cluster.setCount('u2', undefined);
+      await cluster.setOnline('u2', false); // gone from both
+      expect(sortById(await a.audit())).toEqual([
+        { userId: 'ghost', expected: 0, found: 0 },
+        { userId: 'u1', expected: 1, found: 1 },
+        { userId: 'u2', expected: 1, found: 0 },
+      ]);
+      expect(await a.isOnline(['ghost', 'u1', 'u2'])).toEqual([false, true, true]);
+      expect(await cluster.counts()).toEqual({ u1: 1, u2: 1 });
+      expect((await a.online(undefined, 10)).users.filter((id) => !id.startsWith('barrier-')).sort()).toEqual(['u1', 'u2']);
+      await drain(a, events);
+      const audited = events.slice(before, -1);
+      expect(audited).toHaveLength(1);
+      expect(sortById(audited[0].changes).map(({ userId, username, status }) => ({ userId, username, status }))).toEqual([
+        { userId: 'ghost', username: 'ghost', status: 'offline' },
+        { userId: 'u1', username: 'ann', status: 'online' },
+        { userId: 'u2', username: 'bob', status: 'online' },
+      ]);
+    });
+
+    it('counts only registered nodes: a reaped node\'s leftovers are not truth', async () => {
+      await setup();
+      const dead = await cluster.node('dead', SHORT_LEASE);
+      const b = await cluster.node('b');
+      await dead.connect('u1', 'ann', 0);
+      await b.connect('u2', 'bob', 0);
+      // Expired but not reaped yet: still registered, still counted.
+      await cluster.untilExpired('dead');
+      expect(await b.audit()).toEqual([]);
+      expect(await b.reap()).toEqual(['dead']);
+      expect(await b.audit()).toEqual([]);
+      expect(await cluster.counts()).toEqual({ u2: 1 });
     });
 
     it('settles an expired node exactly once with two reapers racing, never reaping itself', async () => {

@@ -72,3 +72,14 @@ export function readBody(g: Guarded, limit: number): Promise<Buffer> {
     });
   });
 }
+
+/**
+ * The client's address: the socket peer, unless that peer is a trusted proxy, in which case
+ * the right-most X-Forwarded-For entry that is not itself a trusted proxy.
+ */
+export function clientIp(peer: string, forwardedFor: string, trusted: readonly string[]): string {
+  if (trusted.length === 0 || !trusted.includes(peer) || !forwardedFor) return peer;
+  const hops = forwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i -= 1) if (!trusted.includes(hops[i])) return hops[i].slice(0, 64);
+  return peer;
+}

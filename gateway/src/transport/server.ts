@@ -9,7 +9,7 @@ import type { Connection, LocalFanout, LocalSocket } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../presence/types.js';
 import type { Admitted, Refused, UpgradeRequest } from '../admission.js';
-import { guard, readBody, reply, statusLine, type ApiReply, type Guarded } from './http.js';
+import { clientIp, guard, readBody, reply, statusLine, type ApiReply, type Guarded } from './http.js';
 
 /** HTTP request bodies larger than this get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -88,7 +88,7 @@ function remoteIp(res: HttpResponse): string {
   return Buffer.from(res.getRemoteAddressAsText()).toString();
 }
 
-function upgradeHandler(h: SocketHandlers, log: Logger) {
+function upgradeHandler(h: SocketHandlers, log: Logger, trusted: readonly string[]) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
     // req is unusable after the first await: copy what is needed now.
     const key = req.getHeader('sec-websocket-key');
@@ -97,7 +97,7 @@ function upgradeHandler(h: SocketHandlers, log: Logger) {
       query: req.getQuery() ?? '',
       protocols: req.getHeader('sec-websocket-protocol'),
       origin: req.getHeader('origin'),
-      ip: remoteIp(res),
+      ip: clientIp(remoteIp(res), req.getHeader('x-forwarded-for'), trusted),
     };
     const g = guard(res);
     h.admit(request).then((result) => {
@@ -123,7 +123,7 @@ export interface Transport {
   stopListening(): void;
 }
 
-export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' | 'ws' | 'tls'>, log: Logger): Transport {
+export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' | 'ws' | 'tls' | 'trustedProxies'>, log: Logger): Transport {
   const app: TemplatedApp = config.tls
     ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uws.App();
@@ -141,7 +141,7 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
       sendPingsAutomatically: true,
       maxBackpressure: config.ws.maxBackpressureBytes,
       closeOnBackpressureLimit: 0,
-      upgrade: upgradeHandler(h, log),
+      upgrade: upgradeHandler(h, log, config.trustedProxies),
       open: (ws) => {
         const { conn, snapshot } = ws.getUserData();
         conn.socket = new UwsSocket(ws);
@@ -169,7 +169,8 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
       const params: string[] = [];
       for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
       const request: RouteRequest = {
-        query: req.getQuery() ?? '', header: (n) => headers.get(n) ?? '', ip: remoteIp(res), param: (i) => params[i] ?? '',
+        query: req.getQuery() ?? '', header: (n) => headers.get(n) ?? '', param: (i) => params[i] ?? '',
+        ip: clientIp(remoteIp(res), headers.get('x-forwarded-for') ?? '', config.trustedProxies),
       };
       const g: Guarded = guard(res);
       // uWebSockets.js drops body chunks that arrive before onData is attached: attach now.

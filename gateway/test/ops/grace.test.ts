@@ -1,0 +1,77 @@
+/**
+ * The presence grace window (PRESENCE_GRACE_MS): a closed socket keeps its user online for
+ * the grace, so a user who comes back in time (on any node) never flaps offline, and one
+ * who does not goes offline once the grace is over.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient } from '../harness/client.js';
+import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../harness/gateway.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+import { uniquePrefix, waitFor } from '../harness/wait.js';
+
+const GRACE_MS = 1500;
+
+let redis: RedisServer;
+let a: GatewayProcess;
+let b: GatewayProcess;
+let prefix: string;
+const clients: TestClient[] = [];
+
+async function connect(gw: GatewayProcess, user: string): Promise<TestClient> {
+  const c = await TestClient.connect(gw.url, { token: await tokenFor(user) });
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  prefix = uniquePrefix('grace');
+  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: String(GRACE_MS) };
+  [a, b] = await Promise.all([spawnGateway({ ...env, NODE_ID: 'grace-a' }), spawnGateway({ ...env, NODE_ID: 'grace-b' })]);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await Promise.all([a, b].filter(Boolean).map((g) => g.kill('SIGKILL')));
+  await redis?.stop();
+});
+
+describe('the presence grace window', () => {
+  it('keeps a user who reconnects to another node online without a flap, and ends one who stays away after the grace', async () => {
+    const storeEvents: Array<{ userId: string; status: string }> = [];
+    const sub = redis.client();
+    await sub.subscribe(`${prefix}presence`);
+    sub.on('message', (_c: string, message: string) => storeEvents.push(...JSON.parse(message).changes));
+
+    const watcher = await connect(a, 'grace-watcher');
+    const returning = await connect(a, 'returning');
+    const leaving = await connect(a, 'leaving');
+    const saw = (user: string, status: string) => watcher.presence(user).some((c) => c.status === status);
+    await waitFor('both online for the watcher', () => saw('returning', 'online') && saw('leaving', 'online'));
+
+    const closedAt = Date.now();
+    returning.close();
+    leaving.close();
+    await Promise.all([returning.waitClosed(), leaving.waitClosed()]);
+    const back = await connect(b, 'returning');
+    const backAfter = Date.now() - closedAt;
+    expect(back.frames[0].node).toBe('grace-b');
+    expect(backAfter).toBeLessThan(GRACE_MS / 2);
+    // Inside the grace: both still online for everyone.
+    const r = redis.client();
+    expect(await r.smismember(`${prefix}online_users`, 'returning', 'leaving')).toEqual([1, 1]);
+
+    await watcher.next((f) => f.type === 'presence' && f.changes.some((c: any) => c.userId === 'leaving' && c.status === 'offline'), GRACE_MS + 3000);
+    const offlineAfter = Date.now() - closedAt;
+    console.log(`grace ${GRACE_MS} ms: offline after ${offlineAfter} ms; the other user was back on another node after ${backAfter} ms`);
+    expect(offlineAfter).toBeGreaterThanOrEqual(GRACE_MS - 20);
+    expect(offlineAfter).toBeLessThan(GRACE_MS + 2000);
+
+    // Node a has counted the returning user's old socket out too (2 -> 1), without an event.
+    await waitFor('old connection counted out', async () => (await r.hget(`${prefix}presence:counts`, 'returning')) === '1', 3000);
+    expect(watcher.presence('returning').map((c) => c.status)).toEqual(['online']);
+    expect(storeEvents.filter((e) => e.userId === 'returning').map((e) => e.status)).toEqual(['online']);
+    expect(storeEvents.filter((e) => e.userId === 'leaving').map((e) => e.status)).toEqual(['online', 'offline']);
+    expect(await r.smismember(`${prefix}online_users`, 'returning', 'leaving')).toEqual([1, 0]);
+  });
+});

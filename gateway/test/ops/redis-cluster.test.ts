@@ -1,0 +1,120 @@
+/**
+ * Redis Cluster readiness of the stores (docs/SCALING.md): on a real three-master cluster,
+ * the presence Lua scripts work when REDIS_PREFIX carries a hash tag ('{gw}:' puts every key
+ * in one slot) and are refused without one (their keys span slots). The broker's pub/sub
+ * works through a Cluster client too. The gateway itself does not create Cluster clients yet
+ * (backends.ts uses `new Redis(url)`), so these inject ioredis `Cluster` clients directly.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, type Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisBroker } from '../../src/broker/redis.js';
+import { RedisPresenceStore } from '../../src/presence/redis.js';
+import type { PresenceEvent } from '../../src/presence/types.js';
+import { freePort } from '../harness/ports.js';
+import { waitFor } from '../harness/wait.js';
+
+const servers: ChildProcess[] = [];
+const clients: Cluster[] = [];
+let ports: number[] = [];
+let dir: string;
+
+function cluster(): Cluster {
+  const c = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: 1 } });
+  c.on('error', () => {});
+  clients.push(c);
+  return c;
+}
+
+/** The stores type their clients as Redis; a Cluster offers the same commands. */
+const asRedis = (c: Cluster) => c as unknown as Redis;
+
+function store(prefix: string, nodeId: string, redis = cluster(), sub = cluster()) {
+  return new RedisPresenceStore({ redis: asRedis(redis), subscriber: asRedis(sub), prefix, nodeId, leaseMs: 5000 });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-rcluster-'));
+  ports = [await freePort(), await freePort(), await freePort()];
+  // A cluster node also listens on port + 10000 (the cluster bus): check those are free too.
+  for (const port of ports) {
+    servers.push(spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+    ], { stdio: 'ignore', cwd: dir }));
+  }
+  await waitFor('redis nodes up', () => ports.every((p) => {
+    try {
+      return execFileSync('redis-cli', ['-p', String(p), 'ping'], { encoding: 'utf8' }).trim() === 'PONG';
+    } catch {
+      return false;
+    }
+  }), 10_000, 50);
+  execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  await waitFor('cluster state ok on every node', () => ports.every((p) => execFileSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')), 15_000, 100);
+}, 40_000);
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await Promise.all(servers.map((s) => new Promise((r) => {
+    if (s.exitCode !== null) return r(undefined);
+    s.once('exit', r);
+    s.kill('SIGKILL');
+  })));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('presence on a three-master Redis Cluster', () => {
+  it('works with a hash-tagged prefix: counters, events, memberships, sync and reap across two nodes', async () => {
+    const prefix = '{gw}:';
+    const a = store(prefix, 'ca');
+    const b = store(prefix, 'cb');
+    const seen: PresenceEvent[] = [];
+    b.onEvent((e) => seen.push(e));
+    await Promise.all([a.start(), b.start()]);
+    await Promise.all([a.sync({ users: new Map(), memberships: new Map() }), b.sync({ users: new Map(), memberships: new Map() })]);
+
+    expect((await a.connect('alice', 'alice', 10)).wentOnline).toBe(true);
+    expect((await b.connect('alice', 'alice', 10)).wentOnline).toBe(false);
+    await a.join('room', 'conn-a');
+    expect(await b.members('room')).toEqual(['conn-a']);
+    expect(await b.isOnline(['alice', 'bob'])).toEqual([true, false]);
+    expect((await a.disconnect('alice', 'alice', 'conn-a', ['room'])).wentOffline).toBe(false);
+    expect(await b.members('room')).toEqual([]);
+    await b.connect('bob', 'bob', 10);
+    expect((await a.online(undefined, 10)).users.sort()).toEqual(['alice', 'bob']);
+    expect(await b.refreshLease()).toBe('ok');
+    await waitFor('events through the cluster', () => seen.flatMap((e) => e.changes).length >= 2, 5000);
+    expect(seen.flatMap((e) => e.changes).map((c) => `${c.userId}:${c.status}`)).toEqual(['alice:online', 'bob:online']);
+
+    // b retires in one step: its share leaves, its users go offline.
+    await b.sync({ users: new Map(), memberships: new Map() });
+    expect(await a.isOnline(['alice', 'bob'])).toEqual([false, false]);
+    expect(await a.reap()).toEqual([]);
+  });
+
+  it('is refused without a hash tag: the scripts touch keys in several slots', async () => {
+    const s = store('gw:', 'cx');
+    const err = await s.connect('carol', 'carol', 10).then(() => undefined, (e: Error) => e);
+    console.log(`without a hash tag: ${err?.message}`);
+    expect(err?.message).toMatch(/CROSSSLOT|non local key|hash to the same slot/i);
+  });
+});
+
+describe('action pub/sub on a three-master Redis Cluster', () => {
+  it('delivers between two brokers with Cluster clients (classic PUBLISH, broadcast to every shard)', async () => {
+    const mk = (nodeId: string) => new RedisBroker({ publisher: asRedis(cluster()), subscriber: asRedis(cluster()), prefix: '{gw}:', nodeId });
+    const [a, b] = [mk('ba'), mk('bb')];
+    const got: string[] = [];
+    b.onMessage((topic, payload) => got.push(`${topic} ${payload}`));
+    await waitFor('cluster clients ready', () => a.isReady() && b.isReady(), 5000);
+    await b.subscribe('room');
+    await a.publish('room', '{"hello":1}');
+    await waitFor('message through the cluster', () => got.length === 1, 5000);
+    expect(got).toEqual(['room {"hello":1}']);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
