@@ -67,6 +67,13 @@ export interface AckMessage { type: 'ack'; id: RequestId; result?: unknown }
 export interface PongMessage { type: 'pong'; id?: RequestId; ts: number }
 export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; message: string }
 
+/**
+ * Replace your online set with this snapshot (page the rest with `online` when `onlineCursor`
+ * is set). Sent after Redis came back from an outage: changes made during it were not published.
+ * Sent to sockets watching '*'; a socket watching a list should re-send its `watch`.
+ */
+export interface PresenceResetMessage { type: 'presence_reset'; online: string[]; onlineCursor?: string }
+
 /** A user's profile changed (display name or picture): sent to sockets that see that user. */
 export interface ProfileMessage { type: 'profile'; user: UserInfo }
 
@@ -74,7 +81,7 @@ export interface ProfileMessage { type: 'profile'; user: UserInfo }
 export interface TokenExpiringMessage { type: 'token_expiring'; expiresAt: number }
 
 export type ServerMessage =
-  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage;
+  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage | PresenceResetMessage;
 
 export interface SearchUser extends UserInfo { online: boolean }
 export interface SearchResult { users: SearchUser[] }

@@ -92,6 +92,21 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   presence.onEvent((event) => feed.push(event));
   await presence.start();
   await upkeep.start();
+  // Other nodes re-sync within a lease third of the store's return; then refresh clients' views.
+  upkeep.afterResync(() => {
+    setTimeout(() => void resetViews(), Math.max(500, config.presence.leaseMs / 3)).unref();
+  });
+  async function resetViews(): Promise<void> {
+    if (stopping) return;
+    try {
+      const page = await presence.online(undefined, config.presence.welcomeOnlineLimit);
+      const frame = JSON.stringify({ type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}) });
+      for (const c of hub.all()) if (!c.closed && c.watching === '*') sendTo(c, frame);
+      log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
+    } catch (err) {
+      log.warn({ err }, 'presence reset snapshot failed');
+    }
+  }
 
   const history = parts.history((action, frame) => hub.relay(action, frame));
   const publish = createPublisher({ fanout: transport.fanout, broker, history, rules: config.history });

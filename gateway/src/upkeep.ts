@@ -17,6 +17,9 @@ import type { PresenceStore } from './presence/types.js';
 
 export class PresenceUpkeep {
   private dirty = true;
+  /** Set when the store may have lost state others relied on (lost lease, reconnect): clients' views need a reset. */
+  private viewsStale = false;
+  private onResynced: () => void = () => {};
   private busy = false;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -58,7 +61,17 @@ export class PresenceUpkeep {
   reconnected(): void {
     this.feed.reset();
     this.dirty = true;
+    this.viewsStale = true;
     void this.tick();
+  }
+
+  /**
+   * Called after a re-sync that followed a reconnect or a lost lease. Changes that happened
+   * while the store was away (a user who left during the outage) were never published, so
+   * the caller refreshes its clients' views from a new snapshot.
+   */
+  afterResync(cb: () => void): void {
+    this.onResynced = cb;
   }
 
   isDirty(): boolean {
@@ -72,11 +85,16 @@ export class PresenceUpkeep {
       if (!this.dirty && (await this.store.refreshLease()) === 'lost') {
         this.log.warn('lease lost (node was reaped or the store restarted); re-syncing presence');
         this.dirty = true;
+        this.viewsStale = true;
       }
       if (this.dirty) {
         this.dirty = false;
         await this.store.sync(this.hub.account());
         this.log.info({ connections: this.hub.size }, 'presence re-synced from live connections');
+        if (this.viewsStale) {
+          this.viewsStale = false;
+          this.onResynced();
+        }
       }
     } catch (err) {
       this.dirty = true;
