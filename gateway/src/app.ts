@@ -18,6 +18,7 @@ import type { PresenceStore, Snapshot } from './presence/types.js';
 import { createSession } from './session.js';
 import type { HistoryStore } from './history/types.js';
 import { startInbox } from './inbox.js';
+import { startPresenceAudit } from './audit.js';
 import { createPublishRoute } from './publish-api.js';
 import { createPublisher } from './publisher.js';
 import type { Redis } from 'ioredis';
@@ -163,6 +164,9 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     closed,
   };
 
+  const stopAudit = startPresenceAudit(presence, {
+    intervalMs: config.presence.auditIntervalMs, log: log.child({ component: 'audit' }), metrics,
+  });
   const stopSweeper = startSweeper(() => hub.all(), {
     warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics,
   });
@@ -196,6 +200,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     transport.stopListening();
     stopSweeper();
     stopInbox();
+    stopAudit();
     const open = [...hub.all()].filter((c) => !c.closed);
     log.info({ connections: open.length, spreadMs: config.drainSpreadMs, graceMs: config.presence.graceMs }, 'draining');
     await closeInBatches(open, code, config.drainSpreadMs);
