@@ -213,3 +213,22 @@ describe('passwords', () => {
     expect(reasonOf(() => users.setPassword('ghost', 'pw'))).toBe('not_found');
   });
 });
+
+describe('concurrent first open', () => {
+  it('migrates a fresh file once when several processes open it at the same moment', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join: joinPath } = await import('node:path');
+    const file = joinPath(mkdtempSync(joinPath(tmpdir(), 'mig-')), 'users.db');
+    const script = `import('${new URL('../../dist/gateway/src/users/sqlite.js', import.meta.url).href}').then(m => { new m.SqliteUserDirectory(process.argv[1]).close(); })`;
+    const runs = Array.from({ length: 4 }, () => new Promise<number>((resolve) => {
+      const p = spawn(process.execPath, ['-e', script, file], { stdio: 'ignore' });
+      p.on('exit', (code) => resolve(code ?? -1));
+    }));
+    expect(await Promise.all(runs)).toEqual([0, 0, 0, 0]);
+    const dir = new SqliteUserDirectory(file);
+    expect(dir.add({ username: 'after' }).username).toBe('after');
+    dir.close();
+  });
+});

@@ -129,23 +129,31 @@ function clamp(value: number, min: number, max: number): number {
 function openDatabase(path: string): Database.Database {
   if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  db.pragma('busy_timeout = 5000'); // first, so a concurrent opener waits instead of failing
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
 }
 
+/**
+ * Apply pending migrations, one write transaction each. The version is read inside the
+ * transaction, so two processes opening a fresh file at once (two gateways, a gateway and
+ * the CLI) never both apply the same step: the second waits for the lock, then sees it done.
+ */
 function migrate(db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new Error(`user database schema version ${version} is newer than this gateway (${MIGRATIONS.length})`);
-  }
-  for (let v = version; v < MIGRATIONS.length; v += 1) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
+  for (;;) {
+    const applied = db.transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > MIGRATIONS.length) {
+        throw new Error(`user database schema version ${version} is newer than this gateway (${MIGRATIONS.length})`);
+      }
+      if (version === MIGRATIONS.length) return false;
+      db.exec(MIGRATIONS[version]);
+      db.pragma(`user_version = ${version + 1}`);
+      return true;
     }).immediate();
+    if (!applied) return;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * The presence grace window (PRESENCE_GRACE_MS): a closed socket keeps its user online for
- * the grace, so a user who comes back in time (on any node) never flaps offline, and one
- * who does not goes offline once the grace is over.
+ * The presence grace window (PRESENCE_GRACE_MS): a socket that goes away (page reload 1001,
+ * network loss 1006, a node's 1012) keeps its user online for the grace, so a user who comes
+ * back in time (on any node) never flaps offline, and one who does not goes offline once the
+ * grace is over. A deliberate close (1000, signing out) ends presence at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
@@ -27,7 +28,9 @@ beforeAll(async () => {
   redis = await startRedis();
   prefix = uniquePrefix('grace');
   const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: String(GRACE_MS) };
-  [a, b] = await Promise.all([spawnGateway({ ...env, NODE_ID: 'grace-a' }), spawnGateway({ ...env, NODE_ID: 'grace-b' })]);
+  // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
+  a = await spawnGateway({ ...env, NODE_ID: 'grace-a' });
+  b = await spawnGateway({ ...env, NODE_ID: 'grace-b' });
 });
 
 afterAll(async () => {
@@ -46,18 +49,21 @@ describe('the presence grace window', () => {
     const watcher = await connect(a, 'grace-watcher');
     const returning = await connect(a, 'returning');
     const leaving = await connect(a, 'leaving');
+    const signingOut = await connect(a, 'signing-out');
     const saw = (user: string, status: string) => watcher.presence(user).some((c) => c.status === status);
-    await waitFor('both online for the watcher', () => saw('returning', 'online') && saw('leaving', 'online'));
+    await waitFor('all online for the watcher', () => ['returning', 'leaving', 'signing-out'].every((u) => saw(u, 'online')));
 
     const closedAt = Date.now();
-    returning.close();
-    leaving.close();
-    await Promise.all([returning.waitClosed(), leaving.waitClosed()]);
+    returning.close(1001); // a page reload
+    leaving.ws.terminate(); // the network goes away: the node sees 1006
+    signingOut.close(1000); // a deliberate sign-out
+    await Promise.all([returning.waitClosed(), leaving.waitClosed(), signingOut.waitClosed()]);
     const back = await connect(b, 'returning');
     const backAfter = Date.now() - closedAt;
     expect(back.frames[0].node).toBe('grace-b');
     expect(backAfter).toBeLessThan(GRACE_MS / 2);
-    // Inside the grace: both still online for everyone.
+    await waitFor('signing-out offline at once', () => saw('signing-out', 'offline'), GRACE_MS / 2);
+    // Inside the grace: the other two are still online for everyone.
     const r = redis.client();
     expect(await r.smismember(`${prefix}online_users`, 'returning', 'leaving')).toEqual([1, 1]);
 

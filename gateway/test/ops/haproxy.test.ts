@@ -5,7 +5,7 @@
  * check while its clients come back through the proxy on the other node.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -25,6 +25,7 @@ let haproxy: ChildProcess;
 let plainPort: number;
 let tlsPort: number;
 let ca: Buffer;
+let dir: string;
 const haproxyLog: string[] = [];
 const clients: ReconnectingClient[] = [];
 
@@ -45,10 +46,12 @@ function config(certPem: string, servers: GatewayProcess[]): string {
 beforeAll(async () => {
   redis = await startRedis();
   const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('haproxy'), DB_PATH: tempDbPath(), DRAIN_SPREAD_MS: '300', PRESENCE_GRACE_MS: '2000' };
-  [a, b] = await Promise.all([spawnGateway({ ...env, NODE_ID: 'ha-a' }), spawnGateway({ ...env, NODE_ID: 'ha-b' })]);
+  // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
+  a = await spawnGateway({ ...env, NODE_ID: 'ha-a' });
+  b = await spawnGateway({ ...env, NODE_ID: 'ha-b' });
   [plainPort, tlsPort] = [await freePort(), await freePort()];
 
-  const dir = mkdtempSync(join(tmpdir(), 'gw-haproxy-'));
+  dir = mkdtempSync(join(tmpdir(), 'gw-haproxy-'));
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
     '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
@@ -78,6 +81,7 @@ afterAll(async () => {
   }
   await Promise.all([a, b].filter(Boolean).map((g) => g.kill('SIGKILL')));
   await redis?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('deploy/haproxy.cfg', () => {

@@ -74,9 +74,10 @@ describe('/readyz during a drain', () => {
     const draining = seen.filter((s) => s.kept === 503);
     expect(draining.length).toBeGreaterThan(0);
     expect(JSON.parse(draining[0].body)).toEqual({ status: 'not_ready', problems: ['draining'] });
-    // Once not ready, never ready again; new connections are refused from then on.
+    // Once not ready, never ready again, on old or new connections; and new connections are
+    // refused (one racing the listener's close may still get its 503, or a reset).
     expect(seen.slice(firstNotReady).filter((s) => s.kept === 200 || s.fresh === 200)).toEqual([]);
-    expect(seen.slice(firstNotReady).every((s) => s.fresh === 'ECONNREFUSED')).toBe(true);
+    expect(seen[seen.length - 1].fresh).toBe('ECONNREFUSED');
     expect((await client.waitClosed()).code).toBe(1012);
     expect(await exit).toBe(0);
   });
@@ -84,7 +85,8 @@ describe('/readyz during a drain', () => {
 
 describe('/metrics', () => {
   it('is valid Prometheus text whose counters and gauges follow the traffic', async () => {
-    const [a, b] = await Promise.all([node(), node()]);
+    const a = await node();
+    const b = await node();
     const before = await metrics(b);
     const inBefore = value(before, 'gateway_messages_in_total');
     expect(value(before, 'gateway_connections')).toBe(0);

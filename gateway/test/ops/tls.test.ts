@@ -3,7 +3,7 @@
  * (uWebSockets.js SSLApp), no proxy needed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -13,9 +13,10 @@ import { get } from './http.js';
 
 let gw: GatewayProcess;
 let ca: Buffer;
+let dir: string;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-tls-'));
+  dir = mkdtempSync(join(tmpdir(), 'gw-tls-'));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   execFileSync('openssl', [
@@ -28,6 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw?.kill('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('native TLS', () => {
