@@ -50,9 +50,11 @@ function redisOptions(role: string, writes: boolean): RedisOptions {
 }
 
 export async function createRedisBackends(config: Readonly<Config>, log: Logger): Promise<Backends> {
-  const { url, prefix } = config.redis!;
+  const { url, sentinels, sentinelName, prefix } = config.redis!;
   const make = (role: string, writes: boolean) => {
-    const c = new Redis(url, redisOptions(`${config.nodeId}:${role}`, writes));
+    const options = redisOptions(`${config.nodeId}:${role}`, writes);
+    // With Sentinels, ioredis asks them for the current primary and follows a failover.
+    const c = sentinels ? new Redis({ ...options, sentinels, name: sentinelName }) : new Redis(url!, options);
     let lastError = '';
     c.on('error', (err) => {
       if (err.message !== lastError) log.warn({ role, err: err.message }, 'redis connection error');

@@ -62,6 +62,8 @@ const env = z.object({
   INBOX_STREAM: z.enum(['on', 'off']).default('on'),
   AVATAR_MAX_BYTES: int(1024, 5 * 1024 * 1024).default(256 * 1024),
   TRUSTED_PROXIES: list.optional(),
+  REDIS_SENTINELS: list.optional(),
+  REDIS_SENTINEL_NAME: optionalText,
 });
 
 export type RawEnv = Record<string, string | undefined>;
@@ -71,7 +73,8 @@ export interface Config {
   port: number;
   host: string;
   nodeId: string;
-  redis?: { url: string; prefix: string };
+  /** Redis to join: a URL, or Sentinels that name the current primary (failover followed by ioredis). */
+  redis?: { url?: string; sentinels?: Array<{ host: string; port: number }>; sentinelName?: string; prefix: string };
   auth: {
     /** HS256 secret bytes, when verifying with a shared secret. */
     secret?: Uint8Array;
@@ -154,6 +157,18 @@ function tlsFrom(e: z.infer<typeof env>): Config['tls'] {
   return { certFile: e.TLS_CERT, keyFile: e.TLS_KEY };
 }
 
+function redisFrom(e: z.infer<typeof env>): Config['redis'] {
+  if (!e.REDIS_SENTINELS) return e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined;
+  if (e.REDIS_URL) throw new ConfigError('set either REDIS_URL or REDIS_SENTINELS, not both');
+  if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the monitored primary)');
+  const sentinels = e.REDIS_SENTINELS.map((hp) => {
+    const m = /^(.+):(\d{1,5})$/.exec(hp);
+    if (!m || Number(m[2]) > 65535) throw new ConfigError(`REDIS_SENTINELS: "${hp}" is not host:port`);
+    return { host: m[1], port: Number(m[2]) };
+  });
+  return { sentinels, sentinelName: e.REDIS_SENTINEL_NAME, prefix: e.REDIS_PREFIX };
+}
+
 function historyFrom(e: z.infer<typeof env>): HistoryRule[] {
   try {
     return parseHistoryRules(e.HISTORY_ACTIONS);
@@ -188,7 +203,7 @@ export function loadConfig(
     port: e.PORT,
     host: e.HOST,
     nodeId: e.NODE_ID ?? `${hostname().replace(/[^A-Za-z0-9_.\-]/g, '-').slice(0, 40)}-${process.pid}`,
-    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,
+    redis: redisFrom(e),
     auth: authFrom(e, devSecret),
     dbPath: e.DB_PATH,
     allowedOrigins: e.ALLOWED_ORIGINS,

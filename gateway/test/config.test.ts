@@ -29,9 +29,25 @@ describe('loadConfig', () => {
     [{ JWT_SECRET: 'short' }, /32 bytes/],
     [{ JWKS_URL: 'https://idp.example/jwks' }, /either JWT_SECRET or JWKS_URL/],
     [{ JWT_ALGORITHMS: 'RS256' }, /JWT_ALGORITHMS/],
+    [{ REDIS_SENTINELS: 'a:1' }, /REDIS_SENTINEL_NAME/],
+    [{ REDIS_SENTINELS: 'nohost', REDIS_SENTINEL_NAME: 'm' }, /host:port/],
+    [{ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://x:1' }, /either REDIS_URL or REDIS_SENTINELS/],
+    [{ HISTORY_ACTIONS: 'news=0/5m' }, /HISTORY_ACTIONS/],
+    [{ HISTORY_ACTIONS: 'news' }, /HISTORY_ACTIONS/],
+    [{ API_KEYS: 'short' }, /API_KEYS/],
+    [{ TLS_CERT: '/nonexistent.pem', TLS_KEY: '/nonexistent.key' }, /TLS_CERT/],
+    [{ TLS_CERT: '/nonexistent.pem' }, /go together/],
   ])('refuses %o', (env, message) => {
     expect(() => loadConfig({ JWT_SECRET: SECRET, ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ JWT_SECRET: SECRET, ...env })).toThrow(message);
+  });
+
+  it('reads Sentinels and history rules', () => {
+    const c = loadConfig({ JWT_SECRET: SECRET, REDIS_SENTINELS: 's1:26379, s2:26380', REDIS_SENTINEL_NAME: 'mymaster', HISTORY_ACTIONS: 'news*=100/5m,tours=1/1h' });
+    expect(c.redis).toEqual({ sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], sentinelName: 'mymaster', prefix: '' });
+    expect(c.history.map((r) => [r.pattern, r.policy])).toEqual([['news*', { count: 100, ageMs: 300_000 }], ['tours', { count: 1, ageMs: 3_600_000 }]]);
+    expect(c.history[0].match.test('news-eu')).toBe(true);
+    expect(c.history[0].match.test('xnews')).toBe(false);
   });
 
   it('accepts idle timeout 0 (off) and 8..960', () => {

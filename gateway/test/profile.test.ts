@@ -48,11 +48,11 @@ it('updates the display name, pushes it live to a watcher on another node, and s
 });
 
 it('accepts a picture of an allowed type and size, refuses others, serves it with caching headers', async () => {
-  const put = async (body: Buffer, type: string) => (await fetch(`${a.http}/api/me/avatar`, { method: 'PUT', headers: await auth({ 'content-type': type }), body })).status;
+  const put = async (body: Buffer, type: string) => (await fetch(`${a.http}/api/me/avatar`, { method: "PUT", headers: await auth({ "content-type": type }), body: new Uint8Array(body) })).status;
   expect(await put(PNG, 'text/plain')).toBe(415);
   expect(await put(Buffer.from('not a png at all'), 'image/png')).toBe(400);
   expect(await put(Buffer.concat([PNG, Buffer.alloc(4096)]), 'image/png')).toBe(413);
-  expect((await fetch(`${a.http}/api/me/avatar`, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: PNG })).status).toBe(401);
+  expect((await fetch(`${a.http}/api/me/avatar`, { method: "PUT", headers: { "content-type": "image/png" }, body: new Uint8Array(PNG) })).status).toBe(401);
   const watcher = await TestClient.connect(b.url, { token: await tokenFor('watcher2') });
   expect(await put(PNG, 'image/png')).toBe(200);
   const pushed = await watcher.next((f) => f.type === 'profile');
