@@ -1,6 +1,7 @@
-// Bundle the browser page into dist/web/: index.html, app.js (+ map), styles.css.
-// Run by scripts/build.mjs (npm install / npm start) or on its own: `node web/build.mjs`.
-// One esbuild call, no framework; fails (exit 1) on any bundling error.
+// Bundle the browser pages into dist/web/: index.html + app.js (the main page), tours.html +
+// tours.js (the tours dashboard, examples/README.md), each script with its source map, and
+// styles.css. Run by scripts/build.mjs (npm install / npm start) or on its own:
+// `node web/build.mjs`. One esbuild call, no framework; fails (exit 1) on any bundling error.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,8 +12,8 @@ const out = join(web, '..', 'dist', 'web');
 mkdirSync(out, { recursive: true });
 
 await build({
-  entryPoints: [join(web, 'src', 'main.ts')],
-  outfile: join(out, 'app.js'),
+  entryPoints: { app: join(web, 'src', 'main.ts'), tours: join(web, 'src', 'tours.ts') },
+  outdir: out,
   bundle: true,
   format: 'esm',
   platform: 'browser',
@@ -22,4 +23,4 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-for (const file of ['index.html', 'styles.css']) copyFileSync(join(web, file), join(out, file));
+for (const file of ['index.html', 'tours.html', 'styles.css']) copyFileSync(join(web, file), join(out, file));

@@ -1,8 +1,10 @@
 /**
- * Signing in over HTTP and keeping the session in storage. No DOM: `fetch` and `Storage`
- * are passed in. The stored session is only a cache: the server decides on every use.
+ * Signing in over HTTP, renewing the token, and keeping the session in storage. No DOM:
+ * `fetch` and `Storage` are passed in. The stored session is only a cache: the server decides
+ * on every use.
  */
 import type { UserInfo } from '../../shared/protocol.js';
+import type { RenewResult } from './renewal.js';
 import { tokenExpired } from './token.js';
 
 export interface Session {
@@ -18,7 +20,8 @@ export type LoginResult =
 
 export const SESSION_KEY = 'gateway.session';
 
-type PostJson = (url: string, init: { method: 'POST'; headers: Record<string, string>; body: string }) => Promise<{
+/** The part of `fetch` these modules use (the browser's fits). */
+export type HttpFetch = (url: string, init: { method: string; headers: Record<string, string>; body?: string | Blob }) => Promise<{
   status: number;
   json(): Promise<unknown>;
 }>;
@@ -30,8 +33,8 @@ function isSession(v: unknown): v is Session {
 }
 
 /** POST /api/login. Never throws: a network failure is `unavailable`. */
-export async function login(fetchFn: PostJson, username: string, password: string): Promise<LoginResult> {
-  let res: Awaited<ReturnType<PostJson>>;
+export async function login(fetchFn: HttpFetch, username: string, password: string): Promise<LoginResult> {
+  let res: Awaited<ReturnType<HttpFetch>>;
   try {
     res = await fetchFn('/api/login', {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }),
@@ -47,6 +50,26 @@ export async function login(fetchFn: PostJson, username: string, password: strin
     return { ok: false, reason: 'unavailable', message: `Sign-in is unavailable right now (HTTP ${res.status}). Try again later.` };
   }
   return { ok: true, session: { accessToken: body.accessToken, expiresAt: body.expiresAt, user: body.user } };
+}
+
+/**
+ * POST /api/refresh with the current token: a newer one for the same user. Never throws.
+ * 401 (token refused) and 404 (refresh disabled: tokens come from an identity provider) are
+ * final (`retry: false`); a network failure or any other status may be retried.
+ */
+export async function refreshToken(fetchFn: HttpFetch, token: string): Promise<RenewResult> {
+  let res: Awaited<ReturnType<HttpFetch>>;
+  try {
+    res = await fetchFn('/api/refresh', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  } catch {
+    return { ok: false, retry: true, message: 'The server cannot be reached to renew the session.' };
+  }
+  if (res.status === 401 || res.status === 404) return { ok: false, retry: false, message: 'Your session cannot be renewed.' };
+  const body = (await res.json().catch(() => undefined)) as { accessToken?: unknown; expiresAt?: unknown } | undefined;
+  if (res.status !== 200 || typeof body?.accessToken !== 'string' || typeof body.expiresAt !== 'number') {
+    return { ok: false, retry: true, message: `Renewing the session failed (HTTP ${res.status}).` };
+  }
+  return { ok: true, token: body.accessToken, expiresAt: body.expiresAt };
 }
 
 /** The stored session, unless missing, malformed or expired (then it is removed). */

@@ -4,21 +4,23 @@
  * - Joined rooms are kept joined by the client across reconnects (GatewayClient.join).
  * - Sending publishes `{ text }` with `echo: true`: the page renders only the server's stamped
  *   copy, so what the sender sees is what everyone got, in the server's order.
- * - A message counts as "yours" when `from.userId` is the signed-in user's id.
- * - Messages published while this page was disconnected are not replayed (at-most-once);
- *   the page says so after a reconnect.
+ * - A message counts as "yours" when `from.userId` is the signed-in user's id; messages from a
+ *   backend (`from: {system: true}`, the publish API) show "system" as their sender.
+ * - Senders show their current display name and picture: lines re-label on `profile` changes.
+ * - After a reconnect the client re-joins each room (with `since` where the server keeps
+ *   history, see memberships.ts); the page says whether missed messages were recovered or
+ *   may be missing (rooms without history are at-most-once).
  */
-import { ACTION_NAME, type ActionMessage, type Sender } from '../../shared/protocol.js';
-import type { GatewayClient } from './client.js';
-import { byId, el } from './dom.js';
+import { ACTION_NAME, type ActionMessage } from '../../shared/protocol.js';
+import type { GatewayClient, JoinResult } from './client.js';
+import { avatar, byId, el } from './dom.js';
+import type { Profiles } from './profiles.js';
 import type { Roster } from './roster.js';
 
 const KEEP_PER_ROOM = 200;
 
-/** The gateway stamps `displayName` too (see session.ts), beyond the shared Sender type. */
-type StampedSender = Sender & { displayName?: string };
-
-interface Line { kind: 'message' | 'system'; text: string; who?: string; mine?: boolean; ts: number }
+/** `notice`: the page's own remark; `message`: from `userId`, or from a backend when `system`. */
+interface Line { kind: 'message' | 'notice'; text: string; userId?: string; system?: boolean; mine?: boolean; ts: number }
 
 function messageText(data: unknown): string {
   if (typeof data === 'object' && data !== null && typeof (data as { text?: unknown }).text === 'string') {
@@ -27,18 +29,14 @@ function messageText(data: unknown): string {
   return typeof data === 'string' ? data : JSON.stringify(data);
 }
 
-function lineNode(line: Line): HTMLLIElement {
-  const time = new Date(line.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  if (line.kind === 'system') return el('li', { className: 'line system', text: line.text });
-  return el('li', { className: `line${line.mine ? ' mine' : ''}` },
-    el('span', { className: 'meta' },
-      el('span', { className: 'from', text: line.mine ? `${line.who} (you)` : line.who ?? '' }),
-      el('time', { text: time, attrs: { datetime: new Date(line.ts).toISOString() } })),
-    el('span', { className: 'text', text: line.text }));
+function recoveryNote(result: JoinResult): string | undefined {
+  if (result.recovered === true) return result.delivered ? `Recovered ${result.delivered} missed message${result.delivered === 1 ? '' : 's'}.` : undefined;
+  if (result.recovered === false) return 'Some messages sent meanwhile are no longer available.';
+  return 'Messages sent meanwhile may be missing.';
 }
 
 /** Wires the chat panel to `client` until `signal` aborts. */
-export function mountChat(client: GatewayClient, roster: Roster, signal: AbortSignal): void {
+export function mountChat(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal): void {
   const joinForm = byId<HTMLFormElement>('join-form');
   const roomInput = byId<HTMLInputElement>('room');
   const roomsBar = byId('rooms');
@@ -52,6 +50,35 @@ export function mountChat(client: GatewayClient, roster: Roster, signal: AbortSi
   const joined = new Set<string>();
   let current: string | undefined;
   let welcomes = 0;
+
+  const sender = (line: Line) => (line.system ? 'system' : roster.label(line.userId ?? ''));
+  const senderAvatar = (line: Line) => (line.system ? avatar('system', undefined, 'avatar small system') : avatar(sender(line), roster.avatar(line.userId ?? ''), 'avatar small'));
+
+  function lineNode(line: Line): HTMLLIElement {
+    const time = new Date(line.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    if (line.kind === 'notice') return el('li', { className: 'line notice', text: line.text });
+    const attrs: Record<string, string> = line.userId ? { 'data-user-id': line.userId } : {};
+    return el('li', { className: `line${line.mine ? ' mine' : ''}${line.system ? ' from-system' : ''}`, attrs },
+      el('span', { className: 'meta' },
+        senderAvatar(line),
+        el('span', { className: 'from', text: line.mine ? `${sender(line)} (you)` : sender(line) }),
+        el('time', { text: time, attrs: { datetime: new Date(line.ts).toISOString() } })),
+      el('span', { className: 'text', text: line.text }));
+  }
+
+  /** Re-label the shown lines of users whose profile changed, in place (the log is a live region). */
+  function relabel(ids: string[]): void {
+    const changed = new Set(ids);
+    const me = client.welcome?.user.id;
+    for (const node of log.querySelectorAll<HTMLElement>('.line[data-user-id]')) {
+      const userId = node.dataset.userId!;
+      if (!changed.has(userId)) continue;
+      const line: Line = { kind: 'message', text: '', userId, ts: 0 };
+      const from = node.querySelector('.from');
+      if (from) from.textContent = userId === me ? `${sender(line)} (you)` : sender(line);
+      node.querySelector('.avatar')?.replaceWith(senderAvatar(line));
+    }
+  }
 
   function add(room: string, line: Line): void {
     const lines = rooms.get(room);
@@ -138,15 +165,21 @@ export function mountChat(client: GatewayClient, roster: Roster, signal: AbortSi
 
   const offs = [
     client.on('message', (msg: ActionMessage) => {
-      const from = msg.from as StampedSender;
+      const text = messageText(msg.data);
+      if ('system' in msg.from) return add(msg.action, { kind: 'message', text, system: true, ts: msg.ts });
+      const from = msg.from;
       roster.learn(from.userId, from.username, from.displayName);
+      void profiles.fill([from.userId]); // a sender not in the online list: its picture
       const mine = from.userId === client.welcome?.user.id;
-      add(msg.action, { kind: 'message', text: messageText(msg.data), who: roster.label(from.userId), mine, ts: msg.ts });
+      add(msg.action, { kind: 'message', text, userId: from.userId, mine, ts: msg.ts });
     }),
-    client.on('joined', ({ action }) => {
+    client.on('joined', ({ action, result, rejoin }) => {
       joined.add(action);
       renderRooms();
+      const note = rejoin && welcomes > 1 ? recoveryNote(result) : undefined;
+      if (note) add(action, { kind: 'notice', text: note, ts: Date.now() });
     }),
+    profiles.onChange(relabel),
     client.on('closed', () => {
       joined.clear();
       renderRooms();
@@ -155,7 +188,7 @@ export function mountChat(client: GatewayClient, roster: Roster, signal: AbortSi
       welcomes += 1;
       if (welcomes === 1) return;
       for (const room of rooms.keys()) {
-        add(room, { kind: 'system', text: `Reconnected (node ${w.node}). Messages sent meanwhile may be missing.`, ts: Date.now() });
+        add(room, { kind: 'notice', text: `Reconnected (node ${w.node}).`, ts: Date.now() });
       }
     }),
     client.on('serverError', (e) => {

@@ -11,23 +11,29 @@
  *   A connect that yields no welcome within `connectTimeoutMs` is treated the same way.
  * - Any drop schedules a reconnect after backoffDelay(attempt) (full jitter, see backoff.ts);
  *   the attempt counter resets on each welcome. Close 1012 (service restart) retries after a
- *   small jitter instead. Close 4001 (token expired) stops with `authFailure`.
+ *   small jitter instead. Close 4001 (token expired) stops with `authFailure`, unless `token()`
+ *   meanwhile returns another token than the link was opened with (renewed: see renewal.ts).
  * - A browser cannot see the 401 of a refused upgrade (only a 1006), so after every drop the
  *   token's `exp` is checked locally, and before every reconnect GET `meUrl` is asked: a 401
  *   stops the client with `authFailure`. Other answers (or none) let the reconnect go ahead.
- * - Actions joined through `join()` are joined again after every reconnect.
+ * - Actions joined through `join()` are joined again after every reconnect: with `history` when
+ *   joined with it, else with `since` the last offset seen when there is one (see memberships.ts).
+ * - `request()` is the promise API for commands: it adds the `id`, resolves with the ack's
+ *   `result`, rejects with a RequestError ('timeout', 'disconnected', or the server's code).
  * - `stop(code)` closes with `code` (1000 by default) and never reconnects.
  */
 import type {
-  ActionMessage, ClientMessage, ErrorCode, ErrorMessage, PresenceMessage, ServerMessage, TokenExpiringMessage, WelcomeMessage,
+  ActionMessage, ClientMessage, ErrorCode, ErrorMessage, PresenceMessage, PresenceResetMessage, ProfileMessage, ServerMessage,
+  TokenExpiringMessage, WelcomeMessage,
 } from '../../shared/protocol.js';
 import { CloseCodes } from '../../shared/protocol.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { Emitter } from './emitter.js';
+import { Memberships, type JoinOptions } from './memberships.js';
 import { PendingRequests, RequestError } from './requests.js';
 import { tokenExpired } from './token.js';
 
-export { RequestError };
+export { RequestError, type JoinOptions };
 
 /** The part of the WebSocket API the client uses (the browser's WebSocket and `ws` fit). */
 export interface SocketLike {
@@ -53,16 +59,23 @@ export type ConnectionStatus =
 
 export interface AuthFailure { reason: 'expired' | 'unauthorized'; message: string }
 
+/** A join's ack result. `delivered`: messages sent first (since/history); `recovered`: only for `since`. */
+export interface JoinResult { action: string; joined: true; recovered?: boolean; delivered?: number }
+
 export interface ClientEvents {
   welcome: WelcomeMessage;
   presence: PresenceMessage;
+  /** Replace the online set with this snapshot (sent after the presence store came back from an outage). */
+  presenceReset: PresenceResetMessage;
+  /** A user this client sees changed their display name or picture. */
+  profile: ProfileMessage;
   message: ActionMessage;
   status: ConnectionStatus;
   authFailure: AuthFailure;
   /** The server will close with 4001 at `expiresAt` unless a `refresh` command brings a newer token. */
   tokenExpiring: TokenExpiringMessage;
-  /** The server acknowledged a join: asked for with join(), or repeated after a reconnect. */
-  joined: { action: string };
+  /** The server acknowledged a join: asked for with join() (`rejoin` false), or repeated after a reconnect. */
+  joined: { action: string; result: JoinResult; rejoin: boolean };
   /** The socket closed; `byClient` when this client closed it (stop, dead link). */
   closed: { code: number; reason: string; byClient: boolean };
   /** An `error` frame that answers no pending request, or a refused re-join. */
@@ -97,12 +110,14 @@ type TimerName = 'retry' | 'connect' | 'heartbeat' | 'pong';
 
 export class GatewayClient {
   private ws: SocketLike | undefined;
+  /** The token the current (or last) link was opened with. */
+  private openedWith: string | undefined;
   private welcomed: WelcomeMessage | undefined;
   private stopped = true;
   private attempt = 0;
   private nextId = 0;
   private readonly scheduled = new Map<TimerName, unknown>();
-  private readonly wanted = new Set<string>();
+  private readonly wanted = new Memberships();
   private readonly events = new Emitter<ClientEvents>();
   private readonly pending: PendingRequests;
   private readonly backoff: BackoffPolicy;
@@ -119,7 +134,7 @@ export class GatewayClient {
 
   /** Actions this client keeps joined across reconnects. */
   get actions(): string[] {
-    return [...this.wanted];
+    return this.wanted.actions;
   }
 
   on<K extends keyof ClientEvents>(event: K, fn: (value: ClientEvents[K]) => void): () => void {
@@ -149,7 +164,11 @@ export class GatewayClient {
     void this.recheckThenOpen();
   }
 
-  /** Send `cmd` with a fresh id; resolves with the ack's result, rejects on error, timeout or drop. */
+  /**
+   * Send `cmd` with a fresh id; resolves with the ack's `result`. Rejects with a RequestError:
+   * the server's error code, 'timeout' after `timeoutMs`, or 'disconnected' (not connected, or
+   * the link dropped before the answer). Not retried: after 'timeout' the command may have run.
+   */
   request<T = unknown>(cmd: Command, timeoutMs = this.opts.requestTimeoutMs ?? 10_000): Promise<T> {
     const ws = this.ws;
     if (!ws || !this.welcomed) return Promise.reject(new RequestError('disconnected', 'not connected'));
@@ -161,14 +180,16 @@ export class GatewayClient {
   }
 
   /**
-   * Join `action` now (when connected) and after every reconnect. Rejects when the server
-   * refuses it (the action is then forgotten) or when not connected (it is kept for later).
+   * Join `action` now (when connected) and after every reconnect; resolves with the ack's result.
+   * Rejects when the server refuses it (the action is then forgotten) or when not connected
+   * (it is kept for later). `history: N` asks for the last N messages first, on every (re)join.
    */
-  async join(action: string): Promise<void> {
-    this.wanted.add(action);
+  async join(action: string, opts?: JoinOptions): Promise<JoinResult> {
+    this.wanted.add(action, opts);
     try {
-      await this.request({ type: 'join', action });
-      this.emit('joined', { action });
+      const result = await this.request<JoinResult>(this.wanted.command(action, false));
+      this.emit('joined', { action, result, rejoin: false });
+      return result;
     } catch (err) {
       if (err instanceof RequestError && err.code !== 'disconnected' && err.code !== 'timeout') this.wanted.delete(action);
       throw err;
@@ -185,6 +206,7 @@ export class GatewayClient {
     const token = this.opts.token();
     if (!token || tokenExpired(token, this.opts.now())) return this.authFail('expired');
     this.emit('status', { state: 'connecting', attempt: this.attempt });
+    this.openedWith = token;
     let ws: SocketLike;
     try {
       ws = new this.opts.WebSocket(this.opts.url, ['bearer', token]);
@@ -213,7 +235,11 @@ export class GatewayClient {
     switch (msg.type) {
       case 'welcome': return this.welcomeArrived(msg);
       case 'presence': return this.emit('presence', msg);
-      case 'message': return this.emit('message', msg);
+      case 'presence_reset': return this.emit('presenceReset', msg);
+      case 'profile': return this.emit('profile', msg);
+      case 'message':
+        this.wanted.seen(msg.action, msg.offset);
+        return this.emit('message', msg);
       case 'ack': return this.pending.resolve(msg.id, msg.result);
       case 'error': return this.errorArrived(msg);
       case 'token_expiring': return this.emit('tokenExpiring', msg);
@@ -228,8 +254,8 @@ export class GatewayClient {
     this.emit('status', { state: 'connected', node: msg.node });
     this.emit('welcome', msg);
     this.heartbeat(msg.heartbeatMs);
-    for (const action of this.wanted) {
-      this.request({ type: 'join', action }).then(() => this.emit('joined', { action }), (err: RequestError) => {
+    for (const action of this.wanted.actions) {
+      this.request<JoinResult>(this.wanted.command(action, true)).then((result) => this.emit('joined', { action, result, rejoin: true }), (err: RequestError) => {
         if (err.code === 'disconnected' || err.code === 'timeout') return; // the next welcome retries it
         this.wanted.delete(action);
         this.emit('serverError', { code: err.code, message: err.message, action });
@@ -258,8 +284,8 @@ export class GatewayClient {
   private lost(code: number, reason: string, byClient: boolean): void {
     this.teardown(code, reason, byClient);
     if (this.stopped) return;
-    if (code === CloseCodes.tokenExpired) return this.authFail('expired');
     const token = this.opts.token();
+    if (code === CloseCodes.tokenExpired && token === this.openedWith) return this.authFail('expired');
     if (!token || tokenExpired(token, this.opts.now())) return this.authFail('expired');
     let delayMs: number;
     if (code === CloseCodes.serviceRestart) delayMs = Math.floor(this.opts.random() * (this.opts.restartJitterMs ?? 1000));

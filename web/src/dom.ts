@@ -24,3 +24,17 @@ export function initials(label: string): string {
   const words = label.trim().split(/\s+/).filter(Boolean);
   return (words.slice(0, 2).map((w) => [...w][0] ?? '').join('') || '?').toUpperCase();
 }
+
+/**
+ * A round avatar: the picture at `url` over the initials of `label`; when the picture is
+ * missing or fails to load, the initials show. Decorative (aria-hidden): the name is beside it.
+ */
+export function avatar(label: string, url?: string, className = 'avatar'): HTMLSpanElement {
+  const node = el('span', { className, attrs: { 'aria-hidden': 'true' } }, el('span', { className: 'initials', text: initials(label) }));
+  if (url) {
+    const img = el('img', { attrs: { src: url, alt: '', loading: 'lazy', decoding: 'async' } });
+    img.addEventListener('error', () => img.remove(), { once: true });
+    node.append(img);
+  }
+  return node;
+}

@@ -1,17 +1,25 @@
 /**
  * The page: sign in, then one GatewayClient per session wired to the status line, the people
- * panels and the chat. Signing out (or an expired session) stops the client with close code
- * 1000, clears the stored token and drops everything the session showed.
+ * panels, the chat and the profile editor. Signing out (or an expired session) stops the
+ * client with close code 1000, clears the stored token and drops everything the session showed.
+ *
+ * - The token is renewed on `token_expiring` (browser.ts); only when that fails does a banner
+ *   say when the session ends.
+ * - Profiles: the welcome's `user` is the signed-in user's current profile; `profile` frames
+ *   update names and pictures everywhere (Profiles notifies every panel).
  *
  * For tests and operators, <body> carries data-state (connection state), data-node (the
  * gateway node of the current link) and data-close-code (the code this page last closed with).
  */
-import { CloseCodes } from '../../shared/protocol.js';
+import type { UserInfo } from '../../shared/protocol.js';
 import { clearSession, loadSession, saveSession, type Session } from './auth.js';
-import { GatewayClient } from './client.js';
-import { byId } from './dom.js';
+import { browserClient } from './browser.js';
+import type { GatewayClient } from './client.js';
+import { avatar, byId } from './dom.js';
 import { mountChat } from './chat.js';
 import { mountPeople } from './people.js';
+import { mountProfileEditor } from './profile-editor.js';
+import { Profiles } from './profiles.js';
 import { Roster } from './roster.js';
 import { createSignIn, type Tone } from './signin.js';
 import { createStatusView } from './status.js';
@@ -20,62 +28,80 @@ const status = createStatusView();
 const app = byId('app');
 const me = byId('me');
 const meName = byId('me-name');
+const meAvatar = byId('me-avatar');
 const nodeLabel = byId('node');
 const banner = byId('banner');
-let current: { session: Session; client: GatewayClient; done: AbortController } | undefined;
+let current: { session: Session; client: GatewayClient; stop: () => void; done: AbortController } | undefined;
 
 const signIn = createSignIn((session) => {
   saveSession(localStorage, session);
   begin(session);
 });
 
-function wsUrl(): string {
-  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+/** Keep the stored session in step (token, profile), so the next load starts from it. */
+function store(session: Session): void {
+  if (!current) return;
+  current.session = session;
+  saveSession(localStorage, session);
 }
 
 function begin(session: Session): void {
   const done = new AbortController();
-  const client = new GatewayClient({
-    url: wsUrl(),
-    meUrl: '/api/me',
-    token: () => current?.session.accessToken,
-    WebSocket,
-    fetch: (url, init) => fetch(url, { ...init, cache: 'no-store' }),
-    timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
-    random: Math.random,
-    now: Date.now,
+  const { client, stop } = browserClient({
+    session: () => current?.session,
+    store,
+    refreshed: () => {
+      banner.hidden = true;
+    },
+    failed: ({ expiresAt }) => {
+      const at = new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      banner.textContent = `Your session ends at ${at}. Sign out and in again to continue.`;
+      banner.hidden = false;
+    },
   });
-  current = { session, client, done };
+  current = { session, client, stop, done };
   signIn.hide();
   app.hidden = me.hidden = false;
-  meName.textContent = `${session.user.displayName} (@${session.user.username})`;
   const roster = new Roster();
+  const profiles = new Profiles(roster, async (ids) => (await client.request<{ users: UserInfo[] }>({ type: 'users', ids })).users);
+  roster.learnProfile(session.user);
+  const myId = () => current?.session.user.id ?? session.user.id;
+  const renderMe = () => {
+    const label = roster.label(myId());
+    meName.textContent = `${label} (@${roster.profile(myId())?.username ?? session.user.username})`;
+    meAvatar.replaceChildren(avatar(label, roster.avatar(myId())));
+  };
+  renderMe();
+
   client.on('status', (s) => status.show(s));
   client.on('welcome', (w) => {
     document.body.dataset.node = w.node;
     nodeLabel.textContent = `node: ${w.node}`;
+    profiles.learn(w.user);
+  });
+  client.on('profile', ({ user }) => profiles.learn(user));
+  profiles.onChange((ids) => {
+    if (!ids.includes(myId()) || !current) return;
+    const fresh = roster.profile(myId());
+    if (fresh) store({ ...current.session, user: fresh });
+    renderMe();
   });
   client.on('closed', (c) => {
     if (c.byClient) document.body.dataset.closeCode = String(c.code);
   });
   client.on('authFailure', (f) => end(f.message, 'warning'));
-  client.on('tokenExpiring', (t) => {
-    const at = new Date(t.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    banner.textContent = `Your session ends at ${at}. Sign out and in again to continue.`;
-    banner.hidden = false;
-  });
-  mountPeople(client, roster, done.signal);
-  mountChat(client, roster, done.signal);
-  window.addEventListener('online', () => client.retryNow(), { signal: done.signal });
+  mountPeople(client, roster, profiles, done.signal);
+  mountChat(client, roster, profiles, done.signal);
+  mountProfileEditor({ token: () => current?.session.accessToken, me: () => current?.session.user, learned: (u) => profiles.learn(u) }, profiles, done.signal);
   client.start();
 }
 
 /** End the session: close 1000, forget the token, show the form with `message`. */
 function end(message: string, tone: Tone): void {
   if (!current) return;
-  const { client, done } = current;
+  const { stop, done } = current;
   current = undefined;
-  client.stop(CloseCodes.normal, 'signed out');
+  stop();
   done.abort();
   clearSession(localStorage);
   app.hidden = me.hidden = banner.hidden = true;

@@ -5,22 +5,26 @@
  * online list, so it needs every change anyway. Narrowing with `watch` is for pages that show
  * only a few users (a contact list, a search result) without a full list.
  *
- * - Online list: rebuilt from each welcome (ids, then pages of the `online` command), then
- *   updated by presence changes; never needs a reload.
+ * - Online list: rebuilt from each welcome and each `presence_reset` (ids, then pages of the
+ *   `online` command), then updated by presence changes; never needs a reload. Ids carry no
+ *   names: the page asks the `users` command for them (Profiles.fill) and labels the list with
+ *   display names and pictures as answers come in.
+ * - Names and pictures change live with `profile` frames (Profiles.onChange).
  * - Search: debounced 250 ms, sent as the `search` command; badges flip with presence changes;
  *   the last query runs again after every reconnect. Only the newest answer is shown.
  */
-import type { OnlinePage, SearchResult, SearchUser, WelcomeMessage } from '../../shared/protocol.js';
+import type { OnlinePage, SearchResult, SearchUser } from '../../shared/protocol.js';
 import { RequestError, type GatewayClient } from './client.js';
-import { byId, el, initials } from './dom.js';
+import { avatar, byId, el } from './dom.js';
+import type { Profiles } from './profiles.js';
 import type { Roster } from './roster.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
 const MAX_LISTED = 500;
 
-function personRow(id: string, label: string, handle: string | undefined, extra: Node[] = []): HTMLLIElement {
+function personRow(id: string, label: string, handle: string | undefined, picture: string | undefined, extra: Node[] = []): HTMLLIElement {
   return el('li', { className: 'person', attrs: { 'data-user-id': id } },
-    el('span', { className: 'avatar', text: initials(label), attrs: { 'aria-hidden': 'true' } }),
+    avatar(label, picture),
     el('span', { className: 'who' },
       el('span', { className: 'name', text: label }),
       ...(handle ? [el('span', { className: 'handle', text: `@${handle}` })] : [])),
@@ -32,7 +36,7 @@ function badge(online: boolean): HTMLSpanElement {
 }
 
 /** Wires the people panels to `client` until `signal` aborts. */
-export function mountPeople(client: GatewayClient, roster: Roster, signal: AbortSignal): void {
+export function mountPeople(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal): void {
   const list = byId<HTMLUListElement>('online-list');
   const count = byId('online-count');
   const note = byId('online-note');
@@ -49,12 +53,12 @@ export function mountPeople(client: GatewayClient, roster: Roster, signal: Abort
     const people = roster.list();
     count.textContent = String(roster.count());
     list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) =>
-      personRow(p.id, p.id === me ? `${p.label} (you)` : p.label, p.username)));
+      personRow(p.id, p.id === me ? `${p.label} (you)` : p.label, p.username, p.avatarUrl)));
     note.textContent = people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '';
   }
 
   function renderResults(): void {
-    results.replaceChildren(...found.map((u) => personRow(u.id, u.displayName, u.username, [badge(u.online)])));
+    results.replaceChildren(...found.map((u) => personRow(u.id, roster.label(u.id), u.username, roster.avatar(u.id), [badge(u.online)])));
   }
 
   async function search(q: string): Promise<void> {
@@ -70,7 +74,7 @@ export function mountPeople(client: GatewayClient, roster: Roster, signal: Abort
       if (mine !== seq) return;
       found = res.users;
       searchNote.textContent = found.length === 0 ? 'No one matches.' : `${found.length} found`;
-      for (const u of found) roster.learn(u.id, u.username, u.displayName);
+      for (const u of found) roster.learnProfile(u);
       renderOnline(); // names learned from the search may label ids of the online list
     } catch (err) {
       if (mine !== seq) return;
@@ -80,13 +84,16 @@ export function mountPeople(client: GatewayClient, roster: Roster, signal: Abort
     renderResults();
   }
 
-  async function pageRest(welcome: WelcomeMessage): Promise<void> {
+  /** A new snapshot (welcome or presence_reset): show it, name it, page the rest. */
+  async function restart(online: string[], cursor: string | undefined): Promise<void> {
+    renderOnline();
+    void profiles.fill(online);
     const generation = roster.generation;
-    let cursor = welcome.onlineCursor;
     while (cursor && generation === roster.generation) {
       try {
         const page = await client.request<OnlinePage>({ type: 'online', cursor });
         roster.addPage(generation, page.users, !page.cursor);
+        void profiles.fill(page.users);
         cursor = page.cursor;
       } catch (err) {
         if (!(err instanceof RequestError && err.code === 'disconnected')) note.textContent = 'The list may be incomplete.';
@@ -99,12 +106,20 @@ export function mountPeople(client: GatewayClient, roster: Roster, signal: Abort
   const offs = [
     client.on('welcome', (welcome) => {
       roster.reset(welcome);
-      renderOnline();
-      void pageRest(welcome);
+      void restart(welcome.online, welcome.onlineCursor);
       if (query) void search(query);
+    }),
+    client.on('presenceReset', (reset) => {
+      roster.replace(reset.online, reset.onlineCursor);
+      void restart(reset.online, reset.onlineCursor);
+    }),
+    profiles.onChange(() => {
+      renderOnline();
+      renderResults();
     }),
     client.on('presence', ({ changes }) => {
       roster.apply(changes);
+      void profiles.fill(changes.filter((c) => c.status === 'online').map((c) => c.userId));
       for (const c of changes) {
         const hit = found.find((u) => u.id === c.userId);
         if (hit) hit.online = c.status === 'online';

@@ -2,40 +2,52 @@
  * Who is online, as this page knows it. No DOM.
  *
  * Contract:
- * - `reset(welcome)` starts over from a welcome snapshot (every new connection); names
- *   learned earlier are kept, since ids in the snapshot carry none.
+ * - `reset(welcome)` starts over from a welcome snapshot (every new connection), `replace()`
+ *   from a `presence_reset` snapshot; names learned earlier are kept, since ids carry none.
  * - `addPage(generation, users, done)` adds a page fetched with the `online` command; a page
  *   from an older generation (before a newer reset) is ignored. A user whose presence changed
  *   since the reset keeps that state: a change is at least as new as any page.
  * - `apply(changes)` applies presence changes in arrival order (the gateway sequences them).
- * - Names: display name when known (search results, messages, own welcome), else username
- *   (presence changes), else a short form of the id.
+ * - Names: display name when known (profiles, messages), else username (presence changes),
+ *   else a short form of the id.
+ * - Profiles (`learnProfile`: the `users` command, search results, `profile` frames, the own
+ *   welcome) are complete: they set the picture too, and an absent `avatarUrl` means none.
+ *   `unprofiled(ids)` are those still to look up; `markAbsent` ids are not in the directory.
  */
-import type { PresenceChange, WelcomeMessage } from '../../shared/protocol.js';
+import type { PresenceChange, UserInfo, WelcomeMessage } from '../../shared/protocol.js';
 
 export interface Person {
   id: string;
   label: string;
   username?: string;
+  avatarUrl?: string;
 }
+
+interface Names { username?: string; displayName?: string; avatarUrl?: string; profiled?: boolean }
 
 export class Roster {
   private readonly online = new Set<string>();
   private readonly changedSinceReset = new Set<string>();
-  private readonly names = new Map<string, { username?: string; displayName?: string }>();
+  private readonly names = new Map<string, Names>();
+  private readonly absent = new Set<string>();
   private welcomeCount = 0;
   private complete = true;
   /** Bumped by every reset; pass it back to addPage. */
   generation = 0;
 
   reset(welcome: WelcomeMessage): void {
+    this.replace(welcome.online, welcome.onlineCursor, welcome.onlineCount);
+    this.learnProfile(welcome.user);
+  }
+
+  /** Start over from a snapshot of online ids; `cursor`: more pages to fetch with addPage. */
+  replace(online: string[], cursor?: string, count = online.length): void {
     this.generation += 1;
     this.online.clear();
     this.changedSinceReset.clear();
-    for (const id of welcome.online) this.online.add(id);
-    this.welcomeCount = welcome.onlineCount;
-    this.complete = !welcome.onlineCursor;
-    this.learn(welcome.user.id, welcome.user.username, welcome.user.displayName);
+    for (const id of online) this.online.add(id);
+    this.welcomeCount = count;
+    this.complete = !cursor;
   }
 
   addPage(generation: number, users: string[], done: boolean): void {
@@ -61,7 +73,36 @@ export class Roster {
   /** Remember a user's names; a missing name never erases a known one. */
   learn(id: string, username?: string, displayName?: string): void {
     const known = this.names.get(id) ?? {};
-    this.names.set(id, { username: username || known.username, displayName: displayName || known.displayName });
+    this.names.set(id, { ...known, username: username || known.username, displayName: displayName || known.displayName });
+  }
+
+  /** Remember a complete profile: names and picture (none when `avatarUrl` is absent). */
+  learnProfile(user: UserInfo): void {
+    this.names.set(user.id, { username: user.username, displayName: user.displayName, avatarUrl: user.avatarUrl, profiled: true });
+    this.absent.delete(user.id);
+  }
+
+  /** Ids of `ids` without a complete profile that may still be in the directory. */
+  unprofiled(ids: Iterable<string>): string[] {
+    const out = new Set<string>();
+    for (const id of ids) if (!this.names.get(id)?.profiled && !this.absent.has(id)) out.add(id);
+    return [...out];
+  }
+
+  /** These ids are not in the directory: keep showing them by username or id, stop asking. */
+  markAbsent(ids: string[]): void {
+    for (const id of ids) this.absent.add(id);
+  }
+
+  /** The complete profile of `id`, once one was learned. */
+  profile(id: string): UserInfo | undefined {
+    const n = this.names.get(id);
+    if (!n?.profiled) return undefined;
+    return { id, username: n.username ?? id, displayName: n.displayName ?? n.username ?? id, ...(n.avatarUrl ? { avatarUrl: n.avatarUrl } : {}) };
+  }
+
+  avatar(id: string): string | undefined {
+    return this.names.get(id)?.avatarUrl;
   }
 
   isOnline(id: string): boolean {
@@ -81,7 +122,7 @@ export class Roster {
   /** Online users sorted by label, case-insensitively. */
   list(): Person[] {
     return [...this.online]
-      .map((id) => ({ id, label: this.label(id), username: this.names.get(id)?.username }))
+      .map((id) => ({ id, label: this.label(id), username: this.names.get(id)?.username, avatarUrl: this.avatar(id) }))
       .sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base' }));
   }
 

@@ -5,49 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffCeiling, DEFAULT_BACKOFF } from '../src/backoff.js';
-import { GatewayClient, RequestError, type AuthFailure, type ClientOptions, type ConnectionStatus, type SocketLike } from '../src/client.js';
-
-class FakeSocket implements SocketLike {
-  static all: FakeSocket[] = [];
-  onopen: ((ev: any) => void) | null = null;
-  onmessage: ((ev: any) => void) | null = null;
-  onclose: ((ev: any) => void) | null = null;
-  onerror: ((ev: any) => void) | null = null;
-  sent: any[] = [];
-  closedWith?: { code?: number; reason?: string };
-
-  constructor(readonly url: string, readonly protocols?: string | string[]) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data));
-  }
-  close(code?: number, reason?: string): void {
-    this.closedWith = { code, reason };
-  }
-  // The server's side:
-  frame(msg: object): void {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-  welcome(node = 'n1', heartbeatMs = 30_000): void {
-    this.onopen?.({});
-    this.frame({
-      type: 'welcome', connectionId: 'c', node, user: { id: 'u1', username: 'alice', displayName: 'Alice' },
-      online: ['u1'], onlineCount: 1, heartbeatMs, limits: { maxPayloadBytes: 65536, welcomeOnline: 1000 },
-    });
-  }
-  drop(code = 1006): void {
-    this.onclose?.({ code, reason: '' });
-  }
-}
-
-const last = () => FakeSocket.all[FakeSocket.all.length - 1];
-
-/** A JWT-shaped token (unsigned: the client only reads `exp`). */
-function jwt(expMs: number): string {
-  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return `${part({ alg: 'HS256' })}.${part({ sub: 'u1', exp: Math.floor(expMs / 1000) })}.sig`;
-}
+import { GatewayClient, RequestError, type AuthFailure, type ClientOptions, type ConnectionStatus } from '../src/client.js';
+import { FakeSocket, jwt, last } from './fakes.js';
 
 let randoms: number[];
 let meStatus: number | 'throw';

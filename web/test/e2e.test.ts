@@ -1,8 +1,10 @@
 /**
  * The page in a real Chromium, through a real nginx (deploy/nginx.conf) in front of two
  * gateway processes sharing one redis-server. One scenario, in order: sign in (wrong
- * password first), live online list, search badges, chat, a SIGKILLed node and the page
- * finding the survivor by itself, sign-out with close 1000, and the 429 message.
+ * password first), live online list, search badges, chat, a profile change seen live by the
+ * other page, token renewal, a SIGKILLed node and the page finding the survivor by itself,
+ * sign-out with close 1000, and the 429 message. Tokens last 60 s and `token_expiring` comes
+ * 55 s before expiry, so the pages renew their token every few seconds throughout.
  * UPDATE_SCREENSHOT=1 also writes docs/screenshot.png.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -13,6 +15,7 @@ import { spawnGateway, tempDbPath, type GatewayProcess } from '../../gateway/tes
 import { startRedis, type RedisServer } from '../../gateway/test/harness/redis.js';
 import { uniquePrefix } from '../../gateway/test/harness/wait.js';
 import { startNginx, type Nginx } from './nginx.js';
+import { solidPng } from './png.js';
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -24,6 +27,7 @@ const USERS = {
   bob: { displayName: 'Bob Builder', password: 'can-we-fix-it-7' },
 } as const;
 const ids: Record<string, string> = {};
+const API_KEY = 'e2e-api-key-0123456789abcdef';
 const WAIT = { timeout: 15_000 };
 
 let redis: RedisServer;
@@ -62,7 +66,10 @@ beforeAll(async () => {
   dir.close();
   redis = await startRedis();
   // Short presence lease: the killed node's share is reaped within seconds, not 9 s.
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('web'), DB_PATH: db, PRESENCE_BATCH_MS: '10', PRESENCE_LEASE_MS: '2000' };
+  const env = {
+    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('web'), DB_PATH: db, PRESENCE_BATCH_MS: '10', PRESENCE_LEASE_MS: '2000',
+    LOGIN_TOKEN_TTL_S: '60', TOKEN_EXPIRY_WARNING_S: '55', API_KEYS: API_KEY,
+  };
   gateways = await Promise.all([spawnGateway({ ...env, NODE_ID: 'web-a' }), spawnGateway({ ...env, NODE_ID: 'web-b' })]);
   nginx = await startNginx(gateways.map((g) => g.port));
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -99,6 +106,8 @@ describe('the page behind nginx', () => {
     await alice.waitForSelector(online(ids.bob), WAIT);
     await bob.waitForSelector(online(ids.alice), WAIT);
     await expect.poll(() => alice.textContent('#online-count'), WAIT).toBe('2');
+    // Alice came to Bob as a bare id in his welcome snapshot: the `users` command names her.
+    await expect.poll(() => bob.textContent(`${online(ids.alice)} .name`), WAIT).toBe('Alice Liddell');
   });
 
   it('searches the directory with online badges', async () => {
@@ -107,8 +116,6 @@ describe('the page behind nginx', () => {
     await alice.fill('#search-q', 'bob');
     await alice.waitForSelector(`${result(ids.bob)} .badge.on`, WAIT);
     expect(await alice.textContent(`${result(ids.bob)} .name`)).toBe('Bob Builder');
-    // Names learned from the search label the online list too.
-    await expect.poll(() => bob.textContent(`${online(ids.alice)} .name`), WAIT).toBe('Alice Liddell');
   });
 
   it('delivers chat across nodes with the sender name, marking own messages', async () => {
@@ -125,7 +132,46 @@ describe('the page behind nginx', () => {
     await bob.fill('#compose', 'Hi Alice, the build is green');
     await bob.press('#compose', 'Enter');
     await alice.waitForSelector('#messages .line:not(.mine):has-text("build is green")', WAIT);
+    const res = await fetch(`${gateways[0].http}/api/publish`, {
+      method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'lobby', data: { text: 'Deploy finished' } }),
+    });
+    expect(res.status).toBe(200);
+    for (const page of [alice, bob]) {
+      const system = await page.waitForSelector('#messages .line.from-system:has-text("Deploy finished")', WAIT);
+      expect(await system.$eval('.from', (n) => n.textContent)).toBe('system');
+    }
+  });
+
+  it('shows a display-name change and a new picture live on the other page; refuses a non-image with the server message', async () => {
+    await bob.click('#edit-profile');
+    await bob.fill('#display-name', 'Bob the Builder');
+    await bob.click('#name-save');
+    await bob.waitForSelector('#profile-message:has-text("Saved your display name")', WAIT);
+    await expect.poll(() => alice.textContent(`${online(ids.bob)} .name`), WAIT).toBe('Bob the Builder');
+    await expect.poll(() => alice.textContent('#messages .line:not(.mine) .from'), WAIT).toBe('Bob the Builder');
+    expect(await alice.textContent(`${result(ids.bob)} .name`)).toBe('Bob the Builder');
+    expect(await bob.textContent('#me-name')).toContain('Bob the Builder');
+
+    await bob.setInputFiles('#avatar-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
+    await bob.waitForSelector('#profile-message[data-tone="error"]', WAIT);
+    expect(await bob.textContent('#profile-message')).toContain('send image/png');
+    await bob.setInputFiles('#avatar-file', { name: 'me.png', mimeType: 'image/png', buffer: solidPng(48, [240, 140, 40]) });
+    await bob.waitForSelector('#profile-message:has-text("Saved your picture")', WAIT);
+    const picture = await alice.waitForSelector(`${online(ids.bob)} .avatar img`, WAIT);
+    expect(await picture.getAttribute('src')).toMatch(new RegExp(`^/api/users/${ids.bob}/avatar\\?v=\\d+$`));
+    await alice.waitForFunction((id) => (document.querySelector(`#online-list [data-user-id="${id}"] .avatar img`) as HTMLImageElement | null)?.naturalWidth === 48, ids.bob, WAIT);
+    await bob.click('#profile-close');
     if (process.env.UPDATE_SCREENSHOT) await alice.screenshot({ path: SCREENSHOT });
+  });
+
+  it('renews its token before it expires and stays connected without a warning', async () => {
+    const stored = () => alice.evaluate(() => JSON.parse(localStorage.getItem('gateway.session') ?? '{}') as { accessToken?: string; expiresAt?: number });
+    const before = await stored();
+    await expect.poll(async () => (await stored()).expiresAt ?? 0, { timeout: 12_000 }).toBeGreaterThan(before.expiresAt ?? 0);
+    expect((await stored()).accessToken).not.toBe(before.accessToken);
+    expect(await alice.isHidden('#banner')).toBe(true);
+    expect(await alice.getAttribute('body', 'data-state')).toBe('connected');
   });
 
   it('reconnects by itself through nginx when its node is SIGKILLed, and re-joins its room', async () => {

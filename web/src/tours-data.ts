@@ -1,0 +1,31 @@
+/**
+ * The `tours` action's message, as examples/tours.mjs publishes it: the FULL state of every
+ * tour in each message, so the last message alone (join with `history: 1`) is the current state.
+ *
+ *   { "tours": [{ "id": "alps", "name": "Alps trek", "seats": 7, "capacity": 12 }, …], "at": 1700000000000 }
+ *
+ * No DOM. `parseTours` never throws: anything else is undefined (and ignored by the page).
+ */
+export interface Tour { id: string; name: string; seats: number; capacity: number }
+export interface ToursState { tours: Tour[]; at?: number }
+
+export const TOURS_ACTION = 'tours';
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function parseTour(v: unknown): Tour | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const t = v as Record<string, unknown>;
+  if (typeof t.id !== 'string' || !isCount(t.seats)) return undefined;
+  const capacity = isCount(t.capacity) ? Math.max(t.capacity, t.seats) : t.seats;
+  return { id: t.id, name: typeof t.name === 'string' && t.name ? t.name : t.id, seats: t.seats, capacity };
+}
+
+export function parseTours(data: unknown): ToursState | undefined {
+  const list = (data as { tours?: unknown } | null)?.tours;
+  if (!Array.isArray(list)) return undefined;
+  const tours = list.map(parseTour);
+  if (tours.some((t) => t === undefined)) return undefined;
+  const at = (data as { at?: unknown }).at;
+  return { tours: tours as Tour[], ...(typeof at === 'number' ? { at } : {}) };
+}
