@@ -13,7 +13,8 @@
  */
 import type { PresenceChange } from '../../shared/protocol.js';
 import { sendTo, topics, type Connection, type LocalFanout } from './connection.js';
-import type { PresenceEvent } from './presence/types.js';
+import type { Logger } from './log.js';
+import type { PresenceEvent, PresenceStore } from './presence/types.js';
 
 const REPLAY_KEEP = 512;
 
@@ -96,4 +97,21 @@ export class PresenceFeed {
 
 function frame(changes: PresenceChange[]): string {
   return JSON.stringify({ type: 'presence', changes });
+}
+
+/**
+ * Send every local socket watching '*' a fresh snapshot of the online set. Used after the
+ * store came back from an outage: changes made during it (a user who left) were never published.
+ */
+export async function sendPresenceReset(
+  store: Pick<PresenceStore, 'online'>, conns: Iterable<Connection>, limit: number, log: Logger,
+): Promise<void> {
+  try {
+    const page = await store.online(undefined, limit);
+    const frame = JSON.stringify({ type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}) });
+    for (const c of conns) if (!c.closed && c.watching === '*') sendTo(c, frame);
+    log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
+  } catch (err) {
+    log.warn({ err }, 'presence reset snapshot failed');
+  }
 }

@@ -114,7 +114,7 @@ function handlers(d: SessionDeps): Handlers {
 
     async online(conn, msg) {
       // Redis cursors are unsigned 64-bit: a larger one is the client's mistake, not a store failure.
-      if (msg.cursor !== undefined && BigInt(msg.cursor) > MAX_CURSOR) throw new CommandError('bad_request', 'online: cursor is not one this server handed out');
+      if (msg.cursor !== undefined && BigInt(msg.cursor.split(':')[0]) > MAX_CURSOR) throw new CommandError('bad_request', 'online: cursor is not one this server handed out');
       const page = await d.presence.online(msg.cursor, d.limits.onlinePage);
       ack(conn, msg.id, page);
     },

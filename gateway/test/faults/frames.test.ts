@@ -7,9 +7,8 @@
  * The table printed at the end is the one in docs/RELIABILITY.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayProcess } from '../harness/gateway.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
-import { tempDbPath } from '../harness/gateway.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 import { closePayload, encodeFrame, Op, RawSocket, type Ending, type FrameSpec } from './raw-ws.js';
 import { alive, connect, gateway, metric, mint, teardown } from './support.js';

@@ -75,11 +75,20 @@ describe('POST /api/login', () => {
       '{"__proto__":{"username":"admin","password":"x"}}', '{"username":"a"}', Buffer.from([0xff, 0xfe, 0x00])];
     for (const body of bodies) expect(await http('POST', '/api/login', json, body), String(body).slice(0, 40)).toBe(400);
     // Well-formed but wrong: 401, then the sign-in rate limit (per IP) answers 429.
-    const statuses = [];
+    const statuses: Array<number | 'reset'> = [];
     for (let i = 0; i < 12; i += 1) statuses.push(await http('POST', '/api/login', json, '{"username":"nobody","password":"wrong"}'));
     expect(statuses[0]).toBe(401);
     expect(statuses.at(-1)).toBe(429);
     expect(statuses.every(is4xx)).toBe(true);
+  });
+});
+
+describe('POST /api/refresh', () => {
+  it('refuses a missing, malformed or foreign bearer with 401', async () => {
+    for (const authorization of ['', 'Bearer', 'Bearer x.y.z', 'Basic YTpi', `Bearer ${'a'.repeat(10_000)}`]) {
+      expect(await http('POST', '/api/refresh', authorization ? { authorization } : {}), authorization.slice(0, 20)).toBe(401);
+    }
+    expect(await http('POST', '/api/refresh', { authorization: bearer }, Buffer.alloc(100_000))).toSatisfy((s) => s === 200 || s === 413 || s === 'reset');
   });
 });
 
@@ -129,7 +138,7 @@ describe('a seeded random mix', () => {
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
     const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
     const routes: Array<[string, string]> = [
-      ['POST', '/api/login'], ['GET', '/api/users/search'], ['GET', '/api/me'], ['PATCH', '/api/me'], ['PUT', '/api/me/avatar'],
+      ['POST', '/api/login'], ['POST', '/api/refresh'], ['GET', '/api/users/search'], ['GET', '/api/me'], ['PATCH', '/api/me'], ['PUT', '/api/me/avatar'],
       ['GET', '/api/users/x/avatar'], ['POST', '/api/publish'], ['GET', '/healthz'], ['GET', '/readyz'], ['GET', '/'], ['GET', '/ws'],
     ];
     const statuses: Record<string, number> = {};
@@ -144,7 +153,7 @@ describe('a seeded random mix', () => {
       const method = r() < 0.7 ? routeMethod : pick(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
       const status = await http(method, path, headers, method === 'GET' || method === 'HEAD' ? undefined : body);
       statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
-      if (status === 'reset') resets.push(`${method} ${path.slice(0, 60)} ${JSON.stringify(headers).slice(0, 80)} ${body.length} bytes`);
+      if (status === 'reset') resets.push(`${method} ${path.slice(0, 60)} [${Object.keys(headers).join(', ')}] ${body.length} bytes`);
     }
     console.log(`random HTTP: ${RANDOM_REQUESTS} requests, statuses ${JSON.stringify(statuses)}; resets: ${resets.slice(0, 10).join(' | ')}`);
     for (const s of Object.keys(statuses)) expect(s === 'reset' || Number(s) < 500, `status ${s}`).toBe(true);

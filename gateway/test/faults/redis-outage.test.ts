@@ -17,6 +17,9 @@ let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
+/** Clients watching presence ('*', the default) on node a and node b, for the views test. */
+let watchers: TestClient[] = [];
+let upAt = 0;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -32,6 +35,16 @@ afterAll(async () => {
 
 const status = async (gw: GatewayProcess, path: string) => (await fetch(`${gw.http}${path}`)).status;
 const idOf = (c: TestClient): string => c.frames[0].connectionId;
+
+/** Who a client believes is online: its welcome, then presence changes and resets, in order. */
+function onlineView(c: TestClient): string[] {
+  let online = new Set<string>();
+  for (const f of c.frames) {
+    if (f.type === 'welcome' || f.type === 'presence_reset') online = new Set(f.online);
+    if (f.type === 'presence') for (const ch of f.changes) online[ch.status === 'online' ? 'add' : 'delete'](ch.userId);
+  }
+  return [...online].sort();
+}
 
 /** The cluster state in Redis, in a form that compares with toEqual. */
 async function redisState() {
@@ -50,6 +63,9 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   const b1 = await connect(b, 'u-b1');
   const dualA = await connect(a, 'u-dual');
   const dualB = await connect(b, 'u-dual');
+  const leaver = await connect(a, 'u-leaver');
+  await b1.next((f) => f.type === 'presence' && f.changes.some((c: any) => c.userId === 'u-leaver' && c.status === 'online'));
+  watchers = [a2, b1];
   for (const c of [a1, a2, b1]) expect(await c.request({ type: 'join', action: 'room' })).toMatchObject({ type: 'ack' });
   expect(await dualB.request({ type: 'join', action: 'side' })).toMatchObject({ type: 'ack' });
   await waitFor('members registered', async () => (await redisState()).room.length === 3);
@@ -69,9 +85,10 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   expect(during).toMatchObject({ type: 'error', code: 'unavailable' });
   await a2.next((f) => f.type === 'message' && f.data === 'during');
 
-  // The world keeps changing while Redis is away: a join, a tab closed, a newcomer.
+  // The world keeps changing while Redis is away: a join, a tab closed, a user gone, a newcomer.
   expect(await a2.request({ type: 'join', action: 'late' })).toMatchObject({ type: 'ack' });
   dualA.close();
+  leaver.close();
   const newcomer = await connect(b, 'u-new');
   expect(newcomer.frames[0].type).toBe('welcome');
 
@@ -81,7 +98,7 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   expect(await a1.request({ type: 'publish', action: 'room', data: 'still-local' })).toMatchObject({ type: 'error', code: 'unavailable' });
   await a2.next((f) => f.type === 'message' && f.data === 'still-local', 2000, a2LocalMark);
   await redis.start();
-  const upAt = Date.now();
+  upAt = Date.now();
   console.log(`Redis was down for ${upAt - downAt} ms`);
 
   const expected = {
@@ -113,3 +130,23 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   expect(b1.messages('room').map((m) => m.data)).toEqual(['before', 'after']);
   expect(a2.messages('room').map((m) => m.data)).toEqual(['before', 'during', 'still-local', 'after']);
 }, OUTAGE_MS + 40_000);
+
+/**
+ * Changes made during the outage were never published (the bus was down) and the new server
+ * starts empty, so no node has a counter to decrement for a user who left meanwhile. Clients
+ * watching '*' get a `presence_reset` snapshot once the nodes re-synced: every watcher's view
+ * (welcome, then changes and resets applied in order) must match the store again.
+ */
+it('brings every watcher\'s view of who is online back in line with the store (presence_reset)', async () => {
+  expect(watchers).toHaveLength(2);
+  const store = async () => (await redisState()).online.join();
+  await waitFor('watchers converged on the store', async () => {
+    const truth = await store();
+    return watchers.every((w) => onlineView(w).join() === truth);
+  }, 10_000, 100);
+  console.log(`watchers' views matched the store ${Date.now() - upAt} ms after Redis came back`);
+  for (const w of watchers) {
+    expect(onlineView(w)).not.toContain('u-leaver');
+    expect(onlineView(w)).toContain('u-new');
+  }
+});

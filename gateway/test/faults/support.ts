@@ -88,6 +88,7 @@ function needles(token: string): string[] {
 /** No registered token (or signature) in any gateway's log; call after the gateways stopped. */
 export function expectNoTokenInLogs(): void {
   expect(gateways.length).toBeGreaterThan(0);
+  expect(tokens.size).toBeGreaterThan(0);
   for (const gw of gateways) {
     const text = gw.logs.join('\n');
     for (const token of tokens) for (const n of needles(token)) {

@@ -45,7 +45,7 @@ describe.concurrent('a token that expires on a live socket', () => {
     console.log(`token_expiring ${expMs - warnedAt} ms before exp; closed ${closedAt - expMs} ms after exp with ${closed.code}`);
     expect(closed.code).toBe(4001);
     expect(closedAt).toBeGreaterThanOrEqual(expMs - 50);
-    expect(closedAt).toBeLessThan(expMs + 1500);
+    expect(closedAt).toBeLessThan(expMs + 2500); // one sweep (1 s) plus scheduling slack on a busy machine
     expect(await metric(gw, 'gateway_token_expired_closes_total')).toBeGreaterThanOrEqual(1);
   });
 
@@ -84,6 +84,6 @@ describe.concurrent('a token that expires on a live socket', () => {
     // None of these extended the token: the socket still closes at the original exp.
     const closed = await c.waitClosed((TTL_S + 2) * 1000);
     expect(closed.code).toBe(4001);
-    expect(Date.now()).toBeLessThan(expMs + 1500);
+    expect(Date.now()).toBeLessThan(expMs + 2500);
   });
 });
