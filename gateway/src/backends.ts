@@ -10,7 +10,7 @@
  * - the two subscriber connections keep the offline queue: a SUBSCRIBE replayed on
  *   reconnect is harmless, and ioredis re-subscribes their channels by itself.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { Broker } from './broker/types.js';
@@ -49,12 +49,28 @@ function redisOptions(role: string, writes: boolean): RedisOptions {
   };
 }
 
+/**
+ * One connection with `options`: to a URL, through Sentinels (ioredis asks them for the
+ * current primary and follows a failover), or to a Redis Cluster. A Cluster client offers the
+ * commands, scripts and pub/sub the stores use, so it is handed to them as a Redis.
+ */
+function connect(redis: NonNullable<Config['redis']>, options: RedisOptions): Redis {
+  if (redis.clusterNodes) {
+    const { enableOfflineQueue, lazyConnect, ...nodeOptions } = options;
+    const cluster = new Cluster(redis.clusterNodes, {
+      redisOptions: nodeOptions, enableOfflineQueue, lazyConnect, scaleReads: 'master',
+      clusterRetryStrategy: options.retryStrategy,
+    });
+    return cluster as unknown as Redis;
+  }
+  if (redis.sentinels) return new Redis({ ...options, sentinels: redis.sentinels, name: redis.sentinelName });
+  return new Redis(redis.url!, options);
+}
+
 export async function createRedisBackends(config: Readonly<Config>, log: Logger): Promise<Backends> {
-  const { url, sentinels, sentinelName, prefix } = config.redis!;
+  const { prefix } = config.redis!;
   const make = (role: string, writes: boolean) => {
-    const options = redisOptions(`${config.nodeId}:${role}`, writes);
-    // With Sentinels, ioredis asks them for the current primary and follows a failover.
-    const c = sentinels ? new Redis({ ...options, sentinels, name: sentinelName }) : new Redis(url!, options);
+    const c = connect(config.redis!, redisOptions(`${config.nodeId}:${role}`, writes));
     let lastError = '';
     c.on('error', (err) => {
       if (err.message !== lastError) log.warn({ role, err: err.message }, 'redis connection error');

@@ -63,6 +63,7 @@ const env = z.object({
   AVATAR_MAX_BYTES: int(1024, 5 * 1024 * 1024).default(256 * 1024),
   TRUSTED_PROXIES: list.optional(),
   REDIS_SENTINELS: list.optional(),
+  REDIS_CLUSTER_NODES: list.optional(),
   REDIS_SENTINEL_NAME: optionalText,
 });
 
@@ -74,7 +75,14 @@ export interface Config {
   host: string;
   nodeId: string;
   /** Redis to join: a URL, or Sentinels that name the current primary (failover followed by ioredis). */
-  redis?: { url?: string; sentinels?: Array<{ host: string; port: number }>; sentinelName?: string; prefix: string };
+  redis?: {
+    url?: string;
+    sentinels?: Array<{ host: string; port: number }>;
+    sentinelName?: string;
+    /** Redis Cluster seed nodes: every connection is an ioredis Cluster client. */
+    clusterNodes?: Array<{ host: string; port: number }>;
+    prefix: string;
+  };
   auth: {
     /** HS256 secret bytes, when verifying with a shared secret. */
     secret?: Uint8Array;
@@ -157,16 +165,25 @@ function tlsFrom(e: z.infer<typeof env>): Config['tls'] {
   return { certFile: e.TLS_CERT, keyFile: e.TLS_KEY };
 }
 
-function redisFrom(e: z.infer<typeof env>): Config['redis'] {
-  if (!e.REDIS_SENTINELS) return e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined;
-  if (e.REDIS_URL) throw new ConfigError('set either REDIS_URL or REDIS_SENTINELS, not both');
-  if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the monitored primary)');
-  const sentinels = e.REDIS_SENTINELS.map((hp) => {
+function hostPorts(name: string, items: string[]): Array<{ host: string; port: number }> {
+  return items.map((hp) => {
     const m = /^(.+):(\d{1,5})$/.exec(hp);
-    if (!m || Number(m[2]) > 65535) throw new ConfigError(`REDIS_SENTINELS: "${hp}" is not host:port`);
+    if (!m || Number(m[2]) > 65535) throw new ConfigError(`${name}: "${hp}" is not host:port`);
     return { host: m[1], port: Number(m[2]) };
   });
-  return { sentinels, sentinelName: e.REDIS_SENTINEL_NAME, prefix: e.REDIS_PREFIX };
+}
+
+function redisFrom(e: z.infer<typeof env>): Config['redis'] {
+  const ways = [e.REDIS_URL, e.REDIS_SENTINELS, e.REDIS_CLUSTER_NODES].filter(Boolean).length;
+  if (ways > 1) throw new ConfigError('set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
+  if (e.REDIS_CLUSTER_NODES) {
+    // The presence scripts change several keys at once: in a cluster they must share one slot.
+    if (!/\{[^}]+\}/.test(e.REDIS_PREFIX)) throw new ConfigError('REDIS_CLUSTER_NODES needs a hash-tagged REDIS_PREFIX such as {gw}:');
+    return { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES), prefix: e.REDIS_PREFIX };
+  }
+  if (!e.REDIS_SENTINELS) return e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined;
+  if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the monitored primary)');
+  return { sentinels: hostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), sentinelName: e.REDIS_SENTINEL_NAME, prefix: e.REDIS_PREFIX };
 }
 
 function historyFrom(e: z.infer<typeof env>): HistoryRule[] {

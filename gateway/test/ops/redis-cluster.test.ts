@@ -2,25 +2,20 @@
  * Redis Cluster readiness of the stores (docs/SCALING.md): on a real three-master cluster,
  * the presence Lua scripts work when REDIS_PREFIX carries a hash tag ('{gw}:' puts every key
  * in one slot) and are refused without one (their keys span slots). The broker's pub/sub
- * works through a Cluster client too. The gateway itself does not create Cluster clients yet
- * (backends.ts uses `new Redis(url)`), so these inject ioredis `Cluster` clients directly.
+ * works through a Cluster client too. These inject ioredis `Cluster` clients into the stores
+ * directly; gateway/test/cluster-mode.test.ts runs whole gateways with REDIS_CLUSTER_NODES.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/broker/redis.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
 import type { PresenceEvent } from '../../src/presence/types.js';
-import { freePort } from '../harness/ports.js';
+import { startRedisCluster, type RedisCluster } from '../harness/redis-cluster.js';
 import { waitFor } from '../harness/wait.js';
 
-const servers: ChildProcess[] = [];
 const clients: Cluster[] = [];
 let ports: number[] = [];
-let dir: string;
+let redisCluster: RedisCluster;
 
 function cluster(): Cluster {
   const c = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: 1 } });
@@ -37,34 +32,13 @@ function store(prefix: string, nodeId: string, redis = cluster(), sub = cluster(
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'gw-rcluster-'));
-  ports = [await freePort(), await freePort(), await freePort()];
-  // A cluster node also listens on port + 10000 (the cluster bus): check those are free too.
-  for (const port of ports) {
-    servers.push(spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
-      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
-    ], { stdio: 'ignore', cwd: dir }));
-  }
-  await waitFor('redis nodes up', () => ports.every((p) => {
-    try {
-      return execFileSync('redis-cli', ['-p', String(p), 'ping'], { encoding: 'utf8' }).trim() === 'PONG';
-    } catch {
-      return false;
-    }
-  }), 10_000, 50);
-  execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
-  await waitFor('cluster state ok on every node', () => ports.every((p) => execFileSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')), 15_000, 100);
+  redisCluster = await startRedisCluster();
+  ports = redisCluster.ports;
 }, 40_000);
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  await Promise.all(servers.map((s) => new Promise((r) => {
-    if (s.exitCode !== null) return r(undefined);
-    s.once('exit', r);
-    s.kill('SIGKILL');
-  })));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await redisCluster?.stop();
 });
 
 describe('presence on a three-master Redis Cluster', () => {
