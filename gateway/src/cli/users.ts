@@ -40,7 +40,7 @@ function list(users: SqliteUserDirectory, _args: string[], values: Values): void
   const limit = values.limit === undefined ? Number.MAX_SAFE_INTEGER : parseCount(values.limit, '--limit', 1, 1e9);
   for (let offset = 0; offset < limit; offset += PAGE) {
     const page = users.list(Math.min(PAGE, limit - offset), offset);
-    for (const u of page) printJson(u);
+    for (const u of page) printJson({ ...summary(u), createdAt: u.createdAt });
     if (page.length < PAGE) return;
   }
 }
