@@ -40,7 +40,7 @@ const env = z.object({
   MAX_BACKPRESSURE_BYTES: int(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
   IDLE_TIMEOUT_S: idleTimeout.default(60),
   MAX_ACTIONS_PER_CONNECTION: int(1, 10_000).default(100),
-  WELCOME_ONLINE_LIMIT: int(0, 100_000).default(1000),
+  WELCOME_ONLINE_LIMIT: int(0, 100_000).default(100),
   PRESENCE_LEASE_MS: int(1000, 600_000).default(9000),
   PRESENCE_BATCH_MS: int(0, 1000).default(20),
   AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),

@@ -51,8 +51,18 @@ function remoteKeys(url: string, timeoutMs: number): JWTVerifyGetKey {
 }
 
 /** Build the verifier once per process: `exp` and `sub` are required, only configured algorithms pass. */
+/**
+ * The HS256 secret as a WebCrypto key, imported once: handing jose the raw bytes makes it
+ * import them again on every verification (the top cost of a connection storm).
+ */
+function hmacKey(secret: Uint8Array): () => Promise<CryptoKey> {
+  let key: Promise<CryptoKey> | undefined;
+  return () => (key ??= crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+}
+
 export function createVerifier(auth: Config['auth']): Verifier {
-  const key: Uint8Array | JWTVerifyGetKey = auth.secret ?? remoteKeys(auth.jwksUrl!, auth.timeoutMs);
+  const secretKey = auth.secret ? hmacKey(auth.secret) : undefined;
+  const remote: JWTVerifyGetKey | undefined = auth.secret ? undefined : remoteKeys(auth.jwksUrl!, auth.timeoutMs);
   const options = {
     algorithms: auth.algorithms,
     issuer: auth.issuer,
@@ -65,7 +75,7 @@ export function createVerifier(auth: Config['auth']): Verifier {
     if (token.length > MAX_TOKEN_CHARS) throw new AuthError('invalid');
     try {
       const { payload } = await withDeadline(
-        typeof key === 'function' ? jwtVerify(token, key, options) : jwtVerify(token, key, options),
+        remote ? jwtVerify(token, remote, options) : jwtVerify(token, await secretKey!(), options),
         auth.timeoutMs,
       );
       const sub = payload.sub;

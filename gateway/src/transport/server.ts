@@ -17,7 +17,8 @@ import type { Uws } from './uws.js';
 
 interface SocketData {
   conn: Connection;
-  snapshot: Snapshot;
+  /** Needed only for the welcome: released at open (it can hold a thousand ids per socket). */
+  snapshot?: Snapshot;
 }
 
 export interface SocketHandlers {
@@ -143,9 +144,11 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
       closeOnBackpressureLimit: 0,
       upgrade: upgradeHandler(h, log, config.trustedProxies),
       open: (ws) => {
-        const { conn, snapshot } = ws.getUserData();
+        const data = ws.getUserData();
+        const { conn, snapshot } = data;
+        data.snapshot = undefined;
         conn.socket = new UwsSocket(ws);
-        h.opened(conn, snapshot);
+        h.opened(conn, snapshot!);
       },
       message: (ws, message, isBinary) => {
         const { conn } = ws.getUserData();

@@ -1,0 +1,179 @@
+/**
+ * The one results table (ours next to each peer, with ratios) and the PASS/MISS lines
+ * for the targets, from the results of one run.
+ */
+import type { FanoutResult, FanoutSpec } from './fanout.js';
+import type { MemoryResult } from './memory.js';
+import type { HttpResult } from './search.js';
+import type { ScaleResult } from './scale.js';
+import type { ConnectionStormResult, PresenceStormResult } from './storm.js';
+import { LABELS, type ServerKind } from './wire.js';
+
+export const KINDS: ServerKind[] = ['ours', 'uws', 'ws', 'socketio'];
+
+export interface RunResults {
+  fanout: Array<{ spec: FanoutSpec; by: Partial<Record<ServerKind, FanoutResult>> }>;
+  memory: Partial<Record<ServerKind, MemoryResult>>;
+  connectionStorm?: ConnectionStormResult;
+  presenceStorms: PresenceStormResult[];
+  http: HttpResult[];
+  scale?: ScaleResult;
+  /** Why scale was not run, when it was not. */
+  scaleSkipped?: string;
+  errors: string[];
+}
+
+interface Row { metric: string; values: Partial<Record<ServerKind, number>>; digits: number; oursOnly?: boolean }
+
+const fmt = (v: number | undefined, digits: number) =>
+  v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (a?: number, b?: number) => (a === undefined || b === undefined || !(b > 0) || !Number.isFinite(a) ? '—' : `${(a / b).toFixed(2)}x`);
+
+export const scenarioName = (s: FanoutSpec) =>
+  `${s.subscribers.toLocaleString('en-US')} subs × ${s.rate}/s × ${s.bytes} B${s.rounds > 1 ? ` (median of ${s.rounds} interleaved runs)` : ''}`;
+
+function fanoutRows(r: RunResults): Row[] {
+  const rows: Row[] = [];
+  for (const { spec, by } of r.fanout) {
+    const pick = (f: (x: FanoutResult) => number) => Object.fromEntries(KINDS.filter((k) => by[k]).map((k) => [k, f(by[k]!)]));
+    const name = `fan-out ${scenarioName(spec)}`;
+    rows.push({ metric: `${name}: delivered msgs/s (expected ${fmt(spec.subscribers * spec.rate, 0)})`, values: pick((x) => x.deliveredPerS), digits: 0 });
+    rows.push({ metric: `${name}: latency p50 ms`, values: pick((x) => x.p50), digits: 2 });
+    rows.push({ metric: `${name}: latency p99 ms`, values: pick((x) => x.p99), digits: 2 });
+    rows.push({ metric: `${name}: latency max ms`, values: pick((x) => x.max), digits: 1 });
+    rows.push({ metric: `${name}: server CPU µs per delivered msg`, values: pick((x) => x.cpuUsPerMsg), digits: 2 });
+    rows.push({ metric: `${name}: … of which user space µs`, values: pick((x) => x.cpuUsPerMsg - x.sysUsPerMsg), digits: 2 });
+    rows.push({ metric: `${name}: … of which kernel (system time) µs`, values: pick((x) => x.sysUsPerMsg), digits: 2 });
+  }
+  return rows;
+}
+
+function oursOnlyRows(r: RunResults): Row[] {
+  const rows: Row[] = [];
+  const add = (metric: string, v: number | undefined, digits: number) => rows.push({ metric, values: { ours: v }, digits, oursOnly: true });
+  const cs = r.connectionStorm;
+  if (cs) {
+    add(`connection storm ${cs.clients} clients: connections/s`, cs.connectionsPerS, 0);
+    add(`connection storm: all welcomed, ms`, cs.allWelcomedMs, 0);
+    add(`connection storm: all in online_users, ms`, cs.allInOnlineSetMs, 0);
+    add(`connection storm: watcher on other node saw all online, ms`, cs.watcherSawAllMs, 0);
+  }
+  for (const ps of r.presenceStorms) {
+    const name = `presence storm (${ps.label})`;
+    add(`${name} ${ps.users} users reconnect to the other node within ~1 s: all back, ms`, ps.reconnectedMs, 0);
+    add(`${name}: presence frames per watcher (${ps.watchers} watchers)`, ps.framesPerWatcher, 0);
+    add(`${name}: changes per watcher`, ps.changesPerWatcher, 0);
+    add(`${name}: views converged, ms after start (0 = never wrong)`, ps.convergedMs, 0);
+  }
+  for (const h of r.http) {
+    add(`HTTP ${h.path}: req/s`, h.reqPerS, 0);
+    add(`HTTP ${h.path}: latency p50 ms`, h.p50, 1);
+    add(`HTTP ${h.path}: latency p99 ms`, h.p99, 1);
+  }
+  if (r.scale) {
+    add(`scale: idle connections held by one gateway (target ${fmt(r.scale.target, 0)})`, r.scale.held, 0);
+    add(`scale: memory per connection at that count, KB`, r.scale.kbPerConn, 2);
+  }
+  return rows;
+}
+
+function memoryRows(r: RunResults): Row[] {
+  const kinds = KINDS.filter((k) => r.memory[k]);
+  const n = Math.max(0, ...kinds.map((k) => r.memory[k]!.connections));
+  return [
+    { metric: `memory per idle connection, KB: RSS delta over ${fmt(n, 0)} connections on one node`, values: Object.fromEntries(kinds.map((k) => [k, r.memory[k]!.kbPerConn])), digits: 2 },
+    { metric: 'memory per idle connection, KB: the same after a full GC in the server', values: Object.fromEntries(kinds.map((k) => [k, r.memory[k]!.kbPerConnAfterGc])), digits: 2 },
+  ];
+}
+
+export function table(r: RunResults): string {
+  const rows = [...fanoutRows(r), ...memoryRows(r), ...oursOnlyRows(r)];
+  const head = `| metric | ${KINDS.map((k) => LABELS[k]).join(' | ')} | ours ÷ uWS relay | ours ÷ Socket.IO |`;
+  const sep = `|---|${KINDS.map(() => '---:').join('|')}|---:|---:|`;
+  const body = rows.map((row) => {
+    const cells = KINDS.map((k) => (row.oursOnly && k !== 'ours' ? 'n/a' : fmt(row.values[k], row.digits)));
+    const ratios = row.oursOnly ? ['ours only', ''] : [ratio(row.values.ours, row.values.uws), ratio(row.values.ours, row.values.socketio)];
+    return `| ${row.metric} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`;
+  });
+  return [head, sep, ...body].join('\n');
+}
+
+export interface Verdict { pass: boolean | undefined; line: string }
+
+const verdict = (pass: boolean | undefined, what: string, detail: string): Verdict =>
+  ({ pass, line: `${pass === undefined ? 'NOT RUN' : pass ? 'PASS' : 'MISS'}  ${what}: ${detail}` });
+
+/** The worst ours÷peer ratio of a fan-out metric over all scenarios. */
+function worst(r: RunResults, peer: ServerKind, f: (x: FanoutResult) => number) {
+  let found: { ratio: number; spec: FanoutSpec; ours: number; peer: number } | undefined;
+  for (const { spec, by } of r.fanout) {
+    if (!by.ours || !by[peer]) continue;
+    const q = f(by.ours) / f(by[peer]!);
+    if (!found || q > found.ratio) found = { ratio: q, spec, ours: f(by.ours), peer: f(by[peer]!) };
+  }
+  return found;
+}
+
+function cpuVerdicts(r: RunResults): Verdict[] {
+  const relay = worst(r, 'uws', (x) => x.cpuUsPerMsg);
+  const sio = worst(r, 'socketio', (x) => x.cpuUsPerMsg);
+  const d = (w: typeof relay, peer: string) => (w
+    ? `worst ${w.ratio.toFixed(2)}x at ${scenarioName(w.spec)} (ours ${w.ours.toFixed(2)} µs, ${peer} ${w.peer.toFixed(2)} µs)` : 'no data');
+  return [
+    verdict(relay && relay.ratio <= 1.3, 'CPU per delivered message within 1.3x of the uWS relay', d(relay, 'relay')),
+    verdict(sio && sio.ratio <= 0.5, 'CPU per delivered message at least 2x better than Socket.IO', d(sio, 'Socket.IO')),
+  ];
+}
+
+function memoryVerdicts(r: RunResults): Verdict[] {
+  const { ours, uws, socketio } = r.memory;
+  const gc = (m: MemoryResult) => (m.kbPerConnAfterGc === undefined ? '' : `, ${m.kbPerConnAfterGc.toFixed(2)} after GC`);
+  const d = (peer: MemoryResult | undefined, name: string) => (ours && peer
+    ? `${(ours.kbPerConn / peer.kbPerConn).toFixed(2)}x RSS (ours ${ours.kbPerConn.toFixed(2)} KB${gc(ours)}; ${name} ${peer.kbPerConn.toFixed(2)} KB${gc(peer)})` : 'no data');
+  return [
+    verdict(ours && uws ? ours.kbPerConn <= 2 * uws.kbPerConn : undefined, 'memory per idle connection within 2x of the uWS relay', d(uws, 'relay')),
+    verdict(ours && socketio ? ours.kbPerConn * 3 <= socketio.kbPerConn : undefined, 'memory per idle connection at least 3x better than Socket.IO', d(socketio, 'Socket.IO')),
+  ];
+}
+
+function latencyVerdict(r: RunResults): Verdict {
+  const exact = r.fanout.find((f) => f.spec.subscribers === 1000 && f.spec.rate === 50);
+  const run = exact ?? r.fanout[0];
+  if (!run?.by.ours || !run.by.uws) return verdict(undefined, 'fan-out p99 no worse than the relay +20%', 'no data');
+  const { ours, uws } = run.by as Required<typeof run.by>;
+  const note = exact ? '' : ` (this run had no 1,000 × 50/s scenario; measured at ${scenarioName(run.spec)})`;
+  return verdict(ours.p99 <= uws.p99 * 1.2, 'fan-out p99 at 1,000 subscribers and 50 msgs/s no worse than the relay +20%',
+    `ours ${ours.p99.toFixed(2)} ms vs relay ${uws.p99.toFixed(2)} ms = ${(ours.p99 / uws.p99).toFixed(2)}x${note}`);
+}
+
+function scaleVerdict(r: RunResults): Verdict {
+  const s = r.scale;
+  if (!s) return verdict(undefined, '50,000 concurrent connections on one gateway', r.scaleSkipped ?? 'not run');
+  const cap = s.cappedBy ? `; capped by ${s.cappedBy}` : '';
+  return verdict(s.held >= s.target, `${s.target.toLocaleString('en-US')} concurrent connections on one gateway`,
+    `held ${s.held.toLocaleString('en-US')} of ${s.attempted.toLocaleString('en-US')} attempted (${s.failed} failed${s.firstError ? `: ${s.firstError}` : ''})${cap}`);
+}
+
+export function verdicts(r: RunResults): Verdict[] {
+  return [...cpuVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r)];
+}
+
+/** Generator and machine warnings from the fan-out runs. */
+export function notes(r: RunResults): string[] {
+  const out: string[] = [];
+  for (const { spec, by } of r.fanout) {
+    for (const k of KINDS) {
+      const x = by[k];
+      if (x && x.notes.length > 0) out.push(`${LABELS[k]}, ${scenarioName(spec)}: ${x.notes.join('; ')} (busiest generator ${x.generatorCpuPct.toFixed(0)}%, busiest server ${x.serverCpuPct.toFixed(0)}% of a core)`);
+    }
+  }
+  if (r.connectionStorm?.failed) out.push(`connection storm: ${r.connectionStorm.failed} of ${r.connectionStorm.clients} clients failed to connect`);
+  for (const ps of r.presenceStorms) {
+    if (ps.failed > 0) out.push(`presence storm (${ps.label}): ${ps.failed} of ${ps.users} reconnects failed (${ps.firstError}); the views were checked against the users that came back`);
+  }
+  for (const h of r.http) {
+    if (h.failures > 0) out.push(`HTTP ${h.path}: ${h.failures} failed requests (non-2xx, errors, timeouts)`);
+    if (h.generatorCpuPct > 90) out.push(`HTTP ${h.path}: autocannon saturated its core (${h.generatorCpuPct.toFixed(0)}%): the figure is a floor`);
+  }
+  return out.concat(r.errors);
+}

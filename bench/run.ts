@@ -1,0 +1,198 @@
+/**
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=ours,uws]`: our gateway against three
+ * peers (Socket.IO + redis-adapter, a bare uWebSockets.js relay, ws + ioredis), all in this
+ * run on this machine, over loopback, on one private redis-server. Prints one table, the
+ * PASS/MISS line of every target, and warnings (generator or machine saturated).
+ * Every load loop is bounded in count and time; a watchdog ends a run that overstays.
+ */
+import { cpus, totalmem } from 'node:os';
+import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
+import { runMemory } from './load/memory.js';
+import { busyFraction, machineTicks, sleep, startRedis, type RedisServer } from './load/procs.js';
+import { formatProfile, profileFanout } from './load/profile.js';
+import { KINDS, notes, scenarioName, table, verdicts, type RunResults } from './load/report.js';
+import { runScale } from './load/scale.js';
+import { benchToken, markOnline, runHttp, searchPaths, seedUsers } from './load/search.js';
+import { runConnectionStorm, runPresenceStorm } from './load/storm.js';
+import { startCluster, type Cluster } from './load/targets.js';
+import { LABELS, type ServerKind } from './load/wire.js';
+
+interface Plan {
+  quick: boolean;
+  profile: boolean;
+  kinds: ServerKind[];
+  fanout: FanoutSpec[];
+  memoryConnections: number;
+  stormClients: number;
+  presenceUsers: number;
+  watchersPerNode: number;
+  searchUsers: number;
+  httpSeconds: number;
+  scaleTarget?: number;
+  watchdogMs: number;
+}
+
+const AGENTS = 2;
+
+function plan(argv: string[]): Plan {
+  const quick = argv.includes('--quick');
+  const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') as ServerKind[] | undefined;
+  const spec = (subscribers: number, rate: number, bytes: number, seconds: number, rounds = 1): FanoutSpec =>
+    ({ subscribers, rate, bytes, durationMs: seconds * 1000, agents: AGENTS, rounds });
+  const common = { quick, profile: argv.includes('--profile'), kinds: only ?? KINDS };
+  if (quick) {
+    return {
+      ...common, fanout: [spec(1000, 50, 256, 3)], memoryConnections: 1000, stormClients: 500, presenceUsers: 500,
+      watchersPerNode: 1, searchUsers: 10_000, httpSeconds: 2, watchdogMs: 4 * 60_000,
+    };
+  }
+  return {
+    ...common, fanout: [spec(1000, 50, 256, 8, 3), spec(1000, 200, 256, 8, 3), spec(5000, 10, 1024, 8, 3)],
+    memoryConnections: 10_000, stormClients: 5000, presenceUsers: 5000, watchersPerNode: 2,
+    searchUsers: 100_000, httpSeconds: 10, scaleTarget: 50_000, watchdogMs: 25 * 60_000,
+  };
+}
+
+const started = Date.now();
+const log = (msg: string) => process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
+
+/** Run one phase; a failure is recorded and the run goes on. */
+async function phase(results: RunResults, name: string, fn: () => Promise<void>): Promise<void> {
+  log(name);
+  try {
+    await fn();
+  } catch (err) {
+    results.errors.push(`${name} failed: ${(err as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+    log(`${name} FAILED: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Two nodes of every server kind, all up at once (idle ones cost ~1% CPU): memory per idle
+ * connection on each, then every fan-out scenario with its runs interleaved across the kinds
+ * (A B C D A B C D ...), so a burst of outside load does not land on one server only.
+ */
+async function comparisonPhases(redis: RedisServer, p: Plan, results: RunResults): Promise<void> {
+  const clusters = new Map<ServerKind, Cluster>();
+  try {
+    for (const kind of p.kinds) {
+      await phase(results, `${LABELS[kind]}: two nodes`, async () => {
+        clusters.set(kind, await startCluster(kind, redis, 2));
+      });
+    }
+    for (const [kind, cluster] of clusters) {
+      await phase(results, `${LABELS[kind]}: memory, ${p.memoryConnections} idle connections`, async () => {
+        results.memory[kind] = await runMemory(cluster, p.memoryConnections, AGENTS);
+      });
+    }
+    for (const [i, spec] of p.fanout.entries()) {
+      const runs = new Map<ServerKind, FanoutResult[]>();
+      for (let round = 1; round <= spec.rounds; round += 1) {
+        for (const [kind, cluster] of clusters) {
+          await phase(results, `${LABELS[kind]}: fan-out ${scenarioName(spec)}, run ${round}/${spec.rounds}`, async () => {
+            runs.set(kind, [...(runs.get(kind) ?? []), await runFanout(cluster, spec)]);
+          });
+          await sleep(500);
+        }
+      }
+      for (const [kind, list] of runs) results.fanout[i].by[kind] = medianOf(list);
+    }
+  } finally {
+    await Promise.all([...clusters.values()].map((c) => c.stop()));
+  }
+}
+
+async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults): Promise<void> {
+  const client = redis.client();
+  const storms = await startCluster('ours', redis, 2);
+  try {
+    await phase(results, `ours: connection storm, ${p.stormClients} clients`, async () => {
+      results.connectionStorm = await runConnectionStorm(storms, client, p.stormClients, AGENTS);
+    });
+    await phase(results, `ours: presence storm, ${p.presenceUsers} users, default grace`, async () => {
+      results.presenceStorms.push(await runPresenceStorm(storms, 'default grace', p.presenceUsers, AGENTS, p.watchersPerNode));
+    });
+  } finally {
+    await storms.stop();
+  }
+  // Without the grace window every reconnect is an offline and an online change: the feed's batching under load.
+  const flapping = await startCluster('ours', redis, 2, { env: { PRESENCE_GRACE_MS: '0' } });
+  try {
+    await phase(results, `ours: presence storm, ${p.presenceUsers} users, PRESENCE_GRACE_MS=0`, async () => {
+      results.presenceStorms.push(await runPresenceStorm(flapping, 'PRESENCE_GRACE_MS=0', p.presenceUsers, AGENTS, p.watchersPerNode));
+    });
+  } finally {
+    await flapping.stop();
+  }
+  await phase(results, `ours: HTTP search over ${p.searchUsers} users, and /healthz`, async () => {
+    const { dbPath, ids } = seedUsers(p.searchUsers);
+    const http = await startCluster('ours', redis, 1, { dbPath });
+    try {
+      await markOnline(client, http.prefix, ids, 10);
+      const token = await benchToken(ids[0]);
+      results.http.push(await runHttp(http.http[0], searchPaths(), token, p.httpSeconds));
+      results.http.push(await runHttp(http.http[0], ['/healthz'], undefined, p.httpSeconds));
+    } finally {
+      await http.stop();
+    }
+  });
+}
+
+function header(p: Plan, idleBusy: number): string {
+  const cpu = cpus();
+  return [
+    `# realtime-gateway benchmark (${p.quick ? 'quick smoke run' : 'full run'})`,
+    `date: ${new Date().toISOString()}`,
+    `machine: ${cpu.length} cores (${cpu[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`,
+    `command: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    `machine busy before start: ${(100 * idleBusy).toFixed(0)}% of all cores${idleBusy > 0.15 ? ' (OTHER LOAD PRESENT: figures are noisier)' : ''}`,
+  ].join('\n');
+}
+
+function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void {
+  const lines = [header(p, idleBusy), '', 'Ratios are ours ÷ peer: below 1.00x is better for latency, CPU and memory; msgs/s should be 1.00x.', '', table(r), '', 'Targets:', ...verdicts(r).map((v) => `  ${v.line}`)];
+  const warn = notes(r);
+  if (warn.length > 0) lines.push('', 'Warnings:', ...warn.map((w) => `  - ${w}`));
+  if (profile) lines.push('', 'CPU profile of our two nodes during fan-out (self time):', profile);
+  lines.push('', `total time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  const p = plan(process.argv.slice(2));
+  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, presenceStorms: [], http: [], errors: [] };
+  const m0 = machineTicks();
+  await sleep(1000);
+  const idleBusy = busyFraction(m0, machineTicks());
+  const watchdog = setTimeout(() => {
+    results.errors.push(`watchdog: run exceeded ${p.watchdogMs / 60_000} min and was cut short`);
+    print(p, idleBusy, results);
+    process.exit(1);
+  }, p.watchdogMs);
+  const redis = await startRedis();
+  let profile: string | undefined;
+  try {
+    await comparisonPhases(redis, p, results);
+    if (p.kinds.includes('ours')) await oursOnlyPhases(redis, p, results);
+    if (p.scaleTarget && p.kinds.includes('ours')) {
+      await phase(results, `ours: scale to ${p.scaleTarget} connections`, async () => {
+        results.scale = await runScale(redis, p.scaleTarget!);
+      });
+    } else results.scaleSkipped = p.quick ? 'skipped in --quick' : 'ours not in --only';
+    if (p.profile) {
+      await phase(results, 'ours: fan-out under --cpu-prof', async () => {
+        profile = formatProfile(await profileFanout(redis, p.fanout[0]));
+      });
+    }
+  } finally {
+    await redis.stop();
+    clearTimeout(watchdog);
+  }
+  print(p, idleBusy, results, profile);
+  process.exitCode = results.errors.length > 0 ? 1 : 0;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

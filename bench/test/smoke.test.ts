@@ -1,0 +1,68 @@
+/**
+ * The benchmark's own smoke test: a tiny fan-out against our gateway and the uWS relay peer
+ * through the same code paths as `npm run bench` (agents, servers, /proc readings, table),
+ * asserting that numbers come out. Not a performance test: no thresholds on the numbers.
+ *
+ * globalSetup builds the gateway only; the bench's agent and peers are compiled here with
+ * esbuild (a transpile, one file each, into dist/bench/) so child processes can run them.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFanout, type FanoutResult } from '../load/fanout.js';
+import { DIST, ROOT, startRedis, type RedisServer } from '../load/procs.js';
+import { table, verdicts, type RunResults } from '../load/report.js';
+import { startCluster } from '../load/targets.js';
+import type { ServerKind } from '../load/wire.js';
+
+const tsFiles = (dir: string) => readdirSync(join(ROOT, 'bench', dir)).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, 'bench', dir, f));
+
+let redis: RedisServer;
+
+beforeAll(async () => {
+  await build({
+    entryPoints: [...tsFiles('load'), ...tsFiles('peers')],
+    outdir: join(DIST, 'bench'),
+    outbase: join(ROOT, 'bench'),
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'error',
+  });
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe('bench smoke: a tiny fan-out through the real code paths', () => {
+  const results: Partial<Record<ServerKind, FanoutResult>> = {};
+  const spec = { subscribers: 20, rate: 20, bytes: 128, durationMs: 2000, agents: 1, rounds: 1 };
+
+  it.each(['ours', 'uws'] as const)('measures %s: deliveries, latency and CPU per message', async (kind) => {
+    const cluster = await startCluster(kind, redis, 2);
+    try {
+      const r = await runFanout(cluster, spec);
+      results[kind] = r;
+      expect(r.sent).toBeGreaterThan(0);
+      expect(r.delivered).toBeGreaterThan(0);
+      expect(r.delivered).toBeLessThanOrEqual(r.expected);
+      for (const v of [r.p50, r.p99, r.max, r.cpuUsPerMsg]) {
+        expect(Number.isFinite(v)).toBe(true);
+        expect(v).toBeGreaterThanOrEqual(0);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('prints a table with ours next to the relay, and a verdict per target', () => {
+    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, presenceStorms: [], http: [], errors: [] };
+    const text = table(run);
+    expect(text).toMatch(/\| fan-out 20 subs × 20\/s × 128 B: latency p99 ms \| \d/);
+    expect(text).toMatch(/\d+\.\d\dx \| — \|/);
+    expect(verdicts(run).map((v) => v.line.split(' ')[0])).toContain('NOT');
+  });
+});
