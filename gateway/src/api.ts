@@ -1,10 +1,10 @@
 /**
- * HTTP API: health, readiness, user search, login. Each route returns a status and a body;
+ * HTTP API: health, readiness, user search, login, token refresh. Each route returns a status and a body;
  * bad input is a 4xx with an error code from the protocol table, never a 500.
  */
 import { z } from 'zod';
-import { ErrorCodes, type ErrorCode } from '../../shared/protocol.js';
-import { AuthError, signToken, type Identity, type Verifier } from './auth/tokens.js';
+import { authenticate, fail, readJson } from './api-request.js';
+import { signToken, type Verifier } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { PresenceStore } from './presence/types.js';
@@ -12,7 +12,7 @@ import { KeyedLimiter } from './rate-limit.js';
 import type { ApiReply } from './transport/http.js';
 import type { Routes } from './transport/server.js';
 import type { UserDirectory } from './users/types.js';
-import { profileOf } from './profile.js';
+import { searchPeople } from './profile.js';
 
 export interface ApiDeps {
   auth: Config['auth'];
@@ -24,38 +24,19 @@ export interface ApiDeps {
   log: Logger;
 }
 
-const fail = (status: number, code: ErrorCode, message: string = ErrorCodes[code]): ApiReply => ({
-  status, body: { error: code, message },
-});
-
 const searchQuery = z.object({
   q: z.string().max(100).default(''),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 
-function bearer(header: string): string | undefined {
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  return m?.[1];
-}
-
 export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
   const loginByIp = new KeyedLimiter(0.2, 10);
   const loginByUser = new KeyedLimiter(0.1, 5);
 
-  /** The caller's identity, or the reply that refuses it. */
-  async function authenticate(req: Parameters<Routes['get'][string]>[0]): Promise<Identity | ApiReply> {
-    try {
-      return await d.verify(bearer(req.header('authorization')) ?? '');
-    } catch (err) {
-      if (err instanceof AuthError && (err.reason === 'timeout' || err.reason === 'unavailable')) return fail(503, 'unavailable');
-      return { ...fail(401, 'unauthorized'), headers: { 'www-authenticate': 'Bearer' } };
-    }
-  }
-
   /** Lets a browser tell "token refused" from "server down": a refused upgrade shows it only a 1006. */
   async function me(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
-    const who = await authenticate(req);
+    const who = await authenticate(d.verify, req);
     if ('status' in who) return who;
     const user = d.users.byId(who.userId);
     const name = user?.username ?? who.name ?? who.userId;
@@ -65,7 +46,7 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
   /** A fresh token for the bearer of a valid one (same user): lets a page refresh without the password. */
   async function refresh(req: Parameters<Routes['post'][string]>[0]): Promise<ApiReply> {
     if (!d.auth.secret) return fail(404, 'not_found', 'refresh is disabled: tokens come from the identity provider (JWKS_URL)');
-    const who = await authenticate(req);
+    const who = await authenticate(d.verify, req);
     if ('status' in who) return who;
     const user = d.users.byId(who.userId);
     const { token, expiresAt } = await signToken(d.auth, { userId: who.userId, name: user?.displayName ?? who.name, ttlSeconds: d.loginTtlS });
@@ -73,37 +54,22 @@ export function createApi(d: ApiDeps): Omit<Routes, 'files'> {
   }
 
   async function search(req: Parameters<Routes['get'][string]>[0]): Promise<ApiReply> {
-    const who = await authenticate(req);
+    const who = await authenticate(d.verify, req);
     if ('status' in who) return who;
     const parsed = searchQuery.safeParse(Object.fromEntries(new URLSearchParams(req.query)));
     if (!parsed.success) return fail(400, 'bad_request', 'q: at most 100 characters; limit: 1..100');
-    const found = d.users.search(parsed.data.q, parsed.data.limit);
-    let online: boolean[];
     try {
-      online = await d.presence.isOnline(found.map((u) => u.id));
+      return { status: 200, body: { users: await searchPeople(d.users, d.presence, parsed.data.q, parsed.data.limit) } };
     } catch {
       return fail(503, 'unavailable', 'presence store unreachable');
     }
-    const users = found.map((u, i) => ({ ...profileOf(u), online: online[i] }));
-    return { status: 200, body: { users } };
   }
 
   async function login(req: Parameters<Routes['post'][string]>[0], body: () => Promise<Buffer>): Promise<ApiReply> {
     if (!d.auth.secret) return fail(404, 'not_found', 'login is disabled: tokens come from the identity provider (JWKS_URL)');
-    if (!/^application\/json\b/i.test(req.header('content-type'))) return fail(415, 'bad_request', 'send application/json');
-    let raw: Buffer;
-    try {
-      raw = await body();
-    } catch {
-      return fail(413, 'too_large');
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return fail(400, 'bad_json');
-    }
-    const parsed = loginBody.safeParse(json);
+    const read = await readJson(req, body);
+    if ('status' in read) return read;
+    const parsed = loginBody.safeParse(read.json);
     if (!parsed.success) return fail(400, 'bad_request', 'expected {"username": string, "password": string}');
     const { username, password } = parsed.data;
     if (!loginByIp.take(req.ip) || !loginByUser.take(username.toLowerCase())) {

@@ -10,7 +10,9 @@
  *   on every node, as `{"type":"profile","user":{…}}`; live connections of that user stamp
  *   the new display name on their next messages.
  */
-import { AuthError, type Verifier } from './auth/tokens.js';
+import { authenticate, fail } from './api-request.js';
+import type { Verifier } from './auth/tokens.js';
+import type { PresenceStore } from './presence/types.js';
 import type { Broker } from './broker/types.js';
 import { topics, type LocalFanout } from './connection.js';
 import type { Hub } from './hub.js';
@@ -31,7 +33,12 @@ export function profileOf(user: User) {
   return { id: user.id, username: user.username, displayName: user.displayName, avatarUrl: avatarUrl(user) };
 }
 
-const fail = (status: number, error: string, message: string): ApiReply => ({ status, body: { error, message } });
+/** Directory matches as clients see them, each with its online flag (one store round trip). */
+export async function searchPeople(users: UserDirectory, presence: Pick<PresenceStore, 'isOnline'>, q: string, limit: number) {
+  const found = users.search(q, limit);
+  const online = await presence.isOnline(found.map((u) => u.id));
+  return found.map((u, i) => ({ ...profileOf(u), online: online[i] }));
+}
 
 export interface ProfileDeps { users: UserDirectory; hub: Hub; fanout: LocalFanout; broker: Broker; verify: Verifier; avatarMaxBytes: number }
 
@@ -51,14 +58,9 @@ export async function createProfiles(d: ProfileDeps): Promise<Pick<Routes, 'get'
   };
 
   async function who(req: RouteRequest): Promise<User | ApiReply> {
-    let userId: string;
-    try {
-      userId = (await d.verify(/^Bearer\s+(\S+)$/i.exec(req.header('authorization'))?.[1] ?? '')).userId;
-    } catch (err) {
-      const down = err instanceof AuthError && (err.reason === 'timeout' || err.reason === 'unavailable');
-      return down ? fail(503, 'unavailable', 'token check unavailable') : fail(401, 'unauthorized', 'missing or invalid token');
-    }
-    return d.users.byId(userId) ?? fail(404, 'not_found', 'this user is not in the directory: no profile to edit');
+    const caller = await authenticate(d.verify, req);
+    if ('status' in caller) return caller;
+    return d.users.byId(caller.userId) ?? fail(404, 'not_found', 'this user is not in the directory: no profile to edit');
   }
 
   const patchMe: Route = async (req, body) => {

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ACTION_NAME } from '../../shared/protocol.js';
 import { jsonDepthExceeds, MAX_DATA_DEPTH } from '../../shared/codec.js';
 import type { Publish } from './publisher.js';
-import type { ApiReply } from './transport/http.js';
+import { bearer, fail, readJson } from './api-request.js';
 import type { Route } from './transport/server.js';
 
 const message = z.object({ action: z.string().regex(ACTION_NAME), data: z.unknown() })
@@ -42,22 +42,15 @@ export function keyChecker(keys: readonly string[]): (presented: string) => bool
   };
 }
 
-const fail = (status: number, error: string, msg: string): ApiReply => ({ status, body: { error, message: msg } });
-
 export function createPublishRoute(apiKeys: readonly string[], publish: Publish): Route {
   const valid = keyChecker(apiKeys);
   return async (req, readBody) => {
     if (apiKeys.length === 0) return fail(404, 'not_found', 'the publish API is off: set API_KEYS');
-    const key = /^Bearer\s+(\S+)$/i.exec(req.header('authorization'))?.[1];
+    const key = bearer(req);
     if (!key || !valid(key)) return { ...fail(401, 'unauthorized', 'missing or unknown API key'), headers: { 'www-authenticate': 'Bearer' } };
-    if (!/^application\/json\b/i.test(req.header('content-type'))) return fail(415, 'bad_request', 'send application/json');
-    let raw: unknown;
-    try {
-      raw = JSON.parse((await readBody()).toString('utf8'));
-    } catch (err) {
-      return err instanceof SyntaxError ? fail(400, 'bad_json', 'body is not valid JSON') : fail(413, 'too_large', 'body over 64 KiB');
-    }
-    const parsed = parsePublishBody(raw);
+    const read = await readJson(req, readBody);
+    if ('status' in read) return read;
+    const parsed = parsePublishBody(read.json);
     if (!parsed.ok) return fail(400, 'bad_request', parsed.message);
     const results: Array<{ action: string; ts: number; offset?: string }> = [];
     for (const m of parsed.messages) {

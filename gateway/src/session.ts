@@ -18,7 +18,7 @@ import type { Metrics } from './metrics.js';
 import type { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore } from './presence/types.js';
 import type { UserDirectory } from './users/types.js';
-import { profileOf } from './profile.js';
+import { profileOf, searchPeople } from './profile.js';
 
 export interface SessionDeps {
   verify: Verifier;
@@ -99,10 +99,7 @@ function handlers(d: SessionDeps): Handlers {
     },
 
     async search(conn, msg) {
-      const found = d.users.search(msg.q, msg.limit ?? 20);
-      const online = await d.presence.isOnline(found.map((u) => u.id));
-      const users = found.map((u, i) => ({ ...profileOf(u), online: online[i] }));
-      ack(conn, msg.id, { users });
+      ack(conn, msg.id, { users: await searchPeople(d.users, d.presence, msg.q, msg.limit ?? 20) });
     },
 
     async watch(conn, msg) {
