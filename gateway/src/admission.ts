@@ -14,7 +14,7 @@ import { KeyedLimiter } from './rate-limit.js';
 import type { Logger } from './log.js';
 import { AuthError, type Verifier } from './auth/tokens.js';
 import type { PresenceStore, Snapshot } from './presence/types.js';
-import type { UserDirectory } from './users/types.js';
+import { avatarUrl, type UserDirectory } from './users/types.js';
 
 export interface UpgradeRequest {
   /** Raw query string, without '?'. */
@@ -99,6 +99,7 @@ export function createAdmission(d: AdmissionDeps) {
       userId: identity.userId,
       username: user?.username ?? identity.name ?? identity.userId,
       displayName: user?.displayName ?? identity.name ?? identity.userId,
+      avatarUrl: user && avatarUrl(user),
       exp: identity.exp,
       ip: req.ip,
       actions: new Set(),

@@ -92,7 +92,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   });
   const admission = createAdmission({ config, verify, users, presence, hub, log: log.child({ component: 'admission' }), markDirty });
   const sockets = createSocketHandlers({
-    config, admission, session, hub, feed, presence, users, metrics, log, markDirty, stopping: () => stopping,
+    config, admission, session, hub, feed, presence, metrics, log, markDirty, stopping: () => stopping,
   });
   const readiness = () => [...(stopping ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
   const routes = await buildRoutes({

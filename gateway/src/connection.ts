@@ -29,6 +29,8 @@ export interface Connection {
   readonly username: string;
   /** Changes when the user edits their profile (stamped on later messages). */
   displayName: string;
+  /** The user's picture when the connection was admitted (for the welcome); absent without one. */
+  avatarUrl?: string;
   /** Token expiry, seconds since the epoch. */
   exp: number;
   readonly ip: string;

@@ -44,8 +44,12 @@ export interface ProfileDeps { users: UserDirectory; hub: Hub; fanout: LocalFano
 
 export async function createProfiles(d: ProfileDeps): Promise<Pick<Routes, 'get' | 'put' | 'patch'>> {
   const deliver = (frame: string) => {
-    const user = (JSON.parse(frame) as { user: { id: string; displayName: string } }).user;
-    for (const c of d.hub.all()) if (c.userId === user.id) c.displayName = user.displayName;
+    const user = (JSON.parse(frame) as { user: { id: string; displayName: string; avatarUrl?: string } }).user;
+    for (const c of d.hub.all()) {
+      if (c.userId !== user.id) continue;
+      c.displayName = user.displayName;
+      c.avatarUrl = user.avatarUrl;
+    }
     d.fanout.publish(topics.presenceAll, frame);
     d.fanout.publish(topics.presenceOf(user.id), frame);
   };

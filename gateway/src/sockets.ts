@@ -17,7 +17,6 @@ import type { Metrics } from './metrics.js';
 import type { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore, Snapshot } from './presence/types.js';
 import type { SocketHandlers } from './transport/server.js';
-import { avatarUrl, type UserDirectory } from './users/types.js';
 
 export interface SocketDeps {
   config: Readonly<Config>;
@@ -26,7 +25,6 @@ export interface SocketDeps {
   hub: Hub;
   feed: PresenceFeed;
   presence: PresenceStore;
-  users: UserDirectory;
   metrics: Metrics;
   log: Logger;
   markDirty: () => void;
@@ -34,12 +32,12 @@ export interface SocketDeps {
   stopping: () => boolean;
 }
 
-function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot, avatar?: string): string {
+function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot): string {
   const msg: WelcomeMessage = {
     type: 'welcome',
     connectionId: conn.id,
     node: config.nodeId,
-    user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(avatar ? { avatarUrl: avatar } : {}) },
+    user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(conn.avatarUrl ? { avatarUrl: conn.avatarUrl } : {}) },
     online: snapshot.online,
     onlineCount: snapshot.onlineCount,
     ...(snapshot.cursor ? { onlineCursor: snapshot.cursor } : {}),
@@ -74,8 +72,7 @@ export function createSocketHandlers(d: SocketDeps): { handlers: SocketHandlers;
     },
     opened(conn, snapshot) {
       d.feed.watch(conn, '*');
-      const known = d.users.byId(conn.userId);
-      sendTo(conn, welcome(d.config, conn, snapshot, known && avatarUrl(known)));
+      sendTo(conn, welcome(d.config, conn, snapshot));
       d.feed.replaySince(conn, snapshot.seq);
     },
     message: d.session,
