@@ -5,7 +5,7 @@
  * a `__proto__` or `from` key in a frame never reaches the gateway's objects.
  */
 import { z } from 'zod';
-import { ACTION_NAME, type ClientMessage, type ErrorCode, type RequestId, type ServerMessage } from './protocol.js';
+import { ACTION_NAME, type ClientMessage, type ErrorCode, type RequestId } from './protocol.js';
 
 /** Deepest nesting accepted inside `data`; deeper values are refused, not truncated. */
 export const MAX_DATA_DEPTH = 32;
@@ -88,8 +88,4 @@ export function decodeClientMessage(text: string): Decoded {
     }
   }
   return { ok: true, msg };
-}
-
-export function encodeServerMessage(msg: ServerMessage): string {
-  return JSON.stringify(msg);
 }

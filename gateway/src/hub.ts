@@ -141,11 +141,6 @@ export class Hub {
     }
   }
 
-  /** Actions with at least one local member: what the broker must be subscribed to. */
-  localActions(): string[] {
-    return [...this.members.keys()];
-  }
-
   /** This node's share of presence and membership, rebuilt from its live connections. */
   account(): NodeAccount {
     const users: NodeAccount['users'] = new Map();

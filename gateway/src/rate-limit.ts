@@ -1,10 +1,26 @@
+export interface Bucket { tokens: number; at: number }
+
+/** The tokens `b` holds at `now`: what it had, refilled at `ratePerSec`, capped at `burst`. */
+export function tokensAt(b: Bucket, ratePerSec: number, burst: number, now: number): number {
+  return Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSec);
+}
+
+/** Refill `b` up to `now` and take one token; false (nothing taken) when it holds less than one. */
+export function takeToken(b: Bucket, ratePerSec: number, burst: number, now: number): boolean {
+  b.tokens = tokensAt(b, ratePerSec, burst, now);
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
 /**
  * Token buckets per key (IP, username, connection): `ratePerSec` refill, `burst` capacity.
  * Memory is bounded: past `maxKeys` the oldest keys are forgotten (a forgotten key starts full,
  * which errs on the side of letting a request through rather than growing without bound).
  */
 export class KeyedLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly ratePerSec: number, private readonly burst: number, private readonly maxKeys = 100_000) {}
 
@@ -12,7 +28,7 @@ export class KeyedLimiter {
   available(key: string, now = Date.now()): boolean {
     const b = this.buckets.get(key);
     if (!b) return true;
-    return Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSec) >= 1;
+    return tokensAt(b, this.ratePerSec, this.burst, now) >= 1;
   }
 
   /** Take one token for `key`; false when the bucket is empty. */
@@ -22,12 +38,7 @@ export class KeyedLimiter {
       if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
       b = { tokens: this.burst, at: now };
       this.buckets.set(key, b);
-    } else {
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSec);
-      b.at = now;
     }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return takeToken(b, this.ratePerSec, this.burst, now);
   }
 }

@@ -15,6 +15,7 @@ import type { Hub } from './hub.js';
 import type { Publish } from './publisher.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { takeToken, tokensAt } from './rate-limit.js';
 import type { PresenceFeed } from './presence-feed.js';
 import type { PresenceStore } from './presence/types.js';
 import type { UserDirectory } from './users/types.js';
@@ -167,12 +168,8 @@ async function catchUpThenAttach(d: SessionDeps, conn: Connection, msg: JoinComm
  */
 function admitFrame(conn: Connection, rate: number, burst: number, now: number): boolean {
   const b = conn.bucket;
-  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
-  b.at = now;
-  if (b.tokens >= burst) b.strikes = 0;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
+  if (tokensAt(b, rate, burst, now) >= burst) b.strikes = 0;
+  return takeToken(b, rate, burst, now);
 }
 
 /** Build the frame handler for text frames. Never throws; errors become `error` frames. */

@@ -74,10 +74,6 @@ export class PresenceUpkeep {
     this.onResynced = cb;
   }
 
-  isDirty(): boolean {
-    return this.dirty;
-  }
-
   private async tick(): Promise<void> {
     if (this.busy || this.stopped) return;
     this.busy = true;

@@ -5,6 +5,7 @@
  */
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
+import { withDeadline } from '../deadline.js';
 
 export interface Identity {
   userId: string;
@@ -24,14 +25,6 @@ export class AuthError extends Error {
 export type Verifier = (token: string) => Promise<Identity>;
 
 const MAX_TOKEN_CHARS = 8192;
-
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AuthError('timeout')), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The JWKS key lookup, with key-server failures told apart from bad tokens: an unknown `kid`
@@ -77,6 +70,7 @@ export function createVerifier(auth: Config['auth']): Verifier {
       const { payload } = await withDeadline(
         remote ? jwtVerify(token, remote, options) : jwtVerify(token, await secretKey!(), options),
         auth.timeoutMs,
+        () => new AuthError('timeout'),
       );
       const sub = payload.sub;
       if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new AuthError('invalid');

@@ -19,6 +19,7 @@
  * was away are settled too (SUBSCRIBE and UNSUBSCRIBE are idempotent in Redis).
  */
 import type { Redis } from 'ioredis';
+import { withDeadline } from '../deadline.js';
 import type { Logger } from '../log.js';
 import type { Broker } from './types.js';
 
@@ -36,12 +37,9 @@ export interface RedisBrokerOptions {
 
 type Handler = (topic: string, payload: string) => void;
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`broker unavailable: ${what} not confirmed within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+/** Rejects with a 'broker unavailable' error when Redis has not confirmed `what` within `ms`. */
+function confirmed<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(p, ms, () => new Error(`broker unavailable: ${what} not confirmed within ${ms} ms`));
 }
 
 export class RedisBroker implements Broker {
@@ -79,7 +77,7 @@ export class RedisBroker implements Broker {
     if (this.closed) throw new Error('broker closed');
     if (this.publisher.status !== 'ready') throw new Error(`broker unavailable: redis publisher ${this.publisher.status}`);
     try {
-      await withDeadline(this.publisher.publish(this.channelPrefix + topic, `${this.nodeId}\n${payload}`), this.timeoutMs, 'publish');
+      await confirmed(this.publisher.publish(this.channelPrefix + topic, `${this.nodeId}\n${payload}`), this.timeoutMs, 'publish');
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('broker unavailable')) throw err;
       throw new Error(`broker unavailable: ${(err as Error).message}`, { cause: err });
@@ -97,7 +95,7 @@ export class RedisBroker implements Broker {
     this.topics.add(topic);
     this.stale.delete(topic);
     if (this.subscriber.status !== 'ready') return;
-    await withDeadline(this.subscriber.subscribe(this.channelPrefix + topic), this.timeoutMs, 'subscribe');
+    await confirmed(this.subscriber.subscribe(this.channelPrefix + topic), this.timeoutMs, 'subscribe');
   }
 
   /** Delivery for `topic` stops at once; Redis is told now, or on the next 'ready'. Never rejects. */
@@ -108,7 +106,7 @@ export class RedisBroker implements Broker {
       return;
     }
     try {
-      await withDeadline(this.subscriber.unsubscribe(this.channelPrefix + topic), this.timeoutMs, 'unsubscribe');
+      await confirmed(this.subscriber.unsubscribe(this.channelPrefix + topic), this.timeoutMs, 'unsubscribe');
     } catch (err) {
       this.stale.add(topic);
       this.logger?.warn({ err, topic }, 'unsubscribe not confirmed; retried on reconnect');
@@ -134,7 +132,7 @@ export class RedisBroker implements Broker {
     this.stale.clear();
     if (channels.length === 0 || this.subscriber.status !== 'ready') return;
     try {
-      await withDeadline(this.subscriber.unsubscribe(...channels), this.timeoutMs, 'unsubscribe');
+      await confirmed(this.subscriber.unsubscribe(...channels), this.timeoutMs, 'unsubscribe');
     } catch (err) {
       this.logger?.warn({ err }, 'unsubscribe on close failed');
     }

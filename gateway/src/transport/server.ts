@@ -9,7 +9,7 @@ import type { Connection, LocalFanout, LocalSocket } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../presence/types.js';
 import type { Admitted, Refused, UpgradeRequest } from '../admission.js';
-import { clientIp, guard, readBody, reply, statusLine, type ApiReply, type Guarded } from './http.js';
+import { clientIp, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
 
 /** HTTP request bodies larger than this get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -83,6 +83,13 @@ function safeDecode(text: string): string {
   } catch {
     return text;
   }
+}
+
+/** Request headers copied out of `req` (usable after the handler returns, unlike `req`). */
+function copyHeaders(req: HttpRequest): (name: string) => string {
+  const headers = new Map<string, string>();
+  req.forEach((k, v) => headers.set(k, v));
+  return (name) => headers.get(name) ?? '';
 }
 
 function remoteIp(res: HttpResponse): string {
@@ -167,13 +174,12 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
 
   function wireRoutes(routes: Routes): void {
     const serve = (route: Route, hasBody: boolean) => (res: HttpResponse, req: HttpRequest) => {
-      const headers = new Map<string, string>();
-      req.forEach((k, v) => headers.set(k, v));
+      const header = copyHeaders(req);
       const params: string[] = [];
       for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
       const request: RouteRequest = {
-        query: req.getQuery() ?? '', header: (n) => headers.get(n) ?? '', param: (i) => params[i] ?? '',
-        ip: clientIp(remoteIp(res), headers.get('x-forwarded-for') ?? '', config.trustedProxies),
+        query: req.getQuery() ?? '', header, param: (i) => params[i] ?? '',
+        ip: clientIp(remoteIp(res), header('x-forwarded-for'), config.trustedProxies),
       };
       const g: Guarded = guard(res);
       // uWebSockets.js drops body chunks that arrive before onData is attached: attach now.
@@ -195,9 +201,7 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
     app.any('/*', (res, req) => {
       const method = req.getMethod();
       const path = req.getUrl();
-      const headers = new Map<string, string>();
-      req.forEach((k, v) => headers.set(k, v));
-      const file = method === 'get' || method === 'head' ? routes.files?.(path, (n) => headers.get(n) ?? '') : undefined;
+      const file = method === 'get' || method === 'head' ? routes.files?.(path, copyHeaders(req)) : undefined;
       const r = file ?? { status: 404, body: { error: 'not_found', message: `no route ${method.toUpperCase()} ${path}` } };
       reply({ res, aborted: false }, r);
     });
@@ -223,4 +227,3 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
   };
 }
 
-export { statusLine };
