@@ -17,6 +17,7 @@ const userId = z.string().min(1).max(128);
 const schemas = {
   join: z.object({
     type: z.literal('join'), action, since: z.string().regex(/^\d{1,15}-\d{1,15}$/, 'since is an offset like 1700000000000-0').optional(),
+    epoch: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'epoch is the value a join ack handed out').optional(),
     history: z.number().int().min(1).max(1000).optional(), id: requestId.optional(),
   }),
   leave: z.object({ type: z.literal('leave'), action, id: requestId.optional() }),

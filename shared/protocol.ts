@@ -7,10 +7,27 @@
 export type RequestId = string | number;
 
 /**
- * `since`: the last offset received; the messages after it are delivered before live ones
- * (actions with history only). `history`: deliver the last N messages as initial state.
+ * Actions with history only: `since` is the last offset received (or the `offset` of the
+ * previous join's ack), `epoch` the stream's epoch from that ack; the messages after it are
+ * delivered before live ones, each once, in order. `history`: deliver the last N messages as
+ * initial state.
  */
-export interface JoinCommand { type: 'join'; action: string; since?: string; history?: number; id?: RequestId }
+export interface JoinCommand { type: 'join'; action: string; since?: string; epoch?: string; history?: number; id?: RequestId }
+
+/**
+ * The `result` of a join's ack. On actions with history, `offset` and `epoch` are the stream
+ * position the member has everything up to: live messages follow it with no gap and no repeat.
+ */
+export interface JoinResult {
+  action: string;
+  joined: true;
+  offset?: string;
+  epoch?: string;
+  /** `since` joins: false when the messages after `since` are no longer all kept (or the epoch changed). */
+  recovered?: boolean;
+  /** `since` and `history` joins: messages delivered from history before live ones. */
+  delivered?: number;
+}
 export interface LeaveCommand { type: 'leave'; action: string; id?: RequestId }
 export interface PublishCommand { type: 'publish'; action: string; data: unknown; echo?: boolean; id?: RequestId }
 export interface PingCommand { type: 'ping'; id?: RequestId }

@@ -1,5 +1,6 @@
 // Bundle the browser pages into dist/web/: index.html + app.js (the main page), tours.html +
-// tours.js (the tours dashboard, examples/README.md), each script with its source map, and
+// tours.js (the tours dashboard, examples/README.md), each script with a source map for
+// developers (external: the scripts do not point to it, and the gateway never serves it), and
 // styles.css. Run by scripts/build.mjs (npm install / npm start) or on its own:
 // `node web/build.mjs`. One esbuild call, no framework; fails (exit 1) on any bundling error.
 import { build } from 'esbuild';
@@ -19,7 +20,7 @@ await build({
   platform: 'browser',
   target: ['es2020', 'chrome90', 'firefox90', 'safari14'],
   minify: true,
-  sourcemap: true,
+  sourcemap: 'external',
   legalComments: 'none',
   logLevel: 'warning',
 });

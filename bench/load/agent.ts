@@ -107,7 +107,7 @@ async function tokens(c: OpenCommand): Promise<Array<string | undefined>> {
   const key = new TextEncoder().encode(c.secret);
   const exp = Math.floor(Date.now() / 1000) + 7200;
   return Promise.all(Array.from({ length: c.count }, (_, i) =>
-    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`${c.userPrefix}${c.firstIndex + i}`).setExpirationTime(exp).sign(key)));
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`${c.userPrefix}${c.firstIndex + i}`).setIssuedAt().setExpirationTime(exp).sign(key)));
 }
 
 async function open(c: OpenCommand) {

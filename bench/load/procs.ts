@@ -1,15 +1,13 @@
 /**
- * Processes the benchmark owns: servers under test, a private redis-server, and readings
- * of their CPU time and resident memory from /proc. Every child is spawned by us and
- * stopped by its own pid.
+ * Processes the benchmark owns: servers under test, a private redis-server (the test
+ * harness's, gateway/test/harness/redis.ts), and readings of their CPU time and resident
+ * memory from /proc. Every child is spawned by us and stopped by its own pid.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 
 /** The repository root: the nearest folder above this module holding package.json (works from bench/ and dist/bench/). */
 export const ROOT = (() => {
@@ -18,6 +16,8 @@ export const ROOT = (() => {
   return dir;
 })();
 export const DIST = join(ROOT, 'dist');
+
+export { startRedis, type RedisServer } from '../../gateway/test/harness/redis.js';
 
 export const CLK_TCK = (() => {
   try {
@@ -51,18 +51,6 @@ export function rssBytes(pid: number): number {
 export function fdLimit(pid: number): number {
   const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
   return !m || m[1] === 'unlimited' ? Infinity : Number(m[1]);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Every child we spawned and have not seen exit: killed if this process exits first. */
@@ -151,54 +139,6 @@ export async function spawnServer(name: string, command: string, args: string[],
       proc.kill('SIGTERM');
       await exited;
       clearTimeout(kill);
-    },
-  };
-}
-
-export interface RedisServer extends ServerProcess {
-  url: string;
-  client(): Redis;
-}
-
-async function pong(port: number): Promise<boolean> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-
-/**
- * A private, empty redis-server on a free loopback port, with no persistence. It prints
- * nothing at loglevel warning, so readiness is a PING, not a log line.
- */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
-  const proc = track(spawn('redis-server', args, { stdio: 'ignore' }));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  await until(`redis-server on port ${port}`, () => pong(port), 10_000, 25);
-  const clients: Redis[] = [];
-  return {
-    name: 'redis', port, proc, pid: proc.pid!, url: `redis://127.0.0.1:${port}`,
-    tail: () => '',
-    line: () => Promise.reject(new Error('redis-server output is not read')),
-    client() {
-      const c = new Redis({ port, host: '127.0.0.1' });
-      c.on('error', () => {});
-      clients.push(c);
-      return c;
-    },
-    async stop() {
-      for (const c of clients.splice(0)) c.disconnect();
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      await exited;
     },
   };
 }

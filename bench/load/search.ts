@@ -68,7 +68,7 @@ export async function markOnline(redis: Redis, prefix: string, ids: string[], ev
 }
 
 export function benchToken(userId: string): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId)
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + 3600).sign(new TextEncoder().encode(BENCH_SECRET));
 }
 

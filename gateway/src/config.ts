@@ -46,6 +46,8 @@ const env = z.object({
   AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   LOGIN_TOKEN_TTL_S: int(60, 30 * 86_400).default(3600),
+  TOKEN_MAX_TTL_S: int(60, 30 * 86_400).default(86_400),
+  SESSION_MAX_AGE_S: int(300, 366 * 86_400).default(7 * 86_400),
   TOKEN_EXPIRY_WARNING_S: int(0, 3600).default(60),
   PRESENCE_GRACE_MS: int(0, 60_000).default(3000),
   DRAIN_SPREAD_MS: int(0, 60_000).default(1000),
@@ -54,11 +56,14 @@ const env = z.object({
   RATE_STRIKES_BEFORE_CLOSE: int(1, 100_000).default(50),
   MAX_CONNECTIONS_PER_USER: int(0, 100_000).default(50),
   BAD_TOKEN_BURST: int(1, 100_000).default(20),
+  CONNECT_RATE_PER_S: int(1, 10_000).default(5),
+  CONNECT_BURST: int(1, 100_000).default(20),
   AUDIT_INTERVAL_MS: int(0, 3_600_000).default(30_000),
   TLS_CERT: optionalText,
   TLS_KEY: optionalText,
   HISTORY_ACTIONS: optionalText,
   API_KEYS: list.optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   INBOX_STREAM: z.enum(['on', 'off']).default('on'),
   AVATAR_MAX_BYTES: int(1024, 5 * 1024 * 1024).default(256 * 1024),
   TRUSTED_PROXIES: list.optional(),
@@ -94,6 +99,10 @@ export interface Config {
     algorithms: string[];
     clockSkewS: number;
     timeoutMs: number;
+    /** Longest lifetime a token may claim (exp - iat), and the oldest `iat` accepted. */
+    maxTtlS: number;
+    /** Absolute session lifetime from sign-in (`auth_time`): refreshes never extend past it. */
+    sessionMaxAgeS: number;
   };
   dbPath: string;
   allowedOrigins?: string[];
@@ -110,12 +119,17 @@ export interface Config {
     connectionsPerUser: number;
     /** Failed upgrades per IP before 429 (refills at one per second). */
     badTokenBurst: number;
+    /** New connections per user and node: a burst, refilled at this rate per second; past it 429. */
+    connectRatePerS: number;
+    connectBurst: number;
   };
   tokenExpiryWarningS: number;
   drainSpreadMs: number;
   tls?: { certFile: string; keyFile: string };
   /** Actions that keep history, from HISTORY_ACTIONS (pattern=count/age). */
   history: HistoryRule[];
+  /** Bearer token for GET /metrics from other hosts (METRICS_TOKEN); without it only this host may read it. */
+  metricsToken?: string;
   /** Keys accepted by POST /api/publish (API_KEYS); empty: the publish API is off. */
   apiKeys: string[];
   /** Consume the Redis stream `<prefix>publish:in` for backend publishes (Redis mode only). */
@@ -150,9 +164,12 @@ function authFrom(e: z.infer<typeof env>, devSecret: (dbPath: string) => string)
   const algorithms = e.JWT_ALGORITHMS ?? allowed;
   const bad = algorithms.filter((a) => !allowed.includes(a));
   if (bad.length > 0) throw new ConfigError(`JWT_ALGORITHMS: ${bad.join(', ')} not usable with ${secret ? 'JWT_SECRET' : 'JWKS_URL'}`);
+  if (e.LOGIN_TOKEN_TTL_S > e.TOKEN_MAX_TTL_S) throw new ConfigError('LOGIN_TOKEN_TTL_S must not exceed TOKEN_MAX_TTL_S');
+  if (e.LOGIN_TOKEN_TTL_S > e.SESSION_MAX_AGE_S) throw new ConfigError('LOGIN_TOKEN_TTL_S must not exceed SESSION_MAX_AGE_S');
   return {
     secret, secretGenerated: !e.JWT_SECRET && !e.JWKS_URL, jwksUrl: e.JWKS_URL,
     issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, algorithms, clockSkewS: e.JWT_CLOCK_SKEW_S, timeoutMs: e.AUTH_TIMEOUT_MS,
+    maxTtlS: e.TOKEN_MAX_TTL_S, sessionMaxAgeS: e.SESSION_MAX_AGE_S,
   };
 }
 
@@ -236,12 +253,14 @@ export function loadConfig(
     limits: {
       msgRatePerS: e.MSG_RATE_PER_S, msgBurst: e.MSG_BURST, strikesBeforeClose: e.RATE_STRIKES_BEFORE_CLOSE,
       connectionsPerUser: e.MAX_CONNECTIONS_PER_USER, badTokenBurst: e.BAD_TOKEN_BURST,
+      connectRatePerS: e.CONNECT_RATE_PER_S, connectBurst: e.CONNECT_BURST,
     },
     tokenExpiryWarningS: e.TOKEN_EXPIRY_WARNING_S,
     drainSpreadMs: e.DRAIN_SPREAD_MS,
     tls: tlsFrom(e),
     history: historyFrom(e),
     apiKeys: apiKeysFrom(e),
+    metricsToken: e.METRICS_TOKEN,
     inbox: e.INBOX_STREAM === 'on',
     avatarMaxBytes: e.AVATAR_MAX_BYTES,
     trustedProxies: e.TRUSTED_PROXIES ?? [],

@@ -4,24 +4,9 @@
  * sent on it (uWebSockets.js throws on a closed socket).
  */
 import type { RequestId } from '../../shared/protocol.js';
+import type { LocalFanout, LocalSocket } from './transport/socket.js';
 
-/** The transport's handle on one socket (implemented over uWebSockets.js in transport/). */
-export interface LocalSocket {
-  /** Returns false when the frame was dropped or only buffered past the backpressure limit. */
-  send(text: string): boolean;
-  subscribe(topic: string): void;
-  unsubscribe(topic: string): void;
-  /** Publish to a local topic, excluding this socket. */
-  publishExceptSelf(topic: string, text: string): void;
-  bufferedAmount(): number;
-  close(code: number, reason: string): void;
-}
-
-/** The transport's handle on all local sockets: fan-out through its topics. */
-export interface LocalFanout {
-  publish(topic: string, text: string): void;
-  subscribers(topic: string): number;
-}
+export type { LocalFanout, LocalSocket };
 
 export interface Connection {
   readonly id: string;

@@ -1,14 +1,14 @@
 /**
- * Entry point: configuration, logger, backends, gateway, signals.
+ * Entry point: configuration, logger, stores, gateway, signals.
  * Exit codes: 0 after a clean stop, 1 for bad configuration or a dependency that
  * cannot be reached at start (nothing listens in that case).
  */
 import { startGateway } from './app.js';
-import { createMemoryBackends, createRedisBackends, type Backends } from './backends.js';
+import { createMemoryStores, createRedisStores, type Stores } from './stores.js';
 import { readOrCreateDevSecret } from './auth/dev-secret.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { staticFiles } from './static.js';
+import { staticFiles } from './transport/static.js';
 import { loadNativeUws } from './transport/uws.js';
 import { SqliteUserDirectory } from './users/sqlite.js';
 
@@ -38,9 +38,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const users = new SqliteUserDirectory(config.dbPath);
-  let backends: Backends;
+  let stores: Stores;
   try {
-    backends = config.redis ? await createRedisBackends(config, log) : createMemoryBackends(config);
+    stores = config.redis ? await createRedisStores(config, log) : createMemoryStores(config);
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'cannot reach Redis at start');
     process.exit(1);
@@ -48,10 +48,9 @@ async function main(): Promise<void> {
   if (!config.redis) log.info('no REDIS_URL: running one node with the in-process broker and presence store');
 
   const gateway = await startGateway({
-    config, log, uws, users, broker: backends.broker, presence: backends.presence, files: staticFiles(log),
-    history: backends.history, inbox: backends.inbox,
+    config, log, uws, users, broker: stores.broker, presence: stores.presence, limits: stores.limits, files: staticFiles(log), inbox: stores.inbox,
   });
-  backends.onReconnect(() => gateway.reconnected());
+  stores.onReconnect(() => gateway.reconnected());
   process.send?.('ready'); // pm2 wait_ready
 
   let stopping = false;
@@ -64,7 +63,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
     await gateway.stop();
-    await backends.close();
+    await stores.close();
     users.close();
     process.exit(0);
   };

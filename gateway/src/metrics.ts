@@ -3,6 +3,7 @@
  * in one test process never share counters. Served at GET /metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { stampedTs } from './envelope.js';
 
 export function createMetrics(nodeId: string) {
   const registry = new Registry();
@@ -15,21 +16,23 @@ export function createMetrics(nodeId: string) {
     upgrades: new Counter({ name: 'gateway_upgrades_total', help: 'Upgrade requests by outcome', labelNames: ['outcome'], registers: [registry] }),
     messagesIn: new Counter({ name: 'gateway_messages_in_total', help: 'Frames received from clients', registers: [registry] }),
     messagesOut: new Counter({
-      name: 'gateway_messages_out_total', help: 'Action messages fanned out to local topics (per publish, not per socket)',
+      name: 'gateway_messages_out_total',
+      help: 'Action messages fanned out to local topics (per message, not per socket), by where they came from: local, remote (another node) or history (every node relays those)',
       labelNames: ['source'], registers: [registry],
     }),
     deliveryLatency: new Histogram({
       name: 'gateway_publish_to_deliver_seconds', help: 'From the publisher node stamping a message to this node fanning it out',
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry],
     }),
-    redisCalls: new Counter({ name: 'gateway_redis_calls_total', help: 'Presence store round trips by outcome', labelNames: ['op', 'outcome'], registers: [registry] }),
     redisUp: new Gauge({ name: 'gateway_redis_up', help: '1 while the cluster bus accepts publishes', registers: [registry] }),
     draining: new Gauge({ name: 'gateway_draining', help: '1 while this node drains', registers: [registry] }),
     rateLimited: new Counter({ name: 'gateway_rate_limited_total', help: 'Frames or upgrades refused by a rate limit', labelNames: ['limit'], registers: [registry] }),
     slowConsumers: new Counter({ name: 'gateway_slow_consumer_closes_total', help: 'Sockets closed for not reading (4008)', registers: [registry] }),
-    backpressureDrops: new Counter({ name: 'gateway_backpressure_drops_total', help: 'Direct sends refused by backpressure', registers: [registry] }),
     tokenExpiredCloses: new Counter({ name: 'gateway_token_expired_closes_total', help: 'Sockets closed because the token expired (4001)', registers: [registry] }),
     presenceDrift: new Counter({ name: 'gateway_presence_drift_repaired_total', help: 'User counters found wrong by the audit and repaired', registers: [registry] }),
+    historyGapsLost: new Counter({
+      name: 'gateway_history_gaps_lost_total', help: 'Live gaps on history actions that history no longer held (messages this node could not deliver)', registers: [registry],
+    }),
     reapedNodes: new Counter({ name: 'gateway_reaped_nodes_total', help: 'Dead nodes settled by this node', registers: [registry] }),
     protocolErrors: new Counter({ name: 'gateway_protocol_errors_total', help: 'Error frames sent, by code', labelNames: ['code'], registers: [registry] }),
   };
@@ -38,10 +41,15 @@ export function createMetrics(nodeId: string) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** The `ts` a gateway stamped at the end of a message frame, read without parsing the frame. */
-export function stampedTs(frame: string): number | undefined {
-  const at = frame.lastIndexOf('"ts":');
-  if (at < 0) return undefined;
-  const ts = Number.parseInt(frame.slice(at + 5, at + 5 + 16), 10);
-  return Number.isFinite(ts) ? ts : undefined;
+/**
+ * Counts one message fanned out on this node, by source; messages that crossed the bus
+ * (remote, history) also feed the publish-to-deliver latency histogram.
+ */
+export function fanOutCounter(m: Pick<Metrics, 'messagesOut' | 'deliveryLatency'>, source: 'local' | 'remote' | 'history') {
+  return (frame: string): void => {
+    m.messagesOut.inc({ source });
+    if (source === 'local') return;
+    const ts = stampedTs(frame);
+    if (ts !== undefined) m.deliveryLatency.observe(Math.max(0, Date.now() - ts) / 1000);
+  };
 }

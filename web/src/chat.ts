@@ -52,6 +52,11 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   let welcomes = 0;
 
   const sender = (line: Line) => (line.system ? 'system' : roster.label(line.userId ?? ''));
+  /** `@username` beside the display name, so a look-alike display name cannot pass for someone else. */
+  const handle = (line: Line) => {
+    const name = line.system || !line.userId ? undefined : roster.username(line.userId);
+    return name && name !== sender(line) ? `@${name}` : '';
+  };
   const senderAvatar = (line: Line) => (line.system ? avatar('system', undefined, 'avatar small system') : avatar(sender(line), roster.avatar(line.userId ?? ''), 'avatar small'));
 
   function lineNode(line: Line): HTMLLIElement {
@@ -62,6 +67,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
       el('span', { className: 'meta' },
         senderAvatar(line),
         el('span', { className: 'from', text: line.mine ? `${sender(line)} (you)` : sender(line) }),
+        el('span', { className: 'handle', text: handle(line) }),
         el('time', { text: time, attrs: { datetime: new Date(line.ts).toISOString() } })),
       el('span', { className: 'text', text: line.text }));
   }
@@ -76,6 +82,8 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
       const line: Line = { kind: 'message', text: '', userId, ts: 0 };
       const from = node.querySelector('.from');
       if (from) from.textContent = userId === me ? `${sender(line)} (you)` : sender(line);
+      const name = node.querySelector('.handle');
+      if (name) name.textContent = handle(line);
       node.querySelector('.avatar')?.replaceWith(senderAvatar(line));
     }
   }

@@ -31,9 +31,10 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js'
 import { Emitter } from './emitter.js';
 import { Memberships, type JoinOptions } from './memberships.js';
 import { PendingRequests, RequestError } from './requests.js';
+import type { Timers } from './timers.js';
 import { tokenExpired } from './token.js';
 
-export { RequestError, type JoinOptions };
+export { RequestError, type JoinOptions, type Timers };
 
 /** The part of the WebSocket API the client uses (the browser's WebSocket and `ws` fit). */
 export interface SocketLike {
@@ -46,10 +47,6 @@ export interface SocketLike {
 }
 export type SocketCtor = new (url: string, protocols?: string | string[]) => SocketLike;
 export type FetchLike = (url: string, init: { headers: Record<string, string> }) => Promise<{ status: number }>;
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export type ConnectionStatus =
   | { state: 'connecting'; attempt: number }

@@ -3,7 +3,7 @@
  * its timeout or the loss of the connection, whichever comes first.
  */
 import type { ErrorCode, RequestId } from '../../shared/protocol.js';
-import type { Timers } from './client.js';
+import type { Timers } from './timers.js';
 
 export class RequestError extends Error {
   constructor(readonly code: ErrorCode | 'timeout' | 'disconnected', message: string) {

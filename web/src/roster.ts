@@ -114,6 +114,11 @@ export class Roster {
     return this.complete ? this.online.size : Math.max(this.online.size, this.welcomeCount);
   }
 
+  /** The username, when known: shown beside display names, which anyone may pick (two users can both be "Alice"). */
+  username(id: string): string | undefined {
+    return this.names.get(id)?.username;
+  }
+
   label(id: string): string {
     const n = this.names.get(id);
     return n?.displayName || n?.username || `user ${id.slice(0, 8)}`;

@@ -1,7 +1,8 @@
 /**
  * A real nginx owned by one test file, running deploy/nginx.conf: only the upstream `server`
- * lines and the `listen` port are replaced (with the test's gateways and a free port); every
- * other directive is the deployed one. Everything nginx writes stays in a temp directory.
+ * lines, the `listen` port and the access log's path are replaced (with the test's gateways,
+ * a free port and a temp file); every other directive is the deployed one, the access log's
+ * format included. Everything nginx writes stays in a temp directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,12 +19,14 @@ export interface Nginx {
   url: string;
   dir: string;
   errorLog(): string;
+  /** The server's access log, in the shipped format. */
+  accessLog(): string;
   /** Stop nginx and remove its temp directory (logs included). */
   stop(): Promise<void>;
 }
 
-/** deploy/nginx.conf with `upstreams` as the gateway servers and `port` as the listen port. */
-export function siteForTest(conf: string, upstreams: number[], port: number): string {
+/** deploy/nginx.conf with `upstreams` as the gateway servers, `port` as the listen port and the access log in `logDir`. */
+export function siteForTest(conf: string, upstreams: number[], port: number, logDir: string): string {
   const block = /upstream gateways \{[\s\S]*?\n\}/.exec(conf);
   if (!block) throw new Error('deploy/nginx.conf has no `upstream gateways { ... }` block');
   const serverLine = /^(\s*)server\s+\S+([^;\n]*);[^\n]*\n/gm;
@@ -35,14 +38,18 @@ export function siteForTest(conf: string, upstreams: number[], port: number): st
   const upstream = block[0].replace(serverLine, () => (replaced ? '' : ((replaced = true), servers)));
   const site = conf.replace(block[0], upstream);
   if (!/^\s*listen\s+\d+;/m.test(site)) throw new Error('deploy/nginx.conf has no `listen <port>;` line');
-  return site.replace(/^(\s*)listen\s+\d+;/m, `$1listen 127.0.0.1:${port};`);
+  const accessLog = /^(\s*)access_log\s+\S+(\s+\S+);/m;
+  if (!accessLog.test(site)) throw new Error('deploy/nginx.conf has no `access_log <path> <format>;` line');
+  return site
+    .replace(/^(\s*)listen\s+\d+;/m, `$1listen 127.0.0.1:${port};`)
+    .replace(accessLog, `$1access_log ${join(logDir, 'access.log')}$2;`);
 }
 
 export async function startNginx(upstreams: number[]): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-e2e-'));
   chmodSync(dir, 0o755); // nginx workers may run as another user and must reach the temp paths
   const port = await freePort();
-  const site = siteForTest(readFileSync(DEPLOY_CONF, 'utf8'), upstreams, port);
+  const site = siteForTest(readFileSync(DEPLOY_CONF, 'utf8'), upstreams, port, dir);
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`).join('\n');
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, [
@@ -50,19 +57,20 @@ export async function startNginx(upstreams: number[]): Promise<Nginx> {
     `error_log ${join(dir, 'error.log')} warn;`,
     'events { worker_connections 1024; }',
     'http {',
-    `  access_log ${join(dir, 'access.log')};`,
+    `  access_log ${join(dir, 'default-access.log')};`,
     temp,
     site,
     '}',
     '',
   ].join('\n'));
-  const errorLog = () => {
+  const read = (file: string) => {
     try {
-      return readFileSync(join(dir, 'error.log'), 'utf8');
+      return readFileSync(join(dir, file), 'utf8');
     } catch {
       return '';
     }
   };
+  const errorLog = () => read('error.log');
   const proc: ChildProcess = spawn('nginx', [
     '-p', dir, '-e', join(dir, 'error.log'), '-c', conf, '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -83,6 +91,7 @@ export async function startNginx(upstreams: number[]): Promise<Nginx> {
     url: `http://127.0.0.1:${port}`,
     dir,
     errorLog,
+    accessLog: () => read('access.log'),
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM'); // fast shutdown, sockets included
       await exited;

@@ -3,20 +3,25 @@
  * A verified token yields an Identity; every failure is an AuthError with a reason that is
  * safe to log. Token text is never logged or put in an error message.
  */
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { withDeadline } from '../deadline.js';
 
 export interface Identity {
   userId: string;
-  /** The token's `name` claim, when present. */
+  /** The token's `name` claim, when present: a display hint, never an identity (see sessions.ts). */
   name?: string;
-  /** Expiry, seconds since the epoch. */
+  /** Expiry and issue time, seconds since the epoch. */
   exp: number;
+  iat: number;
+  /** When the user signed in (OIDC `auth_time`); a refresh keeps it. `iat` when absent. */
+  authTime: number;
+  /** The directory's token version when signed (`ver`); absent in tokens of other issuers. */
+  version?: number;
 }
 
 export class AuthError extends Error {
-  constructor(readonly reason: 'missing' | 'expired' | 'invalid' | 'timeout' | 'unavailable') {
+  constructor(readonly reason: 'missing' | 'expired' | 'invalid' | 'revoked' | 'timeout' | 'unavailable') {
     super(`token ${reason}`);
     this.name = 'AuthError';
   }
@@ -43,7 +48,6 @@ function remoteKeys(url: string, timeoutMs: number): JWTVerifyGetKey {
   };
 }
 
-/** Build the verifier once per process: `exp` and `sub` are required, only configured algorithms pass. */
 /**
  * The HS256 secret as a WebCrypto key, imported once: handing jose the raw bytes makes it
  * import them again on every verification (the top cost of a connection storm).
@@ -53,6 +57,28 @@ function hmacKey(secret: Uint8Array): () => Promise<CryptoKey> {
   return () => (key ??= crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
 }
 
+/** A whole number of seconds, or undefined. */
+function seconds(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** The identity a verified payload carries; throws AuthError('invalid') for claims that break our limits. */
+function identityOf(payload: JWTPayload, auth: Config['auth']): Identity {
+  const { sub, exp, iat } = payload;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new AuthError('invalid');
+  // jose checked that iat is not in the future and not older than maxTtlS; a token may not claim a longer life either.
+  if (exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
+  const authTime = seconds(payload.auth_time) ?? iat!;
+  if (authTime > iat! + auth.clockSkewS) throw new AuthError('invalid');
+  const name = typeof payload.name === 'string' && payload.name.length <= 128 ? payload.name : undefined;
+  return { userId: sub, name, exp: exp!, iat: iat!, authTime, version: seconds(payload.ver) };
+}
+
+/**
+ * Build the verifier once per process. Only configured algorithms pass; `exp`, `sub` and `iat`
+ * are required; `iat` may not lie in the future beyond the clock skew, nor be older than
+ * TOKEN_MAX_TTL_S, and `exp - iat` may not exceed it (a token "valid until 2999" is refused).
+ */
 export function createVerifier(auth: Config['auth']): Verifier {
   const secretKey = auth.secret ? hmacKey(auth.secret) : undefined;
   const remote: JWTVerifyGetKey | undefined = auth.secret ? undefined : remoteKeys(auth.jwksUrl!, auth.timeoutMs);
@@ -61,7 +87,8 @@ export function createVerifier(auth: Config['auth']): Verifier {
     issuer: auth.issuer,
     audience: auth.audience,
     clockTolerance: auth.clockSkewS,
-    requiredClaims: ['exp', 'sub'],
+    maxTokenAge: auth.maxTtlS,
+    requiredClaims: ['exp', 'sub', 'iat'],
   };
   return async (token) => {
     if (!token) throw new AuthError('missing');
@@ -72,10 +99,7 @@ export function createVerifier(auth: Config['auth']): Verifier {
         auth.timeoutMs,
         () => new AuthError('timeout'),
       );
-      const sub = payload.sub;
-      if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new AuthError('invalid');
-      const name = typeof payload.name === 'string' && payload.name.length <= 128 ? payload.name : undefined;
-      return { userId: sub, name, exp: payload.exp! };
+      return identityOf(payload, auth);
     } catch (err) {
       if (err instanceof AuthError) throw err;
       if (err instanceof errors.JWTExpired) throw new AuthError('expired');
@@ -85,14 +109,23 @@ export function createVerifier(auth: Config['auth']): Verifier {
   };
 }
 
-export interface SignOptions { userId: string; name?: string; ttlSeconds: number }
+export interface SignOptions {
+  userId: string;
+  name?: string;
+  ttlSeconds: number;
+  /** When the user signed in (seconds); a refresh passes the session's, a sign-in none (now). */
+  authTime?: number;
+  /** The user's token version in the directory (`ver`), when the user is in it. */
+  version?: number;
+}
 
 /** Sign an HS256 access token with the configured secret (development CLI and /api/login). */
 export async function signToken(auth: Config['auth'], opts: SignOptions): Promise<{ token: string; expiresAt: number }> {
   if (!auth.secret) throw new Error('signing needs JWT_SECRET (tokens from a JWKS issuer are signed elsewhere)');
   const now = Math.floor(Date.now() / 1000);
   const expiresAt = now + opts.ttlSeconds;
-  let jwt = new SignJWT(opts.name ? { name: opts.name } : {})
+  const claims = { ...(opts.name ? { name: opts.name } : {}), auth_time: opts.authTime ?? now, ...(opts.version !== undefined ? { ver: opts.version } : {}) };
+  let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.userId)
     .setIssuedAt(now)

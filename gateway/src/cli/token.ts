@@ -12,7 +12,7 @@ import { loadCliConfig, runCli } from './run.js';
 
 const USAGE = `usage: npm run -s token -- <username> [--ttl 1h]
        npm run -s token -- --sub <user id> [--name "Display Name"] [--ttl 1h]
-  --ttl   30s, 15m, 1h, 7d or seconds (default 1h)
+  --ttl   30s, 15m, 1h, 7d or seconds (default 1h; at most TOKEN_MAX_TTL_S, 24h by default)
   --sub   sign for any user id, without looking it up in the directory`;
 
 /** The subject and name to sign for: the directory's user, or `--sub` as given. */
@@ -27,7 +27,7 @@ function subject(dbPath: string, username: string | undefined, sub: string | und
   try {
     const user = users.byUsername(username);
     if (!user) throw new DirectoryError('not_found', `unknown user: ${username} (add it with npm run users -- add, or sign with --sub)`);
-    return { userId: user.id, name: name ?? user.displayName };
+    return { userId: user.id, name: name ?? user.displayName, version: user.tokenVersion };
   } finally {
     users.close();
   }
@@ -43,6 +43,7 @@ runCli(USAGE, async (argv) => {
   if (positionals.length > 1) throw new UsageError('one username only');
   const ttlSeconds = parseTtl(values.ttl ?? '1h');
   const config = loadCliConfig();
+  if (ttlSeconds > config.auth.maxTtlS) throw new UsageError(`--ttl is at most ${config.auth.maxTtlS}s (TOKEN_MAX_TTL_S): gateways refuse longer-lived tokens`);
   const who = subject(config.dbPath, positionals[0], values.sub, values.name);
   const { token } = await signToken(config.auth, { ...who, ttlSeconds });
   process.stdout.write(`${token}\n`);

@@ -11,7 +11,8 @@ import { loadCliConfig, printJson, runCli } from './run.js';
 const USAGE = `usage: npm run users -- <command>
   add <username> [--name "Display Name"] [--password <pw>]   prints {"id","username","displayName"}
   list [--limit N]                                           one user per line, by username
-  passwd <username> --password <pw>
+  passwd <username> --password <pw>                          also ends the user's sessions (older tokens are refused)
+  revoke <username>                                          ends every session of the user (sign out everywhere)
   seed <count> [--prefix user]                               adds <prefix>1..<prefix><count> in one transaction`;
 
 const PAGE = 1000;
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, { options: Options; args: number; run: Command }>
   add: { options: { name: text, password: text }, args: 1, run: add },
   list: { options: { limit: text }, args: 0, run: list },
   passwd: { options: { password: text }, args: 1, run: passwd },
+  revoke: { options: {}, args: 1, run: revoke },
   seed: { options: { prefix: text }, args: 1, run: seed },
 };
 
@@ -49,6 +51,11 @@ function passwd(users: SqliteUserDirectory, [username]: string[], values: Values
   if (values.password === undefined) throw new UsageError('passwd needs --password');
   users.setPassword(username, values.password);
   process.stderr.write(`password set for ${username}\n`);
+}
+
+function revoke(users: SqliteUserDirectory, [username]: string[]): void {
+  users.revokeTokens(username);
+  process.stderr.write(`sessions of ${username} ended: tokens issued before now are refused\n`);
 }
 
 /** `seed 100000` adds user1..user100000 ("User 1"...) in one transaction, without passwords. */

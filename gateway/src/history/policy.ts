@@ -3,7 +3,7 @@
  * `*` in a pattern matches any run of characters; the first matching entry wins. Age units:
  * ms, s, m, h, d. Off by default: actions without a matching pattern keep no history.
  */
-import type { HistoryPolicy } from './types.js';
+import type { HistoryPolicy } from '../broker/types.js';
 
 export interface HistoryRule { pattern: string; policy: HistoryPolicy; match: RegExp }
 

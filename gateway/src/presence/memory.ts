@@ -5,7 +5,7 @@
  * Each method does what the matching Lua script does, in one synchronous step.
  */
 import type { PresenceChange } from '../../../shared/protocol.js';
-import type { ConnectResult, DriftRepair, NodeAccount, PresenceEvent, PresenceStore, Snapshot } from './types.js';
+import { CursorError, type ConnectResult, type DriftRepair, type NodeAccount, type PresenceEvent, type PresenceStore, type Snapshot } from './types.js';
 
 interface NodeState {
   counts: Map<string, number>;
@@ -162,7 +162,7 @@ export interface MemoryPresenceOptions {
 
 function parseOffset(cursor: string | undefined): number {
   if (cursor === undefined || cursor === '0') return 0;
-  if (!/^\d+$/.test(cursor)) throw new RangeError(`invalid presence cursor: ${cursor.slice(0, 40)}`);
+  if (!/^\d{1,9}$/.test(cursor)) throw new CursorError(`invalid presence cursor: ${cursor.slice(0, 40)}`);
   return Number(cursor);
 }
 

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { PresenceChange } from '../../../shared/protocol.js';
-import type { ConnectResult, DriftRepair, NodeAccount, PresenceEvent, PresenceStore, Snapshot } from './types.js';
+import { CursorError, type ConnectResult, type DriftRepair, type NodeAccount, type PresenceEvent, type PresenceStore, type Snapshot } from './types.js';
 
 export interface RedisPresenceOptions {
   /** Commands and scripts. Owned by the caller: `close()` leaves it connected. */
@@ -76,10 +76,13 @@ function isChange(c: unknown): c is PresenceChange {
   return typeof userId === 'string' && typeof username === 'string' && typeof ts === 'number' && (status === 'online' || status === 'offline');
 }
 
-/** Parses an `online()` cursor: '0' (or none) starts; RangeError for anything this store did not hand out. */
+/** Largest SSCAN cursor (2^64 - 1). */
+const MAX_SCAN = 0xffffffffffffffffn;
+
+/** Parses an `online()` cursor: '0' (or none) starts; CursorError for anything this store did not hand out. */
 function parseCursor(cursor: string | undefined): { scan: string; skip: number } {
-  const m = /^(\d+)(?::(\d+))?$/.exec(cursor ?? '0');
-  if (!m) throw new RangeError(`invalid presence cursor: ${String(cursor).slice(0, 40)}`);
+  const m = /^(\d{1,20})(?::(\d{1,9}))?$/.exec(cursor ?? '0');
+  if (!m || BigInt(m[1]) > MAX_SCAN) throw new CursorError(`invalid presence cursor: ${String(cursor).slice(0, 40)}`);
   return { scan: m[1], skip: m[2] ? Number(m[2]) : 0 };
 }
 

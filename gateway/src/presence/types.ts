@@ -32,6 +32,11 @@ export interface ConnectResult {
   snapshot: Snapshot;
 }
 
+/** `online()` got a cursor this store did not hand out: the caller's mistake, not a store failure. */
+export class CursorError extends Error {
+  override name = 'CursorError';
+}
+
 /** One user whose stored presence the audit found wrong and repaired. */
 export interface DriftRepair {
   userId: string;
@@ -60,6 +65,11 @@ export interface DriftRepair {
  *   registered nodes are the truth; counters and the online set are repaired to match.
  */
 export interface PresenceStore {
+  /**
+   * Start receiving change events (subscribe); events published before it resolves are not
+   * delivered. Called once, before the first `sync`.
+   */
+  start(): Promise<void>;
   /** Register or extend this node's lease. 'lost' means the node was reaped meanwhile: call `sync`. */
   refreshLease(): Promise<'ok' | 'lost'>;
   /**
@@ -76,7 +86,7 @@ export interface PresenceStore {
   /** Connection ids registered in `action`, cluster-wide. */
   members(action: string): Promise<string[]>;
   isOnline(userIds: string[]): Promise<boolean[]>;
-  /** A page of the online set; `cursor` from a previous page or snapshot. */
+  /** A page of the online set; `cursor` from a previous page or snapshot (CursorError for any other). */
   online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;
   sync(account: NodeAccount): Promise<void>;
   /** Settle expired nodes; returns the ids of the nodes this call settled. */

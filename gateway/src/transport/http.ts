@@ -74,12 +74,24 @@ export function readBody(g: Guarded, limit: number): Promise<Buffer> {
 }
 
 /**
- * The client's address: the socket peer, unless that peer is a trusted proxy, in which case
- * the right-most X-Forwarded-For entry that is not itself a trusted proxy.
+ * The client's address: the socket peer, unless that peer is a trusted proxy; then the
+ * right-most hop of X-Forwarded-For that is not itself a trusted proxy, reading every
+ * X-Forwarded-For header line in order as one list (RFC 7230: repeated lines are one
+ * comma-separated value). Hops left of it were written by the client and are not believed;
+ * the right-most untrusted hop is the address the first trusted proxy saw.
  */
-export function clientIp(peer: string, forwardedFor: string, trusted: readonly string[]): string {
-  if (trusted.length === 0 || !trusted.includes(peer) || !forwardedFor) return peer;
-  const hops = forwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
+export function clientIp(peer: string, forwardedFor: string | readonly string[], trusted: readonly string[]): string {
+  if (trusted.length === 0 || !trusted.includes(peer) || forwardedFor.length === 0) return peer;
+  const hops = (typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',')).split(',').map((h) => h.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i -= 1) if (!trusted.includes(hops[i])) return hops[i].slice(0, 64);
   return peer;
+}
+
+/** Every X-Forwarded-For line of a request, in order (uWebSockets.js `getHeader` returns only the first). */
+export function forwardedFor(each: (visit: (key: string, value: string) => void) => void): string[] {
+  const lines: string[] = [];
+  each((key, value) => {
+    if (key === 'x-forwarded-for') lines.push(value);
+  });
+  return lines;
 }

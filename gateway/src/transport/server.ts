@@ -1,35 +1,63 @@
 /**
- * The uWebSockets.js server: WebSocket upgrade (authentication before any socket exists),
- * socket events, and HTTP routes. Knows nothing of presence or actions: it calls the
- * gateway's handlers and offers the LocalFanout/LocalSocket handles over its topics.
+ * The uWebSockets.js server: WebSocket upgrade (the caller decides, before any socket
+ * exists), socket events, and HTTP routes. Generic over the data the caller keeps per
+ * socket (`T`): it knows no user, presence or action, only sockets, topics and requests.
+ *
+ * The upgrade follows uWebSockets.js's UpgradeAsync example: what is needed from `req` is
+ * copied before the first await, `onAborted` is registered at once, and the upgrade runs
+ * inside `cork`. A client that went away while `admit` ran gets `abandon(data)` instead.
+ *
+ * One deviation, for a bug in the pinned uWebSockets.js build (uWebSockets#1928, fixed
+ * upstream by #1929): after `res.cork(() => res.upgrade())` from an async path, `cork()`
+ * reads the HTTP response state out of memory the shrunk socket no longer owns; when small
+ * allocations made during the `open` handler (topic subscriptions) reuse it, the bits can
+ * say "Connection: close" and the fresh WebSocket is shut down without a close frame (the
+ * client sees 1006, about 1 connection in 1,000, more in some runs). So `open` only records
+ * the socket, and `opened` runs right after `res.cork()` returned, inside the WebSocket's own
+ * `cork` (which has no such check): the same frames, the same single write.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import type { Config } from '../config.js';
-import type { Connection, LocalFanout, LocalSocket } from '../connection.js';
 import type { Logger } from '../log.js';
-import type { Snapshot } from '../presence/types.js';
-import type { Admitted, Refused, UpgradeRequest } from '../admission.js';
-import { clientIp, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
+import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
+import type { LocalFanout, LocalSocket } from './socket.js';
+import type { Uws } from './uws.js';
 
 /** HTTP request bodies larger than this get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
-import type { Uws } from './uws.js';
 
-interface SocketData {
-  conn: Connection;
-  /** Needed only for the welcome: released at open (it can hold a thousand ids per socket). */
-  snapshot?: Snapshot;
+/** What an upgrade request offers before a socket exists. */
+export interface UpgradeRequest {
+  /** Raw query string, without '?'. */
+  query: string;
+  /** Sec-WebSocket-Protocol header as sent. */
+  protocols: string;
+  origin: string;
+  /** The client's address (see clientIp). */
+  ip: string;
 }
 
-export interface SocketHandlers {
-  admit(req: UpgradeRequest): Promise<Admitted | Refused>;
+export type Admission<T> = { ok: true; data: T; protocol: string } | { ok: false; status: number; reason: string };
+
+export interface SocketHandlers<T> {
+  admit(req: UpgradeRequest): Promise<Admission<T>>;
   /** The client went away between admission and upgrade: undo the admission. */
-  abandon(conn: Connection): void;
-  opened(conn: Connection, snapshot: Snapshot): void;
-  message(conn: Connection, text: string): void;
-  binary(conn: Connection): void;
-  drained(conn: Connection): void;
-  closed(conn: Connection, code: number): void;
+  abandon(data: T): void;
+  opened(data: T, socket: LocalSocket): void;
+  message(data: T, text: string): void;
+  binary(data: T): void;
+  drained(data: T): void;
+  closed(data: T, code: number): void;
+}
+
+export interface TransportOptions {
+  host: string;
+  port: number;
+  tls?: { certFile: string; keyFile: string };
+  /** Peers whose X-Forwarded-For is believed. */
+  trustedProxies: readonly string[];
+  maxPayloadBytes: number;
+  maxBackpressureBytes: number;
+  idleTimeoutS: number;
 }
 
 export interface RouteRequest {
@@ -55,8 +83,17 @@ export interface Routes {
   files?: (path: string, header: (name: string) => string) => ApiReply | undefined;
 }
 
-class UwsSocket implements LocalSocket {
-  constructor(private readonly ws: WebSocket<SocketData>) {}
+/** Where a socket is in its life, and our handle on it. */
+interface Life<T> { ws?: WebSocket<Slot<T>>; socket?: UwsSocket<T>; state: 'upgrading' | 'open' | 'closed' }
+
+/**
+ * uWebSockets.js user data. `upgrade` copies this object's properties (a shallow copy is
+ * what `getUserData()` returns), so everything that changes lives in `life`, shared by both.
+ */
+interface Slot<T> { data: T; life: Life<T> }
+
+class UwsSocket<T> implements LocalSocket {
+  constructor(private readonly ws: WebSocket<Slot<T>>) {}
   send(text: string): boolean {
     return this.ws.send(text, false) === 1;
   }
@@ -96,7 +133,7 @@ function remoteIp(res: HttpResponse): string {
   return Buffer.from(res.getRemoteAddressAsText()).toString();
 }
 
-function upgradeHandler(h: SocketHandlers, log: Logger, trusted: readonly string[]) {
+function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly string[]) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
     // req is unusable after the first await: copy what is needed now.
     const key = req.getHeader('sec-websocket-key');
@@ -105,7 +142,7 @@ function upgradeHandler(h: SocketHandlers, log: Logger, trusted: readonly string
       query: req.getQuery() ?? '',
       protocols: req.getHeader('sec-websocket-protocol'),
       origin: req.getHeader('origin'),
-      ip: clientIp(remoteIp(res), req.getHeader('x-forwarded-for'), trusted),
+      ip: clientIp(remoteIp(res), trusted.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], trusted),
     };
     const g = guard(res);
     h.admit(request).then((result) => {
@@ -113,10 +150,11 @@ function upgradeHandler(h: SocketHandlers, log: Logger, trusted: readonly string
         log.debug({ status: result.status, reason: result.reason, ip: request.ip }, 'upgrade refused');
         return reply(g, { status: result.status, body: `${result.reason}\n` });
       }
-      if (g.aborted) return h.abandon(result.conn);
-      const data: SocketData = { conn: result.conn, snapshot: result.snapshot };
-      res.cork(() => res.upgrade(data, key, result.protocol, extensions, context));
+      if (g.aborted) return h.abandon(result.data);
+      const slot: Slot<T> = { data: result.data, life: { state: 'upgrading' } };
+      res.cork(() => res.upgrade(slot, key, result.protocol, extensions, context));
       g.aborted = true;
+      openUpgraded(slot, h);
     }).catch((err) => {
       log.error({ err }, 'admission failed');
       reply(g, { status: 500, body: 'internal error\n' });
@@ -124,14 +162,27 @@ function upgradeHandler(h: SocketHandlers, log: Logger, trusted: readonly string
   };
 }
 
-export interface Transport {
+/** Runs `opened` once the upgrade's cork is over (see the header); a socket closed meanwhile only gets `closed`. */
+function openUpgraded<T>({ data, life }: Slot<T>, h: SocketHandlers<T>): void {
+  if (life.state !== 'upgrading') return;
+  const { ws, socket } = life;
+  if (!ws || !socket) {
+    // uWebSockets.js did not open the socket (the connection broke during the upgrade).
+    life.state = 'closed';
+    return h.abandon(data);
+  }
+  life.state = 'open';
+  ws.cork(() => h.opened(data, socket));
+}
+
+export interface Transport<T> {
   fanout: LocalFanout;
-  listen(h: SocketHandlers, routes: Routes): Promise<number>;
+  listen(h: SocketHandlers<T>, routes: Routes): Promise<number>;
   /** Stop accepting new connections; open sockets stay. */
   stopListening(): void;
 }
 
-export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' | 'ws' | 'tls' | 'trustedProxies'>, log: Logger): Transport {
+export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logger): Transport<T> {
   const app: TemplatedApp = config.tls
     ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uws.App();
@@ -141,33 +192,31 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
     subscribers: (topic) => app.numSubscribers(topic),
   };
 
-  function wireSockets(h: SocketHandlers): void {
-    app.ws<SocketData>('/ws', {
+  function wireSockets(h: SocketHandlers<T>): void {
+    app.ws<Slot<T>>('/ws', {
       compression: uws.DISABLED,
-      maxPayloadLength: config.ws.maxPayloadBytes,
-      idleTimeout: config.ws.idleTimeoutS,
+      maxPayloadLength: config.maxPayloadBytes,
+      idleTimeout: config.idleTimeoutS,
       sendPingsAutomatically: true,
-      maxBackpressure: config.ws.maxBackpressureBytes,
+      maxBackpressure: config.maxBackpressureBytes,
       closeOnBackpressureLimit: 0,
       upgrade: upgradeHandler(h, log, config.trustedProxies),
       open: (ws) => {
-        const data = ws.getUserData();
-        const { conn, snapshot } = data;
-        data.snapshot = undefined;
-        conn.socket = new UwsSocket(ws);
-        h.opened(conn, snapshot!);
+        const { life } = ws.getUserData();
+        life.ws = ws;
+        life.socket = new UwsSocket(ws);
       },
       message: (ws, message, isBinary) => {
-        const { conn } = ws.getUserData();
+        const { data } = ws.getUserData();
         // The ArrayBuffer is only valid during this call: decode it now.
-        if (isBinary) h.binary(conn);
-        else h.message(conn, Buffer.from(message).toString('utf8'));
+        if (isBinary) h.binary(data);
+        else h.message(data, Buffer.from(message).toString('utf8'));
       },
-      drain: (ws) => h.drained(ws.getUserData().conn),
+      drain: (ws) => h.drained(ws.getUserData().data),
       close: (ws, code) => {
-        const { conn } = ws.getUserData();
-        conn.closed = true;
-        h.closed(conn, code);
+        const { data, life } = ws.getUserData();
+        life.state = 'closed';
+        h.closed(data, code);
       },
     });
   }
@@ -175,11 +224,12 @@ export function createTransport(uws: Uws, config: Pick<Config, 'host' | 'port' |
   function wireRoutes(routes: Routes): void {
     const serve = (route: Route, hasBody: boolean) => (res: HttpResponse, req: HttpRequest) => {
       const header = copyHeaders(req);
+      const xff = config.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [];
       const params: string[] = [];
       for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
       const request: RouteRequest = {
         query: req.getQuery() ?? '', header, param: (i) => params[i] ?? '',
-        ip: clientIp(remoteIp(res), header('x-forwarded-for'), config.trustedProxies),
+        ip: clientIp(remoteIp(res), xff, config.trustedProxies),
       };
       const g: Guarded = guard(res);
       // uWebSockets.js drops body chunks that arrive before onData is attached: attach now.

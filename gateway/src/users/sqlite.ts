@@ -20,10 +20,11 @@
  * ~20 ms in the worst case of a 3-letter substring found in every name (e.g. "ser").
  */
 import Database from 'better-sqlite3';
-import { randomBytes, randomUUID, scryptSync, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DirectoryError, USERNAME, type NewUser, type User, type UserDirectory } from './types.js';
+import { hashPassword, PasswordChecks } from './passwords.js';
+import { cleanDisplayName, DirectoryError, USERNAME, type NewUser, type User, type UserDirectory } from './types.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE users (
@@ -56,40 +57,16 @@ const MIGRATIONS: readonly string[] = [
      type TEXT NOT NULL,
      bytes BLOB NOT NULL
    );`,
+  // 3: a version per user stamped into tokens; bumped by a password change, so older tokens stop working.
+  `ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;`,
 ];
 
-const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion';
+const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion, u.token_version AS tokenVersion';
 const MAX_SEARCH = 100;
 /** Longer than any display name (64) or username (32): nothing could match. */
 const MAX_QUERY_CHARS = 64;
 const MAX_LIST = 1000;
 const MAX_PASSWORD_CHARS = 1024;
-
-/**
- * Passwords: scrypt (N=16384, r=8, p=1, 16-byte salt, 32-byte key), stored as
- * `scrypt$N$r$p$saltB64$hashB64`. scryptSync blocks the event loop for ~50 ms per call; the
- * interface is synchronous on purpose and login is rate limited by its caller.
- */
-const SCRYPT = { N: 16384, r: 8, p: 1, keyLen: 32, saltLen: 16 } as const;
-
-function hashPassword(password: string): string {
-  const salt = randomBytes(SCRYPT.saltLen);
-  const key = scryptSync(password, salt, SCRYPT.keyLen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p });
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
-}
-
-/** True when `password` matches `stored`; a malformed or foreign hash never matches. */
-function verifyPassword(password: string, stored: string): boolean {
-  const [scheme, n, r, p, salt, hash] = stored.split('$');
-  const N = Number(n), R = Number(r), P = Number(p);
-  if (scheme !== 'scrypt' || !salt || !hash || !(N >= 2 && N <= 1 << 17) || !(R >= 1 && R <= 16) || !(P >= 1 && P <= 16)) {
-    return false;
-  }
-  const expected = Buffer.from(hash, 'base64');
-  if (expected.length < 16) return false;
-  const actual = scryptSync(password, Buffer.from(salt, 'base64'), expected.length, { N, r: R, p: P, maxmem: 256 * N * R + 1024 * 1024 });
-  return timingSafeEqual(actual, expected);
-}
 
 function checkUsername(username: string): string {
   if (typeof username !== 'string' || !USERNAME.test(username)) {
@@ -99,10 +76,9 @@ function checkUsername(username: string): string {
 }
 
 function checkDisplayName(name: string): string {
-  const trimmed = typeof name === 'string' ? name.trim() : '';
-  const chars = [...trimmed].length;
-  if (chars < 1 || chars > 64) throw new DirectoryError('invalid', 'display name must be 1-64 characters');
-  return trimmed;
+  const clean = cleanDisplayName(name);
+  if (clean === undefined) throw new DirectoryError('invalid', 'display name must be 1-64 characters, without control, bidi or invisible characters');
+  return clean;
 }
 
 function checkPasswordText(password: string): string {
@@ -126,8 +102,25 @@ function clamp(value: number, min: number, max: number): number {
   return Number.isFinite(value) ? Math.min(max, Math.max(min, Math.trunc(value))) : min;
 }
 
+/**
+ * The file holds password hashes: it is created readable by its owner only (0600, its folder
+ * 0700 when we create it), and SQLite gives its -wal and -shm files the same mode. An existing
+ * file that others can read is narrowed to 0600 when we own it.
+ */
+function ownerOnly(path: string): void {
+  if (path === ':memory:' || path === '') return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = statSync(path);
+    if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) chmodSync(path, 0o600);
+  }
+}
+
 function openDatabase(path: string): Database.Database {
-  if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
+  ownerOnly(path);
   const db = new Database(path);
   db.pragma('busy_timeout = 5000'); // first, so a concurrent opener waits instead of failing
   db.pragma('journal_mode = WAL');
@@ -166,7 +159,8 @@ function prepareStatements(db: Database.Database) {
     byUsername: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.username = ?`),
     credentials: db.prepare<[string], User & { hash: string | null }>(
       `SELECT ${COLUMNS}, u.password_hash AS hash FROM users u WHERE u.username = ?`),
-    setPassword: db.prepare<[string | null, string]>('UPDATE users SET password_hash = ? WHERE username = ?'),
+    setPassword: db.prepare<[string | null, string]>('UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE username = ?'),
+    revoke: db.prepare<[string]>('UPDATE users SET token_version = token_version + 1 WHERE username = ?'),
     setDisplayName: db.prepare<[string, string]>('UPDATE users SET display_name = ? WHERE id = ?'),
     putAvatar: db.prepare<[string, string, Buffer]>(
       'INSERT INTO avatars (user_id, type, bytes) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET type = excluded.type, bytes = excluded.bytes'),
@@ -191,11 +185,13 @@ export class SqliteUserDirectory implements UserDirectory {
   private readonly sql: ReturnType<typeof prepareStatements>;
   /** Hashed against when the user is unknown or has no password, so timing does not tell. */
   private decoy: string | undefined;
+  private readonly checks: PasswordChecks;
 
   /** `path`: a database file (its directory is created) or ':memory:'. */
-  constructor(path: string) {
+  constructor(path: string, opts: { concurrentPasswordChecks?: number; queuedPasswordChecks?: number } = {}) {
     this.db = openDatabase(path);
     this.sql = prepareStatements(this.db);
+    this.checks = new PasswordChecks(opts.concurrentPasswordChecks, opts.queuedPasswordChecks);
   }
 
   byId(id: string): User | undefined {
@@ -258,12 +254,16 @@ export class SqliteUserDirectory implements UserDirectory {
     }
   }
 
+  revokeTokens(username: string): void {
+    if (this.sql.revoke.run(username).changes === 0) throw new DirectoryError('not_found', `unknown user ${JSON.stringify(username)}`);
+  }
+
   /** Always runs exactly one scrypt, so an unknown user costs about as much as a wrong password. */
-  checkPassword(username: string, password: string): User | undefined {
+  async checkPassword(username: string, password: string): Promise<User | undefined> {
     const row = typeof username === 'string' ? this.sql.credentials.get(username) : undefined;
     const text = typeof password === 'string' ? password.slice(0, MAX_PASSWORD_CHARS) : '';
     this.decoy ??= hashPassword(randomBytes(16).toString('hex'));
-    const ok = verifyPassword(text, row?.hash ?? this.decoy) && row?.hash != null;
+    const ok = (await this.checks.check(text, row?.hash ?? this.decoy)) && row?.hash != null;
     if (!ok || !row) return undefined;
     const { hash: _hash, ...user } = row;
     return user;
@@ -297,7 +297,7 @@ export class SqliteUserDirectory implements UserDirectory {
     const username = checkUsername(user.username);
     const displayName = checkDisplayName(user.displayName ?? username);
     const hash = user.password === undefined ? null : hashPassword(checkPasswordText(user.password));
-    return { user: { id: randomUUID(), username, displayName, createdAt: Date.now(), avatarVersion: 0 }, hash };
+    return { user: { id: randomUUID(), username, displayName, createdAt: Date.now(), avatarVersion: 0, tokenVersion: 0 }, hash };
   }
 
   private insert({ user, hash }: { user: User; hash: string | null }): void {

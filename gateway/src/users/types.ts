@@ -5,11 +5,18 @@ export interface User {
   createdAt: number;
   /** 0 without a profile picture; grows with every new one (it versions the picture's URL). */
   avatarVersion: number;
+  /** Stamped into tokens (`ver`); a password change or `revokeTokens` bumps it, and older tokens are refused. */
+  tokenVersion: number;
 }
 
 /** Where a user's profile picture is served, or undefined without one. Versioned: cacheable forever. */
 export function avatarUrl(user: Pick<User, 'id' | 'avatarVersion'>): string | undefined {
   return user.avatarVersion > 0 ? `/api/users/${encodeURIComponent(user.id)}/avatar?v=${user.avatarVersion}` : undefined;
+}
+
+/** A user as other users see them (welcome, search, `users`, profile events). */
+export function profileOf(user: User) {
+  return { id: user.id, username: user.username, displayName: user.displayName, avatarUrl: avatarUrl(user) };
 }
 
 export interface NewUser { username: string; displayName?: string; password?: string }
@@ -23,9 +30,15 @@ export interface UserDirectory {
   list(limit: number, offset: number): User[];
   /** Throws DirectoryError('conflict') when the username is taken, ('invalid') on a bad username. */
   add(user: NewUser): User;
+  /** Sets the password and ends every session of the user (bumps `tokenVersion`). */
   setPassword(username: string, password: string): void;
-  /** The user when the password matches; undefined otherwise (also for unknown users, in similar time). */
-  checkPassword(username: string, password: string): User | undefined;
+  /** Ends every session of the user: tokens issued before are refused. */
+  revokeTokens(username: string): void;
+  /**
+   * The user when the password matches; undefined otherwise (also for unknown users, in similar
+   * time). Runs off the event loop; rejects with PasswordChecksBusy when too many checks wait.
+   */
+  checkPassword(username: string, password: string): Promise<User | undefined>;
   /** Throws DirectoryError('not_found') for an unknown id, ('invalid') for a bad name. */
   setDisplayName(id: string, displayName: string): User;
   /** Store a profile picture (already type- and size-checked by the caller). */
@@ -39,6 +52,21 @@ export class DirectoryError extends Error {
     super(message);
     this.name = 'DirectoryError';
   }
+}
+
+/**
+ * Characters a display name may not hold: controls, format characters (bidi overrides and
+ * isolates such as U+202E, zero-width spaces and joiners, soft hyphens) and line or paragraph
+ * separators. They let a name look like another one ("Alice Liddell" + U+202E).
+ */
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** `name` trimmed and NFC-normalized when it is an acceptable display name (1-64 visible characters), else undefined. */
+export function cleanDisplayName(name: unknown): string | undefined {
+  if (typeof name !== 'string') return undefined;
+  const text = name.normalize('NFC').trim();
+  const chars = [...text].length;
+  return chars >= 1 && chars <= 64 && !HIDDEN.test(text) ? text : undefined;
 }
 
 /** Usernames: 2-32 characters of letters, digits, `_ . -`; compared case-insensitively. */

@@ -6,13 +6,14 @@
  * valid traffic is processed, and the gateway stays up with its accounting intact.
  * The table printed at the end is the one in docs/RELIABILITY.md.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { alive, FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 import { closePayload, encodeFrame, Op, RawSocket, type Ending, type FrameSpec } from './raw-ws.js';
-import { alive, connect, gateway, metric, mint, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const MAX_PAYLOAD = 4096;
 let redis: RedisServer;
 let gw: GatewayProcess;
@@ -22,22 +23,35 @@ const table: Array<{ name: string; rfc: string; observed: string }> = [];
 beforeAll(async () => {
   redis = await startRedis();
   prefix = uniquePrefix('frames');
-  gw = await gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), PRESENCE_GRACE_MS: '0' });
+  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), PRESENCE_GRACE_MS: '0' });
 });
 
 afterAll(async () => {
   console.log(['| case | RFC 6455 expects | uWebSockets.js did |', '|---|---|---|', ...table.map((r) => `| ${r.name} | ${r.rfc} | ${r.observed} |`)].join('\n'));
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
 let users = 0;
+/** Every raw connection a case opened; destroyed after each case, however it ended. */
+const raws: RawSocket[] = [];
 async function open(): Promise<RawSocket> {
   users += 1;
-  const raw = await RawSocket.open(gw.port, `/ws?token=${await mint(`frames-${users}`)}`);
+  const raw = await RawSocket.open(gw.port, `/ws?token=${await fx.mint(`frames-${users}`)}`);
+  raws.push(raw);
   expect(await raw.nextJson((m) => m.type === 'welcome')).toBeDefined();
   return raw;
 }
+
+// Each case leaves nothing behind: every connection it opened is counted out of the
+// gateway and out of presence before the next case starts.
+afterEach(async () => {
+  for (const raw of raws.splice(0)) raw.destroy();
+  await waitFor('no connection left', async () => (await metric(gw, 'gateway_connections')) === 0, 5000, 20);
+  const store = redis.client();
+  await waitFor('nobody left online', async () => (await store.scard(`${prefix}online_users`)) === 0, 5000, 20);
+  store.disconnect();
+});
 
 function describeEnding(e: Ending): string {
   if (e.kind === 'open') return 'kept open';
@@ -186,11 +200,12 @@ describe('a deviation: the MASK bit is not checked', () => {
 
 describe('after every case', () => {
   it('the gateway is up, serves a normal client, and counts no leftover connection', async () => {
-    const c = await connect(gw, 'frames-observer');
+    const c = await fx.connect(gw, 'frames-observer');
     c.send({ type: 'ping', id: 'last' });
     await c.next((f) => f.type === 'pong' && f.id === 'last');
     await waitFor('only the observer left', async () => (await metric(gw, 'gateway_connections')) === 1, 5000, 100);
     // Every dropped connection was counted out of presence too.
     await waitFor('only the observer online', async () => (await redis.client().smembers(`${prefix}online_users`)).join() === 'frames-observer');
+    c.close();
   });
 });

@@ -7,12 +7,13 @@
 import { request } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive, FAULTS_ENV, gatewayFixture } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix } from '../harness/wait.js';
 import { mulberry32 } from './fuzz-frames.js';
-import { alive, gateway, mint, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
 const RANDOM_REQUESTS = 400;
 let redis: RedisServer;
@@ -22,12 +23,12 @@ let bearer: string;
 beforeAll(async () => {
   console.log(`http fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
   redis = await startRedis();
-  gw = await gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('httpfuzz'), DB_PATH: tempDbPath(), API_KEYS: 'fuzz-api-key-0123456789', LOG_LEVEL: 'info' });
-  bearer = `Bearer ${await mint('http-fuzzer')}`;
+  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('httpfuzz'), DB_PATH: tempDbPath(), API_KEYS: 'fuzz-api-key-0123456789', LOG_LEVEL: 'info' });
+  bearer = `Bearer ${await fx.mint('http-fuzzer')}`;
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 

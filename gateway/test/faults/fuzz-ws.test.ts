@@ -8,13 +8,14 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../shared/protocol.js';
+import { alive, FAULTS_ENV, gatewayFixture, MB, rssBytes, rssSampler } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 import { fuzzFrame, mulberry32, type FuzzFrame, type Rng } from './fuzz-frames.js';
 import { RawSocket } from './raw-ws.js';
-import { alive, connect, gateway, MB, mint, rssBytes, rssSampler, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
 const TOTAL = Number(process.env.FUZZ_FRAMES ?? 6000);
 const WORKERS = 20;
@@ -26,21 +27,21 @@ let gw: GatewayProcess;
 beforeAll(async () => {
   console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
   redis = await startRedis();
-  gw = await gateway({
+  gw = await fx.gateway({
     REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('fuzz'), DB_PATH: tempDbPath(), MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
     MSG_RATE_PER_S: '5000', MSG_BURST: '5000', LOG_LEVEL: 'info',
   });
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
 interface Tally { sent: number; fatal: number; reconnects: number; unanswered: string[]; duplicate: string[]; codes: Record<string, number>; kinds: Record<string, number> }
 
 async function open(user: string): Promise<RawSocket> {
-  const raw = await RawSocket.open(gw.port, `/ws?token=${await mint(user)}`);
+  const raw = await RawSocket.open(gw.port, `/ws?token=${await fx.mint(user)}`);
   if (!(await raw.nextJson((m) => m.type === 'welcome'))) throw new Error('no welcome');
   return raw;
 }
@@ -93,8 +94,8 @@ async function worker(w: number, r: Rng, frames: number, t: Tally): Promise<void
 }
 
 it(`survives ${TOTAL} hostile frames from ${WORKERS} connections and keeps serving a well-behaved client`, async () => {
-  const good = await connect(gw, 'fuzz-good');
-  const peer = await connect(gw, 'fuzz-peer');
+  const good = await fx.connect(gw, 'fuzz-good');
+  const peer = await fx.connect(gw, 'fuzz-peer');
   for (const c of [good, peer]) await c.request({ type: 'join', action: 'calm' });
   const pid = gw.proc.pid!;
   const baseline = rssBytes(pid);

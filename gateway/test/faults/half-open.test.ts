@@ -7,11 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-import { connect, gateway, metric, mint, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const IDLE_S = 8;
 let redis: RedisServer;
 let gw: GatewayProcess;
@@ -31,19 +32,19 @@ for (const url of JSON.parse(process.argv[1])) {
 beforeAll(async () => {
   redis = await startRedis();
   prefix = uniquePrefix('halfopen');
-  gw = await gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), IDLE_TIMEOUT_S: String(IDLE_S), PRESENCE_GRACE_MS: '0' });
+  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), IDLE_TIMEOUT_S: String(IDLE_S), PRESENCE_GRACE_MS: '0' });
 });
 
 afterAll(async () => {
   child?.kill('SIGKILL');
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
 it(`drops the sockets of a SIGSTOPped client within 2 x IDLE_TIMEOUT_S (${IDLE_S} s) and settles presence`, async () => {
-  const watcher = await connect(gw, 'ho-watcher');
-  const liveTab = await connect(gw, 'ho-both');
-  const urls = [`${gw.url}?token=${await mint('ho-only')}`, `${gw.url}?token=${await mint('ho-both')}`];
+  const watcher = await fx.connect(gw, 'ho-watcher');
+  const liveTab = await fx.connect(gw, 'ho-both');
+  const urls = [`${gw.url}?token=${await fx.mint('ho-only')}`, `${gw.url}?token=${await fx.mint('ho-both')}`];
   child = spawn(process.execPath, ['--input-type=module', '-e', CLIENT, JSON.stringify(urls)], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));

@@ -9,12 +9,13 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { alive, FAULTS_ENV, gatewayFixture } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix } from '../harness/wait.js';
-import { alive, gateway, remember, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const ISS = 'https://issuer.test';
 const AUD = 'realtime-gateway';
 const ORIGIN = 'https://app.example';
@@ -37,27 +38,27 @@ beforeAll(async () => {
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
   const jwksBase = `http://127.0.0.1:${(jwks.address() as { port: number }).port}`;
   const common = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('hs'), DB_PATH: tempDbPath(), JWT_SECRET: '', BAD_TOKEN_BURST: '1000' };
-  gw = await gateway({
+  gw = await fx.gateway({
     ...common, JWKS_URL: `${jwksBase}/jwks.json`, JWT_ISSUER: ISS, JWT_AUDIENCE: AUD, JWT_CLOCK_SKEW_S: String(SKEW_S), ALLOWED_ORIGINS: ORIGIN,
   });
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   jwks?.close();
   await redis?.stop();
 });
 
 const now = () => Math.floor(Date.now() / 1000);
-const claims = (over: JWTPayload = {}): JWTPayload => ({ sub: 'u-hs', iss: ISS, aud: AUD, exp: now() + 300, ...over });
+const claims = (over: JWTPayload = {}): JWTPayload => ({ sub: 'u-hs', iss: ISS, aud: AUD, iat: now(), exp: now() + 300, ...over });
 const without = (name: string) => Object.fromEntries(Object.entries(claims()).filter(([k]) => k !== name));
 
 async function rs256(payload: JWTPayload, key: CryptoKey = keys.privateKey, header: Record<string, unknown> = {}): Promise<string> {
-  return remember(await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'k1', ...header }).sign(key));
+  return fx.remember(await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'k1', ...header }).sign(key));
 }
 
 async function hs256(payload: JWTPayload, secret: string): Promise<string> {
-  return remember(await new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).sign(new TextEncoder().encode(secret)));
+  return fx.remember(await new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).sign(new TextEncoder().encode(secret)));
 }
 
 /** HTTP status of the upgrade: 101 when a welcome arrived. */
@@ -84,19 +85,19 @@ describe('RS256 through JWKS', () => {
 
   it('refuses alg:none, a foreign key under the same kid, and another algorithm for the same key', async () => {
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-    const none = remember(`${b64({ alg: 'none', kid: 'k1' })}.${b64(claims())}.`);
+    const none = fx.remember(`${b64({ alg: 'none', kid: 'k1' })}.${b64(claims())}.`);
     expect(await upgrade(gw, none)).toBe(401);
     expect(await upgrade(gw, await rs256(claims(), foreignKey))).toBe(401);
     const pssKey = await importPKCS8(await exportPKCS8(keys.privateKey), 'PS256');
-    const ps256 = remember(await new SignJWT(claims()).setProtectedHeader({ alg: 'PS256', kid: 'k1' }).sign(pssKey));
+    const ps256 = fx.remember(await new SignJWT(claims()).setProtectedHeader({ alg: 'PS256', kid: 'k1' }).sign(pssKey));
     expect(await upgrade(gw, ps256)).toBe(401);
     expect(await upgrade(gw, await rs256(claims(), keys.privateKey, { kid: 'unknown-kid' }))).toBe(401);
   });
 
-  it('refuses a wrong or missing audience or issuer, and a token without exp or sub', async () => {
+  it('refuses a wrong or missing audience or issuer, and a token without exp, sub or iat', async () => {
     const cases = {
       wrongAud: claims({ aud: 'another-service' }), wrongIss: claims({ iss: 'https://evil.test' }),
-      noAud: without('aud'), noIss: without('iss'), noExp: without('exp'), noSub: without('sub'),
+      noAud: without('aud'), noIss: without('iss'), noExp: without('exp'), noSub: without('sub'), noIat: without('iat'),
     };
     for (const [name, payload] of Object.entries(cases)) expect(await upgrade(gw, await rs256(payload)), name).toBe(401);
   });
@@ -126,8 +127,8 @@ describe('key server unreachable', () => {
     const jwksPort = (jwks.address() as { port: number }).port;
     const common = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('hs'), DB_PATH: tempDbPath(), JWT_SECRET: '', AUTH_TIMEOUT_MS: '500' };
     const [refused, hanging] = await Promise.all([
-      gateway({ ...common, JWKS_URL: `http://127.0.0.1:${closedPort}/jwks.json` }),
-      gateway({ ...common, JWKS_URL: `http://127.0.0.1:${jwksPort}/hang` }),
+      fx.gateway({ ...common, JWKS_URL: `http://127.0.0.1:${closedPort}/jwks.json` }),
+      fx.gateway({ ...common, JWKS_URL: `http://127.0.0.1:${jwksPort}/hang` }),
     ]);
     const token = await rs256(claims());
     expect(await upgrade(hanging, token), 'key server does not answer').toBe(503);

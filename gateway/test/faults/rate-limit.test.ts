@@ -7,11 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-import { connect, gateway, metric, mint, remember, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const RATE = 100;
 const BURST = 20;
 const STRIKES = 10;
@@ -21,14 +22,14 @@ let gw: GatewayProcess;
 
 beforeAll(async () => {
   redis = await startRedis();
-  gw = await gateway({
+  gw = await fx.gateway({
     REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('rate'), DB_PATH: tempDbPath(),
     MSG_RATE_PER_S: String(RATE), MSG_BURST: String(BURST), RATE_STRIKES_BEFORE_CLOSE: String(STRIKES), BAD_TOKEN_BURST: String(BAD_BURST),
   });
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
@@ -46,7 +47,7 @@ async function upgradeStatus(token: string): Promise<number> {
 
 describe('frames per connection', () => {
   it('answers a burst past MSG_BURST with rate_limited errors and keeps the socket open', async () => {
-    const c = await connect(gw, 'bursty');
+    const c = await fx.connect(gw, 'bursty');
     for (let i = 0; i < BURST + 5; i += 1) c.send(ping(i));
     await waitFor('every frame answered', () => c.frames.filter((f) => f.type === 'pong' || f.type === 'error').length >= BURST + 5);
     const pongs = c.frames.filter((f) => f.type === 'pong');
@@ -67,8 +68,8 @@ describe('frames per connection', () => {
   });
 
   it('closes a connection that keeps flooding with 4029', async () => {
-    const c = await connect(gw, 'flooder');
-    const other = await connect(gw, 'neighbour');
+    const c = await fx.connect(gw, 'flooder');
+    const other = await fx.connect(gw, 'neighbour');
     for (let i = 0; i < BURST + STRIKES + 10; i += 1) c.send(ping(i));
     const closed = await c.waitClosed(5000);
     expect(closed.code).toBe(4029);
@@ -80,7 +81,7 @@ describe('frames per connection', () => {
   });
 
   it('forgives a client that slows down: strikes reset once its bucket refilled', async () => {
-    const c = await connect(gw, 'occasional');
+    const c = await fx.connect(gw, 'occasional');
     const rounds = Math.ceil(STRIKES / 2) + 1;
     for (let round = 0; round < rounds; round += 1) {
       // Each round: a burst 4 frames over the limit, then quiet until the bucket is full again.
@@ -98,8 +99,8 @@ describe('frames per connection', () => {
 
 describe('failed upgrades per IP', () => {
   it(`refuses even a valid token with 429 after ${BAD_BURST} bad ones, then lets it in once the bucket refills`, async () => {
-    const valid = await mint('patient');
-    for (let i = 0; i < BAD_BURST; i += 1) expect(await upgradeStatus(remember(`not-a-token-${i}`))).toBe(401);
+    const valid = await fx.mint('patient');
+    for (let i = 0; i < BAD_BURST; i += 1) expect(await upgradeStatus(fx.remember(`not-a-token-${i}`))).toBe(401);
     const refusedAt = Date.now();
     expect(await upgradeStatus(valid)).toBe(429);
     expect(await upgradeStatus('still-bad')).toBe(429);

@@ -7,29 +7,27 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestClient } from '../harness/client.js';
+import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-import { connect, gateway, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const OUTAGE_MS = Number(process.env.FAULT_REDIS_OUTAGE_MS ?? 8000);
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
-/** Clients watching presence ('*', the default) on node a and node b, for the views test. */
-let watchers: TestClient[] = [];
-let upAt = 0;
 
 beforeAll(async () => {
   redis = await startRedis();
   prefix = uniquePrefix('outage');
   const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', PRESENCE_BATCH_MS: '10' };
-  [a, b] = await Promise.all([gateway({ ...env, NODE_ID: 'outage-a' }), gateway({ ...env, NODE_ID: 'outage-b' })]);
+  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'outage-a' }), fx.gateway({ ...env, NODE_ID: 'outage-b' })]);
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
@@ -58,14 +56,13 @@ async function redisState() {
 }
 
 it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling within 5 s without reconnects`, async () => {
-  const a1 = await connect(a, 'u-a1');
-  const a2 = await connect(a, 'u-a2');
-  const b1 = await connect(b, 'u-b1');
-  const dualA = await connect(a, 'u-dual');
-  const dualB = await connect(b, 'u-dual');
-  const leaver = await connect(a, 'u-leaver');
+  const a1 = await fx.connect(a, 'u-a1');
+  const a2 = await fx.connect(a, 'u-a2');
+  const b1 = await fx.connect(b, 'u-b1');
+  const dualA = await fx.connect(a, 'u-dual');
+  const dualB = await fx.connect(b, 'u-dual');
+  const leaver = await fx.connect(a, 'u-leaver');
   await b1.next((f) => f.type === 'presence' && f.changes.some((c: any) => c.userId === 'u-leaver' && c.status === 'online'));
-  watchers = [a2, b1];
   for (const c of [a1, a2, b1]) expect(await c.request({ type: 'join', action: 'room' })).toMatchObject({ type: 'ack' });
   expect(await dualB.request({ type: 'join', action: 'side' })).toMatchObject({ type: 'ack' });
   await waitFor('members registered', async () => (await redisState()).room.length === 3);
@@ -89,7 +86,7 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   expect(await a2.request({ type: 'join', action: 'late' })).toMatchObject({ type: 'ack' });
   dualA.close();
   leaver.close();
-  const newcomer = await connect(b, 'u-new');
+  const newcomer = await fx.connect(b, 'u-new');
   expect(newcomer.frames[0].type).toBe('welcome');
 
   // Let the outage last, then bring up a fresh, empty server on the same port.
@@ -98,7 +95,7 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   expect(await a1.request({ type: 'publish', action: 'room', data: 'still-local' })).toMatchObject({ type: 'error', code: 'unavailable' });
   await a2.next((f) => f.type === 'message' && f.data === 'still-local', 2000, a2LocalMark);
   await redis.start();
-  upAt = Date.now();
+  const upAt = Date.now();
   console.log(`Redis was down for ${upAt - downAt} ms`);
 
   const expected = {
@@ -138,7 +135,21 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
  * (welcome, then changes and resets applied in order) must match the store again.
  */
 it('brings every watcher\'s view of who is online back in line with the store (presence_reset)', async () => {
-  expect(watchers).toHaveLength(2);
+  // Watchers ('*', the default) on both nodes, and a user they all saw come online.
+  const watchers = [await fx.connect(a, 'v-watch-a'), await fx.connect(b, 'v-watch-b')];
+  const leaver = await fx.connect(a, 'v-leaver');
+  await waitFor('both watchers saw the leaver online', () => watchers.every((w) => onlineView(w).includes('v-leaver')));
+
+  // An outage of its own, during which one user leaves and another arrives.
+  await redis.stop();
+  await waitFor('both nodes report not ready', async () => (await status(a, '/readyz')) === 503 && (await status(b, '/readyz')) === 503, 5000, 100);
+  const onA = await metric(a, 'gateway_connections');
+  leaver.close();
+  await waitFor('node a counted the leaver out', async () => (await metric(a, 'gateway_connections')) === onA - 1, 5000, 50);
+  const newcomer = await fx.connect(b, 'v-new');
+  await redis.start();
+  const upAt = Date.now();
+
   const store = async () => (await redisState()).online.join();
   await waitFor('watchers converged on the store', async () => {
     const truth = await store();
@@ -146,7 +157,11 @@ it('brings every watcher\'s view of who is online back in line with the store (p
   }, 10_000, 100);
   console.log(`watchers' views matched the store ${Date.now() - upAt} ms after Redis came back`);
   for (const w of watchers) {
-    expect(onlineView(w)).not.toContain('u-leaver');
-    expect(onlineView(w)).toContain('u-new');
+    expect(onlineView(w)).not.toContain('v-leaver');
+    expect(onlineView(w)).toContain('v-new');
   }
-});
+
+  // Leave the store as found, so the other test's exact expectations hold in any order.
+  for (const c of [...watchers, newcomer]) c.close();
+  await waitFor('this test\'s users offline', async () => !(await redisState()).online.some((u) => u.startsWith('v-')));
+}, 40_000);

@@ -7,11 +7,12 @@
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FAULTS_ENV, gatewayFixture, MB, metric, rssBytes, rssSampler } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-import { connect, gateway, MB, metric, mint, rssBytes, rssSampler, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const BACKPRESSURE = 256 * 1024;
 const RATE = 4000; // frames per second allowed to the publisher
 const PAD = 'x'.repeat(1000); // ~1 KB messages
@@ -22,20 +23,20 @@ let gw: GatewayProcess;
 
 beforeAll(async () => {
   redis = await startRedis();
-  gw = await gateway({
+  gw = await fx.gateway({
     REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('slow'), DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0',
     MAX_BACKPRESSURE_BYTES: String(BACKPRESSURE), MSG_RATE_PER_S: String(RATE), MSG_BURST: String(RATE), LOG_LEVEL: 'info',
   });
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
 /** A member of `flood` that only counts messages and checks their order (no JSON parsing of 1 KB frames). */
 async function reader(userId: string) {
-  const ws = new WebSocket(`${gw.url}?token=${await mint(userId)}`);
+  const ws = new WebSocket(`${gw.url}?token=${await fx.mint(userId)}`);
   const r = { ws, count: 0, outOfOrder: 0, lastAt: 0, closed: undefined as number | undefined };
   let joined: () => void;
   const ack = new Promise<void>((resolve) => (joined = resolve));
@@ -56,7 +57,7 @@ async function reader(userId: string) {
 }
 
 it('closes a stalled reader with 4008, keeps RSS bounded, and delivers every message to the others at full speed', async () => {
-  const publisher = await connect(gw, 'flooder');
+  const publisher = await fx.connect(gw, 'flooder');
   expect(await publisher.request({ type: 'join', action: 'flood' })).toMatchObject({ type: 'ack' });
   const readers = await Promise.all(['r1', 'r2', 'r3'].map(reader));
   const stalled = await reader('stalled');

@@ -7,11 +7,12 @@
  */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
 import { TEST_SECRET, tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-import { connectWith, gateway, metric, mint, remember, teardown } from './support.js';
 
+const fx = gatewayFixture({ env: FAULTS_ENV });
 const TTL_S = 4;
 const WARNING_S = 2;
 let redis: RedisServer;
@@ -19,11 +20,11 @@ let gw: GatewayProcess;
 
 beforeAll(async () => {
   redis = await startRedis();
-  gw = await gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('ttl'), DB_PATH: tempDbPath(), TOKEN_EXPIRY_WARNING_S: String(WARNING_S) });
+  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('ttl'), DB_PATH: tempDbPath(), TOKEN_EXPIRY_WARNING_S: String(WARNING_S) });
 });
 
 afterAll(async () => {
-  await teardown();
+  await fx.teardown();
   await redis?.stop();
 });
 
@@ -32,8 +33,8 @@ const expOf = (token: string): number => JSON.parse(Buffer.from(token.split('.')
 
 describe.concurrent('a token that expires on a live socket', () => {
   it('warns with token_expiring, then closes with 4001 at exp', async () => {
-    const token = await mint('expiring', TTL_S);
-    const c = await connectWith(gw, token);
+    const token = await fx.mint('expiring', TTL_S);
+    const c = await fx.connectWith(gw, token);
     const expMs = expOf(token) * 1000;
     const warning = await c.next((f) => f.type === 'token_expiring', (TTL_S + 1) * 1000);
     const warnedAt = Date.now();
@@ -50,15 +51,15 @@ describe.concurrent('a token that expires on a live socket', () => {
   });
 
   it('stays open past the first exp after a refresh with a newer token for the same user', async () => {
-    const token = await mint('refresher', TTL_S);
-    const c = await connectWith(gw, token);
+    const token = await fx.mint('refresher', TTL_S);
+    const c = await fx.connectWith(gw, token);
     const firstExpMs = expOf(token) * 1000;
     await c.next((f) => f.type === 'token_expiring', (TTL_S + 1) * 1000);
-    const newer = await mint('refresher', 120);
+    const newer = await fx.mint('refresher', 120);
     const ack = await c.request({ type: 'refresh', token: newer });
     expect(ack).toMatchObject({ type: 'ack', result: { expiresAt: expOf(newer) * 1000 } });
     // An older token does not shorten the lifetime: still acked with the later expiry.
-    expect(await c.request({ type: 'refresh', token: await mint('refresher', TTL_S) })).toMatchObject({ result: { expiresAt: expOf(newer) * 1000 } });
+    expect(await c.request({ type: 'refresh', token: await fx.mint('refresher', TTL_S) })).toMatchObject({ result: { expiresAt: expOf(newer) * 1000 } });
     // Past the first expiry and a full sweep after it, the socket still works.
     await waitFor('first exp and one sweep have passed', () => Date.now() > firstExpMs + 1500, (TTL_S + 3) * 1000, 100);
     c.send({ type: 'ping', id: 'alive' });
@@ -68,16 +69,16 @@ describe.concurrent('a token that expires on a live socket', () => {
   }, 15_000);
 
   it('refuses a refresh for another user (forbidden) and an invalid or expired one (unauthorized), keeping the old expiry', async () => {
-    const token = await mint('owner', TTL_S);
-    const c = await connectWith(gw, token);
+    const token = await fx.mint('owner', TTL_S);
+    const c = await fx.connectWith(gw, token);
     const expMs = expOf(token) * 1000;
-    expect(await c.request({ type: 'refresh', token: await mint('intruder', 120) })).toMatchObject({ type: 'error', code: 'forbidden' });
+    expect(await c.request({ type: 'refresh', token: await fx.mint('intruder', 120) })).toMatchObject({ type: 'error', code: 'forbidden' });
     const now = Math.floor(Date.now() / 1000);
-    const expired = remember(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('owner').setExpirationTime(now - 60)
+    const expired = fx.remember(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('owner').setExpirationTime(now - 60)
       .sign(new TextEncoder().encode(TEST_SECRET)));
-    const forged = remember(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('owner').setExpirationTime(now + 120)
+    const forged = fx.remember(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('owner').setExpirationTime(now + 120)
       .sign(new TextEncoder().encode('some-other-secret-some-other-secret-0123')));
-    for (const token of ['garbage', expired, forged, `${await mint('owner', 120)}x`]) {
+    for (const token of ['garbage', expired, forged, `${await fx.mint('owner', 120)}x`]) {
       expect(await c.request({ type: 'refresh', token })).toMatchObject({ type: 'error', code: 'unauthorized' });
     }
     expect(await c.request({ type: 'refresh', token: 5 })).toMatchObject({ type: 'error', code: 'bad_request' });

@@ -1,6 +1,7 @@
 /**
- * A real redis-server owned by one test file: started on a free loopback port with
- * no persistence, so a test can stop it and start a fresh, empty one on the same port.
+ * A real redis-server owned by one test file (or one benchmark run): started on a free
+ * loopback port with no persistence, so a test can stop it and start a fresh, empty one on
+ * the same port. A server still running when this process exits is killed with it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -30,15 +31,24 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
+/** Servers started here and not yet exited: SIGKILLed if this process exits first. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const clients: Redis[] = [];
 
   const start = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
       stdio: 'ignore',
     });
+    running.add(p);
+    p.once('exit', () => running.delete(p));
+    proc = p;
     await waitFor(`redis-server on port ${port}`, () => ping(port), 10_000, 25);
   };
   const stop = async (hard = false) => {

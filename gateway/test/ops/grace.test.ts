@@ -5,37 +5,30 @@
  * grace is over. A deliberate close (1000, signing out) ends presence at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../harness/client.js';
-import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../harness/gateway.js';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 
 const GRACE_MS = 1500;
 
+const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
-const clients: TestClient[] = [];
-
-async function connect(gw: GatewayProcess, user: string): Promise<TestClient> {
-  const c = await TestClient.connect(gw.url, { token: await tokenFor(user) });
-  clients.push(c);
-  return c;
-}
 
 beforeAll(async () => {
   redis = await startRedis();
   prefix = uniquePrefix('grace');
   const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: String(GRACE_MS) };
   // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
-  a = await spawnGateway({ ...env, NODE_ID: 'grace-a' });
-  b = await spawnGateway({ ...env, NODE_ID: 'grace-b' });
+  a = await fx.gateway({ ...env, NODE_ID: 'grace-a' });
+  b = await fx.gateway({ ...env, NODE_ID: 'grace-b' });
 });
 
 afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all([a, b].filter(Boolean).map((g) => g.kill('SIGKILL')));
+  await fx.teardown();
   await redis?.stop();
 });
 
@@ -46,10 +39,10 @@ describe('the presence grace window', () => {
     await sub.subscribe(`${prefix}presence`);
     sub.on('message', (_c: string, message: string) => storeEvents.push(...JSON.parse(message).changes));
 
-    const watcher = await connect(a, 'grace-watcher');
-    const returning = await connect(a, 'returning');
-    const leaving = await connect(a, 'leaving');
-    const signingOut = await connect(a, 'signing-out');
+    const watcher = await fx.connect(a, 'grace-watcher');
+    const returning = await fx.connect(a, 'returning');
+    const leaving = await fx.connect(a, 'leaving');
+    const signingOut = await fx.connect(a, 'signing-out');
     const saw = (user: string, status: string) => watcher.presence(user).some((c) => c.status === status);
     await waitFor('all online for the watcher', () => ['returning', 'leaving', 'signing-out'].every((u) => saw(u, 'online')));
 
@@ -58,7 +51,7 @@ describe('the presence grace window', () => {
     leaving.ws.terminate(); // the network goes away: the node sees 1006
     signingOut.close(1000); // a deliberate sign-out
     await Promise.all([returning.waitClosed(), leaving.waitClosed(), signingOut.waitClosed()]);
-    const back = await connect(b, 'returning');
+    const back = await fx.connect(b, 'returning');
     const backAfter = Date.now() - closedAt;
     expect(back.frames[0].node).toBe('grace-b');
     expect(backAfter).toBeLessThan(GRACE_MS / 2);

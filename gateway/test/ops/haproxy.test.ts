@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../harness/gateway.js';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
@@ -18,6 +19,7 @@ import { get } from './http.js';
 import { ROOT } from './pm2.js';
 import { ReconnectingClient } from './reconnecting.js';
 
+const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
@@ -47,8 +49,8 @@ beforeAll(async () => {
   redis = await startRedis();
   const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('haproxy'), DB_PATH: tempDbPath(), DRAIN_SPREAD_MS: '300', PRESENCE_GRACE_MS: '2000' };
   // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
-  a = await spawnGateway({ ...env, NODE_ID: 'ha-a' });
-  b = await spawnGateway({ ...env, NODE_ID: 'ha-b' });
+  a = await fx.gateway({ ...env, NODE_ID: 'ha-a' });
+  b = await fx.gateway({ ...env, NODE_ID: 'ha-b' });
   [plainPort, tlsPort] = [await freePort(), await freePort()];
 
   dir = mkdtempSync(join(tmpdir(), 'gw-haproxy-'));
@@ -79,7 +81,7 @@ afterAll(async () => {
     haproxy.kill('SIGTERM');
     await gone;
   }
-  await Promise.all([a, b].filter(Boolean).map((g) => g.kill('SIGKILL')));
+  await fx.teardown();
   await redis?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -89,7 +91,7 @@ describe('deploy/haproxy.cfg', () => {
     const healthz = await get(`https://127.0.0.1:${tlsPort}/healthz`, { ca });
     expect(healthz.status).toBe(200);
     expect((await get(`https://127.0.0.1:${tlsPort}/metrics`, { ca })).status).toBe(404);
-    const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws?token=${await tokenFor('ha-tls')}`, { ca, handshakeTimeout: 5000 });
+    const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws?token=${await fx.mint('ha-tls')}`, { ca, handshakeTimeout: 5000 });
     try {
       const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
         ws.once('message', (data) => resolve(JSON.parse(data.toString())));
@@ -103,7 +105,7 @@ describe('deploy/haproxy.cfg', () => {
 
   it('spreads sockets over the nodes and moves a draining node\'s clients to the other one', async () => {
     const url = `ws://127.0.0.1:${plainPort}/ws`;
-    for (let i = 0; i < 20; i++) clients.push(await new ReconnectingClient(url, await tokenFor(`ha${i}`), 300).start());
+    for (let i = 0; i < 20; i++) clients.push(await new ReconnectingClient(url, await fx.mint(`ha${i}`), 300).start());
     const first = clients.map((c) => c.nodes()[0]);
     expect(new Set(first)).toEqual(new Set(['ha-a', 'ha-b'])); // leastconn alternates
     const onA = clients.filter((c) => c.nodes()[0] === 'ha-a');

@@ -5,7 +5,7 @@
  * flapping offline. deploy/reload.mjs stops a rollout at the first instance that never
  * becomes ready.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -40,6 +40,16 @@ async function startApp(env: Record<string, string>): Promise<void> {
     return online.length === 2;
   }, 20_000, 200);
   await waitFor(`${env.PM2_APP_NAME} ready on ${env.PORT}`, async () => (await get(`http://127.0.0.1:${env.PORT}/readyz`)).status === 200, 10_000, 100);
+}
+
+/** The process is gone (signal 0 reaches no one). */
+function exited(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 async function pids(name: string): Promise<Map<number, number>> {
@@ -95,14 +105,16 @@ describe('pm2 cluster mode on one port', () => {
       return users.every((u) => online.has(u));
     }, 10_000, 50);
 
-    // Sample the online set every ~100 ms for the whole reload.
+    // Sample the online set for the whole reload, one query about every 100 ms (a sampling
+    // rate: nothing waits on it); `at` is when the query was sent.
     const samples: { at: number; missing: string[] }[] = [];
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
+        const at = Date.now();
         const online = new Set(await r.smembers(`${prefix}online_users`));
-        samples.push({ at: Date.now(), missing: users.filter((u) => !online.has(u)) });
-        await new Promise((res) => setTimeout(res, 100));
+        samples.push({ at, missing: users.filter((u) => !online.has(u)) });
+        await new Promise((res) => setTimeout(res, Math.max(0, at + 100 - Date.now())));
       }
     })();
 
@@ -115,7 +127,9 @@ describe('pm2 cluster mode on one port', () => {
     for (const [id, pid] of oldPids) expect(newPids.get(id)).not.toBe(pid);
 
     await waitFor('every client connected again', () => clients.every((c) => c.connected && c.moves.every((m) => m.welcomedAt !== undefined)), 10_000, 50);
-    await new Promise((res) => setTimeout(res, 300)); // one more sample after the last old instance retired
+    await waitFor('every old instance exited', () => [...oldPids.values()].every(exited), 10_000, 20);
+    const retiredAt = Date.now();
+    await waitFor('a sample of the online set sent after the last old instance exited', () => samples.some((s) => s.at > retiredAt), 5000, 20);
     sampling = false;
     await sampler;
 
@@ -177,7 +191,7 @@ describe('deploy/reload.mjs', () => {
     const before = await pids('rollout');
     const [first, second] = [...before.keys()].sort((a, b) => a - b);
     writeFileSync(brokenMarker, '');
-    const r = await rollout();
+    const r = await rollout().finally(() => rmSync(brokenMarker, { force: true })); // later starts are healthy again
     console.log(r.stderr.trim());
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`#${first}: the new process never signalled ready`);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const ECOSYSTEM = join(ROOT, 'deploy', 'ecosystem.config.cjs');
 export const RELOAD = join(ROOT, 'deploy', 'reload.mjs');
 const PM2_BIN = join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2');

@@ -9,30 +9,19 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../harness/client.js';
-import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../harness/gateway.js';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 import { get } from './http.js';
 import { ROOT } from './pm2.js';
 import { parseExposition, value } from './prometheus.js';
 
+const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
 let redis: RedisServer;
 let env: Record<string, string>;
-const spawned: GatewayProcess[] = [];
-const clients: TestClient[] = [];
 
-async function node(extra: Record<string, string> = {}): Promise<GatewayProcess> {
-  const gw = await spawnGateway({ ...env, ...extra });
-  spawned.push(gw);
-  return gw;
-}
-
-async function connect(gw: GatewayProcess, user: string): Promise<TestClient> {
-  const c = await TestClient.connect(gw.url, { token: await tokenFor(user) });
-  clients.push(c);
-  return c;
-}
+const node = (extra: Record<string, string> = {}) => fx.gateway({ ...env, ...extra });
 
 async function metrics(gw: GatewayProcess) {
   const answer = await get(`${gw.http}/metrics`);
@@ -46,15 +35,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all(spawned.map((g) => g.kill('SIGKILL')));
+  await fx.teardown();
   await redis?.stop();
 });
 
 describe('/readyz during a drain', () => {
   it('turns 503 "draining" at once (seen on a connection opened before), refuses new connections, and the node exits 0', async () => {
     const gw = await node({ DRAIN_SPREAD_MS: '200', PRESENCE_GRACE_MS: '1500' });
-    const client = await connect(gw, 'drained-user');
+    const client = await fx.connect(gw, 'drained-user');
     // The listener closes when the drain starts, so only a connection opened before can still ask.
     const kept = new http.Agent({ keepAlive: true, maxSockets: 1 });
     expect((await get(`${gw.http}/readyz`, { agent: kept })).status).toBe(200);
@@ -91,8 +79,8 @@ describe('/metrics', () => {
     const inBefore = value(before, 'gateway_messages_in_total');
     expect(value(before, 'gateway_connections')).toBe(0);
 
-    const reader = await connect(a, 'metrics-reader');
-    const writer = await connect(b, 'metrics-writer');
+    const reader = await fx.connect(a, 'metrics-reader');
+    const writer = await fx.connect(b, 'metrics-writer');
     await reader.request({ type: 'join', action: 'metrics-room' });
     await writer.request({ type: 'join', action: 'metrics-room' });
     for (let i = 0; i < 5; i++) await writer.request({ type: 'publish', action: 'metrics-room', data: { i } });
@@ -111,8 +99,7 @@ describe('/metrics', () => {
   });
 
   it('has every metric the Grafana dashboard queries', async () => {
-    const gw = spawned[spawned.length - 1];
-    const exposition = await metrics(gw);
+    const exposition = await metrics(await node());
     const dashboard = readFileSync(join(ROOT, 'deploy', 'grafana-dashboard.json'), 'utf8');
     const queried = new Set([...dashboard.matchAll(/\b(gateway_[a-z_]+?)(_bucket|_sum|_count)?\b/g)].map((m) => m[1] + (exposition.types.has(m[1]) ? '' : m[2] ?? '')));
     expect(queried.size).toBeGreaterThan(8);

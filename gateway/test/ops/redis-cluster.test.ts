@@ -3,7 +3,7 @@
  * the presence Lua scripts work when REDIS_PREFIX carries a hash tag ('{gw}:' puts every key
  * in one slot) and are refused without one (their keys span slots). The broker's pub/sub
  * works through a Cluster client too. These inject ioredis `Cluster` clients into the stores
- * directly; gateway/test/cluster-mode.test.ts runs whole gateways with REDIS_CLUSTER_NODES.
+ * directly; gateway/test/integration/cluster-mode.test.ts runs whole gateways with REDIS_CLUSTER_NODES.
  */
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,7 +83,7 @@ describe('action pub/sub on a three-master Redis Cluster', () => {
     const mk = (nodeId: string) => new RedisBroker({ publisher: asRedis(cluster()), subscriber: asRedis(cluster()), prefix: '{gw}:', nodeId });
     const [a, b] = [mk('ba'), mk('bb')];
     const got: string[] = [];
-    b.onMessage((topic, payload) => got.push(`${topic} ${payload}`));
+    b.onMessage(({ topic, payload }) => got.push(`${topic} ${payload}`));
     await waitFor('cluster clients ready', () => a.isReady() && b.isReady(), 5000);
     await b.subscribe('room');
     await a.publish('room', '{"hello":1}');

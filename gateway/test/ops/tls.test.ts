@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../harness/gateway.js';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { get } from './http.js';
 
+const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
 let gw: GatewayProcess;
 let ca: Buffer;
 let dir: string;
@@ -24,18 +26,18 @@ beforeAll(async () => {
     '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert,
   ], { stdio: 'ignore' });
   ca = readFileSync(cert);
-  gw = await spawnGateway({ TLS_CERT: cert, TLS_KEY: key, DB_PATH: tempDbPath() });
+  gw = await fx.gateway({ TLS_CERT: cert, TLS_KEY: key, DB_PATH: tempDbPath() });
 });
 
 afterAll(async () => {
-  await gw?.kill('SIGKILL');
+  await fx.teardown();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('native TLS', () => {
   it('accepts wss:// with a certificate the client trusts and sends the welcome', async () => {
     expect(gw.logs.some((l) => /"msg":"gateway listening"/.test(l) && /"tls":true/.test(l))).toBe(true);
-    const ws = new WebSocket(`wss://127.0.0.1:${gw.port}/ws?token=${await tokenFor('tls-user')}`, { ca, handshakeTimeout: 5000 });
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.port}/ws?token=${await fx.mint('tls-user')}`, { ca, handshakeTimeout: 5000 });
     try {
       const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
         ws.once('message', (data) => resolve(JSON.parse(data.toString())));

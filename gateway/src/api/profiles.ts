@@ -1,0 +1,105 @@
+/**
+ * Profiles: a display name and a picture per user, stored in the directory and pushed live.
+ *
+ * - `PATCH /api/me` `{"displayName"}` and `PUT /api/me/avatar` (raw image body: PNG, JPEG,
+ *   GIF or WebP, checked by its leading bytes, at most AVATAR_MAX_BYTES) with a Bearer token;
+ *   only users in the directory have a profile to edit.
+ * - `GET /api/users/:id/avatar` needs no token (an <img> cannot send one); its URL carries the
+ *   picture's version, so the answer is cacheable for a year and revalidates by ETag.
+ * - A change goes to every socket that sees that user (presence feed '*' or watching them),
+ *   on every node, as `{"type":"profile","user":{…}}`; live connections of that user stamp
+ *   the new display name on their next messages.
+ */
+import { fail, sessionOf } from './request.js';
+import type { Authenticate } from '../auth/sessions.js';
+import type { Broker } from '../broker/types.js';
+import { topics, type LocalFanout } from '../connection.js';
+import type { Hub } from '../node/hub.js';
+import type { ApiReply } from '../transport/http.js';
+import type { Route, RouteRequest, Routes } from '../transport/server.js';
+import { DirectoryError, profileOf, type User, type UserDirectory } from '../users/types.js';
+
+const TOPIC = '$profile';
+
+const IMAGE_TYPES: Record<string, (b: Buffer) => boolean> = {
+  'image/png': (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+  'image/jpeg': (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
+  'image/gif': (b) => /^GIF8[79]a/.test(b.subarray(0, 6).toString('latin1')),
+  'image/webp': (b) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
+};
+
+export interface ProfileDeps { users: UserDirectory; hub: Hub; fanout: LocalFanout; broker: Broker; authenticate: Authenticate; avatarMaxBytes: number }
+
+export async function createProfiles(d: ProfileDeps): Promise<Pick<Routes, 'get' | 'put' | 'patch'>> {
+  const deliver = (frame: string) => {
+    const user = (JSON.parse(frame) as { user: { id: string; displayName: string; avatarUrl?: string } }).user;
+    for (const c of d.hub.all()) {
+      if (c.userId !== user.id) continue;
+      c.displayName = user.displayName;
+      c.avatarUrl = user.avatarUrl;
+    }
+    d.fanout.publish(topics.presenceAll, frame);
+    d.fanout.publish(topics.presenceOf(user.id), frame);
+  };
+  await d.hub.onSystem(TOPIC, deliver);
+
+  const announce = (user: User) => {
+    const frame = JSON.stringify({ type: 'profile', user: profileOf(user) });
+    deliver(frame);
+    d.broker.publish(TOPIC, frame).catch(() => {}); // other nodes catch up at their clients' next welcome
+  };
+
+  async function who(req: RouteRequest): Promise<User | ApiReply> {
+    const caller = await sessionOf(d.authenticate, req);
+    if ('status' in caller) return caller;
+    return caller.user ?? fail(404, 'not_found', 'this user is not in the directory: no profile to edit');
+  }
+
+  const patchMe: Route = async (req, body) => {
+    const me = await who(req);
+    if ('status' in me) return me;
+    let displayName: unknown;
+    try {
+      displayName = (JSON.parse((await body()).toString('utf8')) as { displayName?: unknown }).displayName;
+    } catch {
+      return fail(400, 'bad_json', 'send {"displayName": "..."} as JSON');
+    }
+    if (typeof displayName !== 'string') return fail(400, 'bad_request', 'displayName must be a string');
+    try {
+      const user = d.users.setDisplayName(me.id, displayName);
+      announce(user);
+      return { status: 200, body: { user: profileOf(user) } };
+    } catch (err) {
+      if (err instanceof DirectoryError) return fail(400, 'bad_request', err.message);
+      throw err;
+    }
+  };
+
+  const putAvatar: Route = Object.assign(async (req: RouteRequest, body: () => Promise<Buffer>) => {
+    const me = await who(req);
+    if ('status' in me) return me;
+    const type = req.header('content-type').split(';')[0].trim().toLowerCase();
+    if (!IMAGE_TYPES[type]) return fail(415, 'bad_request', `send ${Object.keys(IMAGE_TYPES).join(', ')}`);
+    let bytes: Buffer;
+    try {
+      bytes = await body();
+    } catch {
+      return fail(413, 'too_large', `a picture is at most ${d.avatarMaxBytes} bytes`);
+    }
+    if (!IMAGE_TYPES[type](bytes)) return fail(400, 'bad_request', `the body is not a ${type} image`);
+    const user = d.users.setAvatar(me.id, type, bytes);
+    announce(user);
+    return { status: 200, body: { user: profileOf(user) } };
+  }, { maxBody: d.avatarMaxBytes });
+
+  const getAvatar: Route = (req) => {
+    const avatar = d.users.avatar(req.param(0));
+    if (!avatar) return fail(404, 'not_found', 'no picture for this user');
+    const etag = `"${avatar.version}"`;
+    const headers = { etag, 'cache-control': 'public, max-age=31536000, immutable', 'x-content-type-options': 'nosniff' };
+    if (req.header('if-none-match') === etag) return { status: 304, body: '', headers };
+    return { status: 200, body: avatar.bytes, headers: { ...headers, 'content-type': avatar.type } };
+  };
+
+  return { get: { '/api/users/:id/avatar': getAvatar }, put: { '/api/me/avatar': putAvatar }, patch: { '/api/me': patchMe } };
+}

@@ -1,0 +1,45 @@
+/**
+ * Reading an HTTP API request, the same way on every route: its bearer credential, the caller
+ * it identifies, its JSON body, and the error reply that refuses it (codes from the one table
+ * in shared/protocol.ts). Bad input is always a 4xx; only an unreachable key server is a 503.
+ */
+import { ErrorCodes, type ErrorCode } from '../../../shared/protocol.js';
+import type { Authenticate, Session } from '../auth/sessions.js';
+import { AuthError } from '../auth/tokens.js';
+import type { ApiReply } from '../transport/http.js';
+import type { RouteRequest } from '../transport/server.js';
+
+export function fail(status: number, code: ErrorCode, message: string = ErrorCodes[code]): ApiReply {
+  return { status, body: { error: code, message } };
+}
+
+/** The credential of `Authorization: Bearer <credential>`, if that is the header's form. */
+export function bearer(req: Pick<RouteRequest, 'header'>): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(req.header('authorization'))?.[1];
+}
+
+/** The caller's session, or the reply that refuses it (503 when the key server is down, else 401). */
+export async function sessionOf(authenticate: Authenticate, req: Pick<RouteRequest, 'header'>): Promise<Session | ApiReply> {
+  try {
+    return await authenticate(bearer(req) ?? '');
+  } catch (err) {
+    if (err instanceof AuthError && (err.reason === 'timeout' || err.reason === 'unavailable')) return fail(503, 'unavailable');
+    return { ...fail(401, 'unauthorized'), headers: { 'www-authenticate': 'Bearer' } };
+  }
+}
+
+/** The parsed JSON body, or the reply that refuses it: 415 not JSON, 413 too large, 400 unparsable. */
+export async function readJson(req: Pick<RouteRequest, 'header'>, body: () => Promise<Buffer>): Promise<{ json: unknown } | ApiReply> {
+  if (!/^application\/json\b/i.test(req.header('content-type'))) return fail(415, 'bad_request', 'send application/json');
+  let raw: Buffer;
+  try {
+    raw = await body();
+  } catch {
+    return fail(413, 'too_large');
+  }
+  try {
+    return { json: JSON.parse(raw.toString('utf8')) };
+  } catch {
+    return fail(400, 'bad_json');
+  }
+}

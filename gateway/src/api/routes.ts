@@ -1,0 +1,76 @@
+/**
+ * Every HTTP route of a node in one table: health, readiness and who-am-I (account.ts),
+ * sign-in and refresh (signin.ts), the backend publish API (publish.ts), profiles
+ * (profiles.ts) and metrics.
+ *
+ * `/metrics` answers callers on this host (the client address, as resolved through trusted
+ * proxies, is loopback) or, with METRICS_TOKEN, anyone presenting it as a Bearer token; others
+ * get 404, as if there were no such route.
+ */
+import type { Authenticate } from '../auth/sessions.js';
+import type { Broker } from '../broker/types.js';
+import type { Config } from '../config.js';
+import type { LocalFanout } from '../connection.js';
+import type { SharedLimits } from '../limits/shared.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Hub } from '../node/hub.js';
+import type { Publish } from '../node/publisher.js';
+import type { PresenceStore } from '../presence/types.js';
+import type { Route, Routes } from '../transport/server.js';
+import type { UserDirectory } from '../users/types.js';
+import { createAccount } from './account.js';
+import { createProfiles } from './profiles.js';
+import { createPublishRoute, keyChecker } from './publish.js';
+import { bearer, fail } from './request.js';
+import { createSignIn } from './signin.js';
+
+export interface RouteDeps {
+  config: Readonly<Config>;
+  authenticate: Authenticate;
+  users: UserDirectory;
+  presence: PresenceStore;
+  broker: Broker;
+  hub: Hub;
+  fanout: LocalFanout;
+  publish: Publish;
+  limits: SharedLimits;
+  metrics: Metrics;
+  log: Logger;
+  readiness: () => string[];
+  draining: () => boolean;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+function metricsRoute(d: RouteDeps): Route {
+  const token = d.config.metricsToken;
+  const valid = token ? keyChecker([token]) : undefined;
+  return async (req) => {
+    const allowed = valid ? valid(bearer(req) ?? '') : LOOPBACK.test(req.ip);
+    if (!allowed) return fail(404, 'not_found', 'no route GET /metrics');
+    d.metrics.connections.set(d.hub.size);
+    d.metrics.usersOnline.set(d.hub.users());
+    d.metrics.redisUp.set(d.broker.isReady() ? 1 : 0);
+    d.metrics.draining.set(d.draining() ? 1 : 0);
+    return { status: 200, body: await d.metrics.registry.metrics(), headers: { 'content-type': d.metrics.registry.contentType } };
+  };
+}
+
+export async function buildRoutes(d: RouteDeps): Promise<Omit<Routes, 'files'>> {
+  const { config } = d;
+  const account = createAccount({ authenticate: d.authenticate, users: d.users, presence: d.presence, readiness: d.readiness });
+  const signIn = createSignIn({
+    auth: config.auth, loginTtlS: config.loginTtlS, authenticate: d.authenticate, users: d.users, limits: d.limits,
+    log: d.log.child({ component: 'signin' }),
+  });
+  const profiles = await createProfiles({
+    users: d.users, hub: d.hub, fanout: d.fanout, broker: d.broker, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes,
+  });
+  return {
+    get: { ...account.get, ...profiles.get, '/metrics': metricsRoute(d) },
+    post: { ...signIn.post, '/api/publish': createPublishRoute(config.apiKeys, d.publish) },
+    put: profiles.put,
+    patch: profiles.patch,
+  };
+}

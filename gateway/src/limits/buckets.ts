@@ -1,0 +1,53 @@
+/**
+ * Token buckets in process memory: the per-connection frame limit, failed upgrades per
+ * address, and the memory twin of the shared limits (shared.ts).
+ */
+export interface Bucket { tokens: number; at: number }
+
+/** The tokens `b` holds at `now`: what it had, refilled at `ratePerSec`, capped at `burst`. */
+export function tokensAt(b: Bucket, ratePerSec: number, burst: number, now: number): number {
+  return Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSec);
+}
+
+/** Refill `b` up to `now` and take one token; false (nothing taken) when it holds less than one. */
+export function takeToken(b: Bucket, ratePerSec: number, burst: number, now: number): boolean {
+  b.tokens = tokensAt(b, ratePerSec, burst, now);
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+/**
+ * Token buckets per key (IP, username, connection): `ratePerSec` refill, `burst` capacity.
+ * Memory is bounded: past `maxKeys` the oldest keys are forgotten (a forgotten key starts full,
+ * which errs on the side of letting a request through rather than growing without bound).
+ */
+export class KeyedLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly ratePerSec: number, private readonly burst: number, private readonly maxKeys = 100_000) {}
+
+  /** True when `key` has a token left, without taking it. */
+  available(key: string, now = Date.now()): boolean {
+    const b = this.buckets.get(key);
+    if (!b) return true;
+    return tokensAt(b, this.ratePerSec, this.burst, now) >= 1;
+  }
+
+  /** Forget `key`: its bucket starts full again. */
+  forget(key: string): void {
+    this.buckets.delete(key);
+  }
+
+  /** Take one token for `key`; false when the bucket is empty. */
+  take(key: string, now = Date.now()): boolean {
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+      b = { tokens: this.burst, at: now };
+      this.buckets.set(key, b);
+    }
+    return takeToken(b, this.ratePerSec, this.burst, now);
+  }
+}

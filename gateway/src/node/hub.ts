@@ -1,0 +1,156 @@
+/**
+ * Local connections of this node, by id and by action, and the bridge between them and
+ * the broker: the first local member of an action subscribes this node to it, the last
+ * one leaving unsubscribes. What the broker delivers is fanned out to local members
+ * through the transport's topics, as received (no decoding on the relay path); history
+ * messages go through the history feeds, which decide by offset who gets what.
+ *
+ * Reserved topics (names starting with `$`, which actions cannot use) carry node-level
+ * messages such as profile changes; their handler runs instead of a fan-out.
+ */
+import { topics, type Connection, type LocalFanout } from '../connection.js';
+import type { Broker, Delivery } from '../broker/types.js';
+import type { HistoryFeeds } from '../history/feeds.js';
+import type { Logger } from '../log.js';
+import type { NodeAccount } from '../presence/types.js';
+
+export class Hub {
+  private readonly conns = new Map<string, Connection>();
+  /** action -> number of local connections that joined it. */
+  private readonly members = new Map<string, number>();
+  /** action -> the broker subscription every local member of it waits for. */
+  private readonly subscriptions = new Map<string, Promise<void>>();
+  /** Connections whose socket closed but which presence still counts (grace window). */
+  private readonly released = new Set<string>();
+  private readonly system = new Map<string, (payload: string) => void>();
+  private open = 0;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly fanout: LocalFanout,
+    private readonly feeds: HistoryFeeds,
+    private readonly log: Logger,
+    /** Called once per plain message fanned out from the bus (metrics). */
+    private readonly onRelay: (frame: string) => void = () => {},
+  ) {
+    broker.onMessage((delivery) => this.deliver(delivery));
+  }
+
+  /** Handle a reserved topic on this node; the broker is subscribed to it for the node's lifetime. */
+  async onSystem(topic: string, handler: (payload: string) => void): Promise<void> {
+    this.system.set(topic, handler);
+    await this.broker.subscribe(topic);
+  }
+
+  private deliver(d: Delivery): void {
+    const system = this.system.get(d.topic);
+    if (system) return system(d.payload);
+    if (!this.members.has(d.topic)) return;
+    if (d.position) return this.feeds.relay(d);
+    this.fanout.publish(topics.action(d.topic), d.payload);
+    this.onRelay(d.payload);
+  }
+
+  /** Count `conn` in this node's account (from admission on, before its socket exists). */
+  add(conn: Connection): void {
+    this.conns.set(conn.id, conn);
+    this.open += 1;
+  }
+
+  /**
+   * The socket closed: drop its local action memberships at once. The connection stays in
+   * the account (presence) until `forget`, which the caller delays by the grace window.
+   */
+  async release(conn: Connection): Promise<void> {
+    if (!this.conns.has(conn.id) || this.released.has(conn.id)) return;
+    this.released.add(conn.id);
+    this.open -= 1;
+    await Promise.all([...conn.actions].map((action) => {
+      this.feeds.leave(conn, action);
+      return this.dropMember(action);
+    }));
+  }
+
+  /** Remove `conn` from the account: issued together with the presence store's disconnect. */
+  forget(conn: Connection): void {
+    if (!this.released.has(conn.id) && this.conns.has(conn.id)) this.open -= 1;
+    this.released.delete(conn.id);
+    this.conns.delete(conn.id);
+  }
+
+  /** Connections whose socket is open (or being admitted). */
+  get size(): number {
+    return this.open;
+  }
+
+  /** Every counted connection, lingering ones (closed, within the grace window) included. */
+  all(): IterableIterator<Connection> {
+    return this.conns.values();
+  }
+
+  /** Distinct users with a counted connection. */
+  users(): number {
+    return new Set([...this.conns.values()].map((c) => c.userId)).size;
+  }
+
+  /**
+   * Make `conn` a member of `action`. Resolves once this node is subscribed on the broker, so
+   * every message published anywhere after that reaches the node; `attach` then starts live
+   * delivery to the socket (history actions attach through the feeds instead). Rejects, with
+   * `conn` no member, when the subscription failed.
+   */
+  async join(conn: Connection, action: string, attach: boolean): Promise<void> {
+    conn.actions.add(action);
+    this.members.set(action, (this.members.get(action) ?? 0) + 1);
+    let subscribed = this.subscriptions.get(action);
+    if (!subscribed) {
+      subscribed = this.broker.subscribe(action);
+      this.subscriptions.set(action, subscribed);
+    }
+    try {
+      await subscribed;
+    } catch (err) {
+      if (this.subscriptions.get(action) === subscribed) this.subscriptions.delete(action);
+      // A closed connection's memberships were already dropped by `release`.
+      if (conn.actions.delete(action) && !this.released.has(conn.id)) await this.dropMember(action);
+      throw err;
+    }
+    if (attach && !conn.closed) conn.socket?.subscribe(topics.action(action));
+  }
+
+  async leave(conn: Connection, action: string): Promise<void> {
+    if (!conn.actions.delete(action)) return;
+    if (!conn.closed) conn.socket?.unsubscribe(topics.action(action));
+    this.feeds.leave(conn, action);
+    await this.dropMember(action);
+  }
+
+  private async dropMember(action: string): Promise<void> {
+    const count = (this.members.get(action) ?? 1) - 1;
+    if (count > 0) {
+      this.members.set(action, count);
+      return;
+    }
+    this.members.delete(action);
+    this.subscriptions.delete(action);
+    this.feeds.vacate(action);
+    try {
+      await this.broker.unsubscribe(action);
+    } catch (err) {
+      this.log.warn({ err, action }, 'broker unsubscribe failed; stray messages will find no local member');
+    }
+  }
+
+  /** This node's share of presence and membership, rebuilt from its live connections. */
+  account(): NodeAccount {
+    const users: NodeAccount['users'] = new Map();
+    const memberships: NodeAccount['memberships'] = new Map();
+    for (const c of this.conns.values()) {
+      const entry = users.get(c.userId);
+      if (entry) entry.count += 1;
+      else users.set(c.userId, { count: 1, username: c.username });
+      if (c.actions.size > 0) memberships.set(c.id, new Set(c.actions));
+    }
+    return { users, memberships };
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The per-connection protocol: one handler per client message type. Handlers run after
+ * the frame was decoded (the transport copies the frame to a string first, so the
+ * socket library's buffer is never touched after an await). Every command that carries
+ * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
+ */
+import { decodeClientMessage } from '../../../shared/codec.js';
+import { CloseCodes, type ClientMessage, type ErrorCode, type JoinResult, type RequestId } from '../../../shared/protocol.js';
+import type { Authenticate } from '../auth/sessions.js';
+import { replyError, sendTo, type Connection } from '../connection.js';
+import type { HistoryFeeds } from '../history/feeds.js';
+import { policyFor, type HistoryRule } from '../history/policy.js';
+import type { Hub } from '../node/hub.js';
+import { PublishTooLarge, type Publish } from '../node/publisher.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { takeToken, tokensAt } from '../limits/buckets.js';
+import type { PresenceFeed } from '../node/presence-feed.js';
+import { CursorError, type PresenceStore } from '../presence/types.js';
+import type { UserDirectory } from '../users/types.js';
+import { searchPeople } from '../users/people.js';
+import { profileOf } from '../users/types.js';
+
+export interface SessionDeps {
+  authenticate: Authenticate;
+  publish: Publish;
+  feeds: HistoryFeeds;
+  rules: readonly HistoryRule[];
+  metrics?: Pick<Metrics, 'messagesIn' | 'rateLimited' | 'protocolErrors'>;
+  hub: Hub;
+  feed: PresenceFeed;
+  presence: PresenceStore;
+  users: UserDirectory;
+  log: Logger;
+  limits: { maxActions: number; onlinePage: number; msgRatePerS: number; msgBurst: number; strikesBeforeClose: number };
+  /** Membership registry writes that failed (store unreachable) are repaired by the next sync. */
+  markDirty: () => void;
+}
+
+type Handler<T extends ClientMessage['type']> = (conn: Connection, msg: Extract<ClientMessage, { type: T }>) => Promise<void> | void;
+type Handlers = { [T in ClientMessage['type']]: Handler<T> };
+
+class CommandError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+function ack(conn: Connection, id: RequestId | undefined, result?: unknown): void {
+  if (id === undefined) return;
+  sendTo(conn, JSON.stringify(result === undefined ? { type: 'ack', id } : { type: 'ack', id, result }));
+}
+
+function handlers(d: SessionDeps): Handlers {
+  return {
+    async join(conn, msg) {
+      if (conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: true });
+      if (conn.actions.size >= d.limits.maxActions) {
+        throw new CommandError('too_many_actions', `at most ${d.limits.maxActions} actions per connection`);
+      }
+      const policy = policyFor(d.rules, msg.action);
+      await d.hub.join(conn, msg.action, !policy);
+      // A connection that closed meanwhile was already counted out: registering it now would leave an orphan.
+      if (conn.closed) return;
+      // A `leave` handled while this join waited: answer with the state it left.
+      if (!conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: false });
+      d.presence.join(msg.action, conn.id).catch((err) => {
+        d.log.warn({ err, action: msg.action }, 'membership registry write failed; next sync repairs it');
+        d.markDirty();
+      });
+      if (!policy) return ack(conn, msg.id, { action: msg.action, joined: true });
+      const { position, recovered, delivered } = await d.feeds.join(conn, msg.action, policy, { since: msg.since, epoch: msg.epoch, history: msg.history });
+      if (conn.closed) return;
+      if (!conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: false });
+      const result: JoinResult = { action: msg.action, joined: true, offset: position.offset, epoch: position.epoch };
+      if (recovered !== undefined) result.recovered = recovered;
+      if (msg.since !== undefined || msg.history !== undefined) result.delivered = delivered;
+      ack(conn, msg.id, result);
+    },
+
+    async leave(conn, msg) {
+      if (conn.actions.has(msg.action)) {
+        await d.hub.leave(conn, msg.action);
+        d.presence.leave(msg.action, conn.id).catch(() => d.markDirty());
+      }
+      ack(conn, msg.id, { action: msg.action, joined: false });
+    },
+
+    async publish(conn, msg) {
+      if (!conn.actions.has(msg.action)) throw new CommandError('not_member', `join "${msg.action}" before publishing to it`);
+      const from = { userId: conn.userId, username: conn.username, displayName: conn.displayName };
+      let result;
+      try {
+        result = await d.publish({ action: msg.action, from, data: msg.data, sender: conn.socket, echo: msg.echo });
+      } catch (err) {
+        throw new CommandError(err instanceof PublishTooLarge ? 'too_large' : 'unavailable', (err as Error).message);
+      }
+      ack(conn, msg.id, result);
+    },
+
+    ping(conn, msg) {
+      sendTo(conn, JSON.stringify(msg.id === undefined ? { type: 'pong', ts: Date.now() } : { type: 'pong', id: msg.id, ts: Date.now() }));
+    },
+
+    async search(conn, msg) {
+      ack(conn, msg.id, { users: await searchPeople(d.users, d.presence, msg.q, msg.limit ?? 20) });
+    },
+
+    async watch(conn, msg) {
+      d.feed.watch(conn, msg.users);
+      if (msg.users === '*') return ack(conn, msg.id, { watching: '*' });
+      const flags = await d.presence.isOnline(msg.users);
+      ack(conn, msg.id, { watching: msg.users.length, online: msg.users.filter((_, i) => flags[i]) });
+    },
+
+    async online(conn, msg) {
+      try {
+        ack(conn, msg.id, await d.presence.online(msg.cursor, d.limits.onlinePage));
+      } catch (err) {
+        if (err instanceof CursorError) throw new CommandError('bad_request', 'online: cursor is not one this server handed out');
+        throw err;
+      }
+    },
+
+    users(conn, msg) {
+      const users = msg.ids.map((id) => d.users.byId(id)).filter((u) => u !== undefined).map(profileOf);
+      ack(conn, msg.id, { users });
+    },
+
+    async refresh(conn, msg) {
+      let session;
+      try {
+        session = await d.authenticate(msg.token);
+      } catch {
+        throw new CommandError('unauthorized', 'refresh token is invalid, expired or revoked; the current one stays in force');
+      }
+      if (session.userId !== conn.userId) throw new CommandError('forbidden', 'refresh token is for another user');
+      if (session.exp > conn.exp) {
+        conn.exp = session.exp;
+        conn.warned = false;
+      }
+      ack(conn, msg.id, { expiresAt: conn.exp * 1000 });
+    },
+  };
+}
+
+/**
+ * Token bucket per connection; true when the frame may be processed. A bucket that refilled
+ * completely means the client kept under the rate for a while: earlier strikes are forgiven,
+ * so only a client that is limited persistently reaches the 4029 close.
+ */
+function admitFrame(conn: Connection, rate: number, burst: number, now: number): boolean {
+  const b = conn.bucket;
+  if (tokensAt(b, rate, burst, now) >= burst) b.strikes = 0;
+  return takeToken(b, rate, burst, now);
+}
+
+/** Build the frame handler for text frames. Never throws; errors become `error` frames. */
+export function createSession(deps: SessionDeps): (conn: Connection, text: string) => void {
+  const table = handlers(deps);
+  const { msgRatePerS, msgBurst, strikesBeforeClose } = deps.limits;
+  return (conn, text) => {
+    deps.metrics?.messagesIn.inc();
+    if (!admitFrame(conn, msgRatePerS, msgBurst, Date.now())) {
+      deps.metrics?.rateLimited.inc({ limit: 'frames' });
+      conn.bucket.strikes += 1;
+      if (conn.bucket.strikes >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
+      return replyError(conn, undefined, 'rate_limited', `at most ${msgRatePerS} frames per second (burst ${msgBurst}); this frame was dropped`);
+    }
+    const decoded = decodeClientMessage(text);
+    if (!decoded.ok) {
+      deps.metrics?.protocolErrors.inc({ code: decoded.code });
+      return replyError(conn, decoded.id, decoded.code, decoded.message);
+    }
+    const msg = decoded.msg;
+    const handler = table[msg.type] as Handler<typeof msg.type>;
+    let pending: Promise<void> | void;
+    try {
+      pending = handler(conn, msg as never);
+    } catch (err) {
+      return fail(deps.log, conn, msg, err);
+    }
+    if (pending) pending.catch((err) => fail(deps.log, conn, msg, err));
+  };
+}
+
+function fail(log: Logger, conn: Connection, msg: ClientMessage, err: unknown): void {
+  if (err instanceof CommandError) return replyError(conn, msg.id, err.code, err.message);
+  log.error({ err, type: msg.type, connectionId: conn.id }, 'command failed');
+  replyError(conn, msg.id, 'unavailable', `${msg.type} failed: a backing service is unreachable`);
+}

@@ -1,0 +1,116 @@
+/**
+ * What happens to a socket from admission to close, as seen by presence:
+ * - admitted: counted in the node's account before the upgrade (admission.ts);
+ * - opened: presence feed attached, welcome sent, changes newer than its snapshot replayed;
+ * - closed: action memberships end at once; presence ends after the grace window (a reload
+ *   or a network blip reconnects within it, and nobody sees the user flap), at once for a
+ *   deliberate close (1000: signing out), and together with the node's whole share while
+ *   the node retires;
+ * - drain (the node stops): no admissions; sockets closed in jittered batches; presence kept
+ *   for the grace window so clients reconnect elsewhere without anyone seeing them flap.
+ */
+import { CloseCodes, type WelcomeMessage } from '../../../shared/protocol.js';
+import type { createAdmission, SocketData } from './admission.js';
+import { closeInBatches } from './drain.js';
+import type { Config } from '../config.js';
+import { replyError, sendTo, type Connection } from '../connection.js';
+import type { Hub } from '../node/hub.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { PresenceFeed } from '../node/presence-feed.js';
+import type { PresenceStore, Snapshot } from '../presence/types.js';
+import type { SocketHandlers } from '../transport/server.js';
+
+export interface SocketDeps {
+  config: Readonly<Config>;
+  admission: ReturnType<typeof createAdmission>;
+  session: (conn: Connection, text: string) => void;
+  hub: Hub;
+  feed: PresenceFeed;
+  presence: PresenceStore;
+  metrics: Metrics;
+  log: Logger;
+  markDirty: () => void;
+}
+
+export interface Lifecycle {
+  handlers: SocketHandlers<SocketData>;
+  /** True once the node drains: no admissions, and presence leaves with the node's share. */
+  draining(): boolean;
+  /** Close every socket with `code`, spread over DRAIN_SPREAD_MS, then wait out the grace window. */
+  drain(code: number): Promise<number>;
+}
+
+function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot): string {
+  const msg: WelcomeMessage = {
+    type: 'welcome',
+    connectionId: conn.id,
+    node: config.nodeId,
+    user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(conn.avatarUrl ? { avatarUrl: conn.avatarUrl } : {}) },
+    online: snapshot.online,
+    onlineCount: snapshot.onlineCount,
+    ...(snapshot.cursor ? { onlineCursor: snapshot.cursor } : {}),
+    heartbeatMs: config.ws.idleTimeoutS > 0 ? (config.ws.idleTimeoutS * 1000) / 2 : 30_000,
+    limits: { maxPayloadBytes: config.ws.maxPayloadBytes, welcomeOnline: config.presence.welcomeOnlineLimit },
+  };
+  return JSON.stringify(msg);
+}
+
+export function createLifecycle(d: SocketDeps): Lifecycle {
+  const lingering = new Map<string, NodeJS.Timeout>();
+  let draining = false;
+
+  /** Issue the store's disconnect and drop `conn` from the account, in the same tick. */
+  const countOut = (conn: Connection) => {
+    lingering.delete(conn.id);
+    d.hub.forget(conn);
+    d.presence.disconnect(conn.userId, conn.username, conn.id, [...conn.actions]).catch((err) => {
+      d.log.warn({ err, userId: conn.userId }, 'presence unreachable at disconnect; next sync repairs it');
+      d.markDirty();
+    });
+  };
+
+  const handlers: SocketHandlers<SocketData> = {
+    admit: async (req) => {
+      const result = draining ? { ok: false as const, status: 503 as const, reason: 'draining' } : await d.admission.admit(req);
+      d.metrics.upgrades.inc({ outcome: result.ok ? 'accepted' : String(result.status) });
+      return result;
+    },
+    abandon: ({ conn }) => {
+      void d.hub.release(conn);
+      countOut(conn);
+    },
+    opened(data, socket) {
+      const { conn, snapshot } = data;
+      data.snapshot = undefined; // it can hold a thousand ids: needed for the welcome only
+      conn.socket = socket;
+      d.feed.watch(conn, '*');
+      sendTo(conn, welcome(d.config, conn, snapshot!));
+      d.feed.replaySince(conn, snapshot!.seq);
+    },
+    message: ({ conn }, text) => d.session(conn, text),
+    binary: ({ conn }) => replyError(conn, undefined, 'bad_request', 'binary frames are not part of the protocol; send JSON text'),
+    drained: () => {},
+    closed({ conn }, code) {
+      conn.closed = true;
+      void d.hub.release(conn);
+      if (draining) return;
+      if (d.config.presence.graceMs === 0 || code === CloseCodes.normal) return countOut(conn);
+      lingering.set(conn.id, setTimeout(() => countOut(conn), d.config.presence.graceMs));
+    },
+  };
+
+  async function drain(code: number): Promise<number> {
+    draining = true;
+    const open = [...d.hub.all()].filter((c) => !c.closed);
+    d.log.info({ connections: open.length, spreadMs: d.config.drainSpreadMs, graceMs: d.config.presence.graceMs }, 'draining');
+    await closeInBatches(open, code, d.config.drainSpreadMs);
+    // Clients reconnect to other nodes meanwhile; this node keeps counting them so nobody sees them go offline.
+    await new Promise((r) => setTimeout(r, d.config.presence.graceMs));
+    for (const t of lingering.values()) clearTimeout(t);
+    lingering.clear();
+    return open.length;
+  }
+
+  return { handlers, draining: () => draining, drain };
+}

@@ -1,0 +1,125 @@
+/**
+ * Builds the node's storage: the broker (pub/sub and history) and the presence store, on
+ * Redis when one is configured, otherwise the in-process memory twins (one node, nothing to
+ * install).
+ *
+ * Redis connections and why each has its own settings:
+ * - `commands` (presence scripts) and `publisher` (broker: publishes, history scripts and
+ *   reads) run with no offline queue: while Redis is
+ *   down a write fails at once instead of being queued and replayed later, possibly after
+ *   the node re-synced its share or before subscribers re-subscribed (a known ioredis trap).
+ *   A failed presence write marks the node dirty and the upkeep re-syncs it from live sockets.
+ * - the two subscriber connections keep the offline queue: a SUBSCRIBE replayed on
+ *   reconnect is harmless, and ioredis re-subscribes their channels by itself.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { Broker } from './broker/types.js';
+import { createMemoryBus, MemoryBroker } from './broker/memory.js';
+import { RedisBroker } from './broker/redis.js';
+import type { PresenceStore } from './presence/types.js';
+import { MemorySharedLimits, RedisSharedLimits, type SharedLimits } from './limits/shared.js';
+import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
+import { RedisPresenceStore } from './presence/redis.js';
+
+export interface Stores {
+  broker: Broker;
+  presence: PresenceStore;
+  limits: SharedLimits;
+  /** A dedicated connection for blocking reads of the publish inbox stream (Redis only). */
+  inbox?: { redis: Redis; prefix: string };
+  /** Register a callback for "the store came back after a disconnect". */
+  onReconnect(cb: () => void): void;
+  close(): Promise<void>;
+}
+
+function redisOptions(role: string, writes: boolean): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectionName: role,
+    enableOfflineQueue: !writes,
+    maxRetriesPerRequest: writes ? 0 : null,
+    // A write in flight when the connection drops must fail, not be re-sent after reconnect.
+    autoResendUnfulfilledCommands: !writes,
+    connectTimeout: 3000,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+    reconnectOnError: () => false,
+  };
+}
+
+/**
+ * One connection with `options`: to a URL, through Sentinels (ioredis asks them for the
+ * current primary and follows a failover), or to a Redis Cluster. A Cluster client offers the
+ * commands, scripts and pub/sub the stores use, so it is handed to them as a Redis.
+ */
+function connect(redis: NonNullable<Config['redis']>, options: RedisOptions): Redis {
+  if (redis.clusterNodes) {
+    const { enableOfflineQueue, lazyConnect, ...nodeOptions } = options;
+    const cluster = new Cluster(redis.clusterNodes, {
+      redisOptions: nodeOptions, enableOfflineQueue, lazyConnect, scaleReads: 'master',
+      clusterRetryStrategy: options.retryStrategy,
+    });
+    return cluster as unknown as Redis;
+  }
+  if (redis.sentinels) return new Redis({ ...options, sentinels: redis.sentinels, name: redis.sentinelName });
+  return new Redis(redis.url!, options);
+}
+
+export async function createRedisStores(config: Readonly<Config>, log: Logger): Promise<Stores> {
+  const { prefix } = config.redis!;
+  const make = (role: string, writes: boolean) => {
+    const c = connect(config.redis!, redisOptions(`${config.nodeId}:${role}`, writes));
+    let lastError = '';
+    c.on('error', (err) => {
+      if (err.message !== lastError) log.warn({ role, err: err.message }, 'redis connection error');
+      lastError = err.message;
+    });
+    c.on('ready', () => { lastError = ''; });
+    return c;
+  };
+  const commands = make('commands', true);
+  const presenceSub = make('presence-sub', false);
+  const publisher = make('publisher', true);
+  const subscriber = make('subscriber', false);
+  const inbox = make('inbox', true);
+  const clients = [commands, presenceSub, publisher, subscriber, inbox];
+  await Promise.all(clients.map((c) => c.connect()));
+
+  const presence = new RedisPresenceStore({
+    redis: commands, subscriber: presenceSub, prefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
+    logger: log.child({ component: 'presence-store' }),
+  });
+  const broker = new RedisBroker({ publisher, subscriber, prefix, nodeId: config.nodeId, logger: log.child({ component: 'broker' }) });
+  const reconnectCbs: Array<() => void> = [];
+  // Callbacks are registered after the first connect, so every 'ready' they see is a reconnect.
+  commands.on('ready', () => {
+    for (const cb of reconnectCbs) cb();
+  });
+  return {
+    broker,
+    presence,
+    limits: new RedisSharedLimits(commands, prefix, log.child({ component: 'limits' })),
+    inbox: config.inbox ? { redis: inbox, prefix } : undefined,
+    onReconnect: (cb) => reconnectCbs.push(cb),
+    async close() {
+      await Promise.allSettled([presence.close(), broker.close()]);
+      await Promise.allSettled(clients.map((c) => c.quit()));
+      for (const c of clients) c.disconnect();
+    },
+  };
+}
+
+export function createMemoryStores(config: Readonly<Config>): Stores {
+  const broker = new MemoryBroker(createMemoryBus(), config.nodeId);
+  const presence = new MemoryPresenceStore(createMemoryPresenceBackend(), config.nodeId, { leaseMs: config.presence.leaseMs });
+  return {
+    broker,
+    presence,
+    limits: new MemorySharedLimits(),
+    onReconnect: () => {},
+    async close() {
+      await Promise.allSettled([presence.close(), broker.close()]);
+    },
+  };
+}

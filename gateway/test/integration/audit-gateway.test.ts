@@ -1,0 +1,40 @@
+/**
+ * Presence drift is measured, not assumed: a running gateway's audit finds counters and set
+ * members corrupted by hand in Redis, repairs them, and reports it in its metrics.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+import { uniquePrefix, waitFor } from '../harness/wait.js';
+
+const fx = gatewayFixture();
+let redis: RedisServer;
+let gw: GatewayProcess;
+let prefix: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  prefix = uniquePrefix('drift');
+  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), AUDIT_INTERVAL_MS: '500' });
+});
+
+afterAll(async () => {
+  await fx.teardown();
+  await redis?.stop();
+});
+
+it('repairs a corrupted counter and a stray online member, and counts the repairs', async () => {
+  const c = await fx.connect(gw, 'drifter');
+  const r = redis.client();
+  await r.hset(`${prefix}presence:counts`, 'drifter', '7');
+  await r.sadd(`${prefix}online_users`, 'ghost');
+  await waitFor('counter repaired', async () => (await r.hget(`${prefix}presence:counts`, 'drifter')) === '1', 5000);
+  await waitFor('ghost removed', async () => (await r.sismember(`${prefix}online_users`, 'ghost')) === 0, 5000);
+  expect(await r.sismember(`${prefix}online_users`, 'drifter')).toBe(1);
+  const metrics = await (await fetch(`${gw.http}/metrics`)).text();
+  const repaired = Number(/gateway_presence_drift_repaired_total\{[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  expect(repaired).toBeGreaterThanOrEqual(2);
+  expect(gw.logs.some((l) => l.includes('presence drift repaired'))).toBe(true);
+  c.close();
+});

@@ -1,0 +1,44 @@
+/**
+ * After Redis comes back empty, changes made during the outage were never published: clients
+ * get a fresh snapshot (presence_reset) so nobody keeps seeing a user who left meanwhile.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+import { uniquePrefix, waitFor } from '../harness/wait.js';
+
+const fx = gatewayFixture();
+let redis: RedisServer;
+let a: GatewayProcess;
+let b: GatewayProcess;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('views'), DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', PRESENCE_LEASE_MS: '3000' };
+  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'views-a' }), fx.gateway({ ...env, NODE_ID: 'views-b' })]);
+});
+
+afterAll(async () => {
+  await fx.teardown();
+  await redis?.stop();
+});
+
+it('resets client views after Redis restarts empty, dropping users who left during the outage', async () => {
+  const watcher = await fx.connect(a, 'views-watcher');
+  const stays = await fx.connect(b, 'stays');
+  const leaves = await fx.connect(b, 'leaves');
+  await waitFor('both online', () => ['stays', 'leaves'].every((u) => watcher.presence(u).some((c) => c.status === 'online')));
+  await redis.stop();
+  leaves.close();
+  await waitFor('b noticed the close', async () => (await fetch(`${b.http}/metrics`).then((r) => r.text())).includes('gateway_connections{node="views-b"} 1'));
+  await redis.start();
+  const reset = await watcher.next((f) => f.type === 'presence_reset', 15_000);
+  expect(reset.online.sort()).toEqual(['stays', 'views-watcher']);
+  expect(watcher.closed).toBeUndefined();
+  expect(stays.closed).toBeUndefined();
+  const r = redis.client();
+  expect((await r.smembers(`${(await r.keys('*online_users'))[0]}`)).sort()).toEqual(['stays', 'views-watcher']);
+  watcher.close();
+  stays.close();
+}, 40_000);
