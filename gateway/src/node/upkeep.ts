@@ -31,6 +31,8 @@ export class PresenceUpkeep {
     private readonly leaseMs: number,
     private readonly log: Logger,
     private readonly metrics?: Pick<Metrics, 'reapedNodes'>,
+    /** Spreads the nodes' reaper runs (tests pass a fixed one). */
+    private readonly random: () => number = Math.random,
   ) {}
 
   /** Settle a previous incarnation and register the lease; throws when the store is unreachable. */
@@ -48,9 +50,9 @@ export class PresenceUpkeep {
           this.log.info({ nodes }, 'reaped expired nodes');
         })
         .catch((err) => this.log.debug({ err }, 'reap failed'))
-        .finally(() => this.timers.push(setTimeout(reap, every * (0.5 + Math.random()))));
+        .finally(() => this.timers.push(setTimeout(reap, every * (0.5 + this.random()))));
     };
-    this.timers.push(setTimeout(reap, every * Math.random()));
+    this.timers.push(setTimeout(reap, every * this.random()));
   }
 
   markDirty(): void {

@@ -1,13 +1,7 @@
 /**
  * The user directory on SQLite (better-sqlite3: synchronous, one connection per process,
- * WAL so the CLI and a running gateway can share the file).
- *
- * Schema (migrated on open, version in `PRAGMA user_version`):
- * - `users`: one row per user; `username` is unique case-insensitively (NOCASE).
- * - `users_display_name`: NOCASE index, for prefix search on display names.
- * - `users_fts`: external-content FTS5 index with the `trigram` tokenizer over username and
- *   display name, kept in sync by triggers; keyed on the implicit rowid of `users`, so after a
- *   VACUUM run `INSERT INTO users_fts(users_fts) VALUES('rebuild')`.
+ * WAL so the CLI and a running gateway can share the file). The schema and how the file is
+ * opened and migrated: schema.ts.
  *
  * Search runs up to three indexed steps and stops as soon as `limit` rows are found:
  *   1. username starts with the query            (alphabetical by username)
@@ -19,47 +13,11 @@
  * Cost on 100,000 users: well under 1 ms for prefix queries; step 3 sorts all its matches,
  * ~20 ms in the worst case of a 3-letter substring found in every name (e.g. "ser").
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { hashPassword, PasswordChecks } from './passwords.js';
+import { openDatabase } from './schema.js';
 import { cleanDisplayName, DirectoryError, USERNAME, type NewUser, type User, type UserDirectory } from './types.js';
-
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE users (
-     id TEXT PRIMARY KEY,
-     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-     display_name TEXT NOT NULL,
-     password_hash TEXT,
-     created_at INTEGER NOT NULL
-   );
-   CREATE INDEX users_display_name ON users (display_name COLLATE NOCASE);
-   CREATE VIRTUAL TABLE users_fts USING fts5(
-     username, display_name, content='users', content_rowid='rowid', tokenize='trigram'
-   );
-   CREATE TRIGGER users_fts_insert AFTER INSERT ON users BEGIN
-     INSERT INTO users_fts (rowid, username, display_name) VALUES (new.rowid, new.username, new.display_name);
-   END;
-   CREATE TRIGGER users_fts_delete AFTER DELETE ON users BEGIN
-     INSERT INTO users_fts (users_fts, rowid, username, display_name)
-       VALUES ('delete', old.rowid, old.username, old.display_name);
-   END;
-   CREATE TRIGGER users_fts_update AFTER UPDATE OF username, display_name ON users BEGIN
-     INSERT INTO users_fts (users_fts, rowid, username, display_name)
-       VALUES ('delete', old.rowid, old.username, old.display_name);
-     INSERT INTO users_fts (rowid, username, display_name) VALUES (new.rowid, new.username, new.display_name);
-   END;`,
-  // 2: profile pictures, versioned so their URLs can be cached forever.
-  `ALTER TABLE users ADD COLUMN avatar_version INTEGER NOT NULL DEFAULT 0;
-   CREATE TABLE avatars (
-     user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
-     type TEXT NOT NULL,
-     bytes BLOB NOT NULL
-   );`,
-  // 3: a version per user stamped into tokens; bumped by a password change, so older tokens stop working.
-  `ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;`,
-];
 
 const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion, u.token_version AS tokenVersion';
 const MAX_SEARCH = 100;
@@ -100,54 +58,6 @@ function ftsPhrase(text: string): string {
 
 function clamp(value: number, min: number, max: number): number {
   return Number.isFinite(value) ? Math.min(max, Math.max(min, Math.trunc(value))) : min;
-}
-
-/**
- * The file holds password hashes: it is created readable by its owner only (0600, its folder
- * 0700 when we create it), and SQLite gives its -wal and -shm files the same mode. An existing
- * file that others can read is narrowed to 0600 when we own it.
- */
-function ownerOnly(path: string): void {
-  if (path === ':memory:' || path === '') return;
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const st = statSync(path);
-    if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) chmodSync(path, 0o600);
-  }
-}
-
-function openDatabase(path: string): Database.Database {
-  ownerOnly(path);
-  const db = new Database(path);
-  db.pragma('busy_timeout = 5000'); // first, so a concurrent opener waits instead of failing
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  migrate(db);
-  return db;
-}
-
-/**
- * Apply pending migrations, one write transaction each. The version is read inside the
- * transaction, so two processes opening a fresh file at once (two gateways, a gateway and
- * the CLI) never both apply the same step: the second waits for the lock, then sees it done.
- */
-function migrate(db: Database.Database): void {
-  for (;;) {
-    const applied = db.transaction(() => {
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > MIGRATIONS.length) {
-        throw new Error(`user database schema version ${version} is newer than this gateway (${MIGRATIONS.length})`);
-      }
-      if (version === MIGRATIONS.length) return false;
-      db.exec(MIGRATIONS[version]);
-      db.pragma(`user_version = ${version + 1}`);
-      return true;
-    }).immediate();
-    if (!applied) return;
-  }
 }
 
 function prepareStatements(db: Database.Database) {

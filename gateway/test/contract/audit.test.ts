@@ -4,25 +4,15 @@
  * timers: unit/audit.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Counter } from 'prom-client';
 import { Redis } from 'ioredis';
 import { startPresenceAudit } from '../../src/node/audit.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
 import type { PresenceEvent } from '../../src/presence/types.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
+import { driftCounter, fakeLog } from '../harness/audit.js';
 
 const EMPTY = { users: new Map(), memberships: new Map() };
-
-function fakeLog() {
-  return { warn: vi.fn(), debug: vi.fn() };
-}
-
-function driftCounter() {
-  const presenceDrift = new Counter({ name: 'drift_test_total', help: 'test', registers: [] });
-  const value = async () => (await presenceDrift.get()).values[0]?.value ?? 0;
-  return { metrics: { presenceDrift }, value };
-}
 
 describe('startPresenceAudit on Redis', () => {
   let server: RedisServer;

@@ -4,46 +4,25 @@
  * through the proxy, /metrics hidden, and a node that drains is taken out by the /readyz
  * check while its clients come back through the proxy on the other node.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayFixture } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
+import { startHaproxy, type HaproxyRun } from './haproxy.js';
 import { get } from './http.js';
-import { ROOT } from './pm2.js';
 import { ReconnectingClient } from './reconnecting.js';
 
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
-let haproxy: ChildProcess;
+let haproxy: HaproxyRun;
 let plainPort: number;
 let tlsPort: number;
 let ca: Buffer;
-let dir: string;
-const haproxyLog: string[] = [];
 const clients: ReconnectingClient[] = [];
-
-/** The shipped config with this test's certificate, ports and servers. */
-function config(certPem: string, servers: GatewayProcess[]): string {
-  const shipped = readFileSync(join(ROOT, 'deploy', 'haproxy.cfg'), 'utf8');
-  const out = shipped
-    .replace('/etc/haproxy/certs/gateway.pem', certPem)
-    .replace(/^(\s*)maxconn 200000$/m, '$1maxconn 4096') // the sandbox allows fewer open files
-    .replace(/^(\s*)bind :80$/m, `$1bind 127.0.0.1:${plainPort}`)
-    .replace(/^(\s*)bind :443 /m, `$1bind 127.0.0.1:${tlsPort} `)
-    .replace(/^(\s*server gw1 .*\n)(\s*server gw\d .*\n)+/m, servers.map((s, i) => `    server gw${i + 1} 127.0.0.1:${s.port}\n`).join(''));
-  expect(out.match(/^\s*server /gm)).toHaveLength(servers.length);
-  expect(out).toContain(`bind 127.0.0.1:${tlsPort} ssl crt ${certPem}`);
-  return out;
-}
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -51,39 +30,15 @@ beforeAll(async () => {
   // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
   a = await fx.gateway({ ...env, NODE_ID: 'ha-a' });
   b = await fx.gateway({ ...env, NODE_ID: 'ha-b' });
-  [plainPort, tlsPort] = [await freePort(), await freePort()];
-
-  dir = mkdtempSync(join(tmpdir(), 'gw-haproxy-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
-  ca = readFileSync(join(dir, 'cert.pem'));
-  writeFileSync(join(dir, 'gateway.pem'), Buffer.concat([ca, readFileSync(join(dir, 'key.pem'))]));
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, config(join(dir, 'gateway.pem'), [a, b]));
-  execFileSync('haproxy', ['-c', '-q', '-f', cfg]);
-
-  haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
-  haproxy.stdout!.on('data', (d: Buffer) => haproxyLog.push(d.toString()));
-  haproxy.stderr!.on('data', (d: Buffer) => haproxyLog.push(d.toString()));
-  try {
-    await waitFor('haproxy forwarding to a ready node', async () => (await get(`http://127.0.0.1:${plainPort}/readyz`)).status === 200, 10_000, 50);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nhaproxy said:\n${haproxyLog.join('')}`);
-  }
+  haproxy = await startHaproxy([a.port, b.port]);
+  ({ plainPort, tlsPort, ca } = haproxy);
 });
 
 afterAll(async () => {
   for (const c of clients) c.stop();
-  if (haproxy && haproxy.exitCode === null) {
-    const gone = new Promise((r) => haproxy.once('exit', r));
-    haproxy.kill('SIGTERM');
-    await gone;
-  }
+  await haproxy?.stop();
   await fx.teardown();
   await redis?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('deploy/haproxy.cfg', () => {
@@ -119,6 +74,6 @@ describe('deploy/haproxy.cfg', () => {
     expect(await exit).toBe(0);
     // With a down, everything through the proxy still works.
     for (let i = 0; i < 5; i++) expect((await get(`http://127.0.0.1:${plainPort}/readyz`)).status).toBe(200);
-    await waitFor('haproxy marked the stopped node down', () => haproxyLog.join('').includes('gw1 is DOWN'), 5000, 50);
+    await waitFor('haproxy marked the stopped node down', () => haproxy.log().includes('gw1 is DOWN'), 5000, 50);
   });
 });

@@ -4,25 +4,15 @@
  * real redis-server: contract/audit.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Counter } from 'prom-client';
 import { startPresenceAudit } from '../../src/node/audit.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
 import type { DriftRepair } from '../../src/presence/types.js';
+import { driftCounter, fakeLog } from '../harness/audit.js';
 
 const EMPTY = { users: new Map(), memberships: new Map() };
 
 /** The jitter's midpoint: every interval is exactly `intervalMs`, so counts under fake timers are exact. */
 const NO_JITTER = () => 0.5;
-
-function fakeLog() {
-  return { warn: vi.fn(), debug: vi.fn() };
-}
-
-function driftCounter() {
-  const presenceDrift = new Counter({ name: 'drift_test_total', help: 'test', registers: [] });
-  const value = async () => (await presenceDrift.get()).values[0]?.value ?? 0;
-  return { metrics: { presenceDrift }, value };
-}
 
 describe('startPresenceAudit on the memory twin', () => {
   afterEach(() => {
