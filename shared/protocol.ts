@@ -12,7 +12,14 @@ export type RequestId = string | number;
  * delivered before live ones, each once, in order. `history`: deliver the last N messages as
  * initial state.
  */
-export interface JoinCommand { type: 'join'; action: string; since?: string; epoch?: string; history?: number; id?: RequestId }
+export interface JoinCommand {
+  type: 'join'; action: string; since?: string; epoch?: string; history?: number;
+  /** A subscription token from the app's backend, for namespaces with subscribe "token". */
+  token?: string;
+  id?: RequestId;
+}
+/** A page of an action's members (namespaces with room presence; members only). */
+export interface MembersCommand { type: 'members'; action: string; cursor?: string; id?: RequestId }
 
 /**
  * The `result` of a join's ack. On actions with history, `offset` and `epoch` are the stream
@@ -45,7 +52,7 @@ export interface RefreshCommand { type: 'refresh'; token: string; id?: RequestId
 
 export type ClientMessage =
   | JoinCommand | LeaveCommand | PublishCommand | PingCommand
-  | SearchCommand | WatchCommand | OnlineCommand | RefreshCommand | UsersCommand;
+  | SearchCommand | WatchCommand | OnlineCommand | RefreshCommand | UsersCommand | MembersCommand;
 
 export type ClientMessageType = ClientMessage['type'];
 
@@ -72,6 +79,14 @@ export interface WelcomeMessage {
 }
 
 export type PresenceStatus = 'online' | 'offline';
+/** A user's first connection joined an action (`joined`), or its last one left (`left`). */
+export interface RoomChange { userId: string; username: string; status: 'joined' | 'left'; ts: number }
+/** Sent to the members of an action with room presence; apply those with `seq` above your `members` page's. */
+export interface RoomMessage { type: 'room'; action: string; seq: number; changes: RoomChange[] }
+/** Read `members` again: sent after Redis came back from an outage (room changes made during it were not published). */
+export interface RoomResetMessage { type: 'room_reset'; action: string }
+/** The `result` of a `members` ack. */
+export interface MembersResult { action: string; users: UserInfo[]; count: number; seq: number; cursor?: string }
 export interface PresenceChange { userId: string; username: string; status: PresenceStatus; ts: number }
 export interface PresenceMessage { type: 'presence'; changes: PresenceChange[] }
 
@@ -98,7 +113,8 @@ export interface ProfileMessage { type: 'profile'; user: UserInfo }
 export interface TokenExpiringMessage { type: 'token_expiring'; expiresAt: number }
 
 export type ServerMessage =
-  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage | PresenceResetMessage;
+  | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage | PresenceResetMessage
+  | RoomMessage | RoomResetMessage;
 
 export interface SearchUser extends UserInfo { online: boolean }
 export interface SearchResult { users: SearchUser[] }
@@ -115,7 +131,7 @@ export const ErrorCodes = {
   not_member: 'join the action before publishing to it',
   rate_limited: 'too many messages; slow down',
   unauthorized: 'missing, invalid or expired access token',
-  forbidden: 'origin or operation not allowed',
+  forbidden: 'not allowed: the message names the rule that refused (origin, channel policy)',
   not_found: 'no such resource',
   too_large: 'payload exceeds the size limit',
   too_many_actions: 'this connection has joined too many actions',
@@ -138,5 +154,10 @@ export const CloseCodes = {
 } as const;
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
-/** Action names: 1 to 128 characters of letters, digits and `_ - . : / @`. */
-export const ACTION_NAME = /^[A-Za-z0-9_.:\-/@]{1,128}$/;
+/**
+ * Action names: 1 to 128 characters of letters, digits and `_ - . : / @`, optionally followed by
+ * `#` and a comma-separated list of 1 to 16 user ids of the same characters (a user-limited
+ * action, e.g. `dm#42,43`: only those users may join it). At most 256 characters in all.
+ * The namespace is the part before the first `:` (`default` without one).
+ */
+export const ACTION_NAME = /^(?=.{1,256}$)[A-Za-z0-9_.:\-/@]{1,128}(#[A-Za-z0-9_.:\-/@]{1,128}(,[A-Za-z0-9_.:\-/@]{1,128}){0,15})?$/;

@@ -12,7 +12,8 @@ import { CloseCodes } from '../../shared/protocol.js';
 import { startInbox } from './api/inbox.js';
 import { buildRoutes } from './api/routes.js';
 import { createAuthenticate } from './auth/sessions.js';
-import { createVerifier, type Verifier } from './auth/tokens.js';
+import { createGrantVerifier, createVerifier, type Verifier } from './auth/tokens.js';
+import { createAccess } from './channels/access.js';
 import type { Broker } from './broker/types.js';
 import type { SharedLimits } from './limits/shared.js';
 import type { Config } from './config.js';
@@ -23,6 +24,7 @@ import { startPresenceAudit } from './node/audit.js';
 import { Hub } from './node/hub.js';
 import { PresenceFeed, sendPresenceReset } from './node/presence-feed.js';
 import { createPublisher } from './node/publisher.js';
+import { RoomFeed } from './node/rooms.js';
 import { PresenceUpkeep } from './node/upkeep.js';
 import type { PresenceStore } from './presence/types.js';
 import { createAdmission, type SocketData } from './session/admission.js';
@@ -76,20 +78,26 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const feeds = new HistoryFeeds({
     broker, fanout, log: child('history'), onFanOut: fanOutCounter(metrics, 'history'), onLost: (n) => metrics.historyGapsLost.inc(n),
   });
-  const hub = new Hub(broker, fanout, feeds, child('hub'), fanOutCounter(metrics, 'remote'));
-  const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, child('presence'), metrics);
+  const rooms = new RoomFeed(presence, fanout, config.presence.batchMs);
+  const hub = new Hub(broker, fanout, feeds, rooms, child('hub'), fanOutCounter(metrics, 'remote'));
+  const writes = { pending: 0 };
+  const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, child('presence'), metrics, Math.random, () => writes.pending);
   const markDirty = () => upkeep.markDirty();
 
   presence.onEvent((event) => feed.push(event));
   await presence.start();
   await upkeep.start();
-  upkeep.afterResync(() => void sendPresenceReset(presence, hub.all(), config.presence.welcomeOnlineLimit, log));
-
-  const publish = createPublisher({
-    fanout, broker, rules: config.history, maxFrameBytes: config.ws.maxPayloadBytes, onFanOut: fanOutCounter(metrics, 'local'),
+  upkeep.afterResync(() => {
+    void sendPresenceReset(presence, hub.all(), config.presence.welcomeOnlineLimit, log);
+    rooms.resetViews();
   });
+
+  const { channels } = config;
+  const historyOf = (action: string) => channels.rules(action).history;
+  const publish = createPublisher({ fanout, broker, historyOf, maxFrameBytes: config.ws.maxPayloadBytes, onFanOut: fanOutCounter(metrics, 'local') });
+  const access = createAccess({ verifyGrant: createGrantVerifier(config.auth), log: child('access') });
   const session = createSession({
-    authenticate, publish, feeds, rules: config.history, metrics, hub, feed, presence, users, log: child('session'), markDirty,
+    authenticate, publish, feeds, channels, access, writes, metrics, hub, feed, presence, users, log: child('session'), markDirty,
     limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits },
   });
   const admission = createAdmission({ config, authenticate, presence, hub, log: child('admission'), markDirty });
@@ -112,6 +120,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     for (const stopTask of background) stopTask();
     const closed = await lifecycle.drain(code);
     feed.close();
+    rooms.close();
     await upkeep.retire();
     log.info({ closed }, 'gateway stopped');
   })());

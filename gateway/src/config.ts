@@ -4,9 +4,10 @@
  * main.ts prints it and exits 1 before anything listens.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseChannelPolicy, PolicyError, type ChannelPolicy } from './channels/policy.js';
 import { parseHistoryRules, type HistoryRule } from './history/policy.js';
 
 export class ConfigError extends Error {
@@ -62,6 +63,7 @@ const env = z.object({
   TLS_CERT: optionalText,
   TLS_KEY: optionalText,
   HISTORY_ACTIONS: optionalText,
+  CHANNELS_FILE: optionalText,
   API_KEYS: list.optional(),
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   INBOX_STREAM: z.enum(['on', 'off']).default('on'),
@@ -126,8 +128,10 @@ export interface Config {
   tokenExpiryWarningS: number;
   drainSpreadMs: number;
   tls?: { certFile: string; keyFile: string };
-  /** Actions that keep history, from HISTORY_ACTIONS (pattern=count/age). */
+  /** Actions that keep history, from HISTORY_ACTIONS (pattern=count/age): the shorthand the channel policy falls back to. */
   history: HistoryRule[];
+  /** Namespaces and their rules (CHANNELS_FILE; without it `default` is public + members + presence). */
+  channels: ChannelPolicy;
   /** Bearer token for GET /metrics from other hosts (METRICS_TOKEN); without it only this host may read it. */
   metricsToken?: string;
   /** Keys accepted by POST /api/publish (API_KEYS); empty: the publish API is off. */
@@ -211,6 +215,20 @@ function historyFrom(e: z.infer<typeof env>): HistoryRule[] {
   }
 }
 
+function channelsFrom(e: z.infer<typeof env>, history: HistoryRule[]): ChannelPolicy {
+  let text: string | undefined;
+  if (e.CHANNELS_FILE) {
+    if (!existsSync(e.CHANNELS_FILE)) throw new ConfigError(`CHANNELS_FILE: no such file ${e.CHANNELS_FILE}`);
+    text = readFileSync(e.CHANNELS_FILE, 'utf8');
+  }
+  try {
+    return parseChannelPolicy(text, history);
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(`CHANNELS_FILE (${e.CHANNELS_FILE}): ${err.message}`);
+    throw err;
+  }
+}
+
 function apiKeysFrom(e: z.infer<typeof env>): string[] {
   const keys = e.API_KEYS ?? [];
   if (keys.some((k) => k.length < 16)) throw new ConfigError('API_KEYS: each key must be at least 16 characters');
@@ -232,6 +250,7 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  const history = historyFrom(e);
   return deepFreeze<Config>({
     env: e.NODE_ENV,
     port: e.PORT,
@@ -258,7 +277,8 @@ export function loadConfig(
     tokenExpiryWarningS: e.TOKEN_EXPIRY_WARNING_S,
     drainSpreadMs: e.DRAIN_SPREAD_MS,
     tls: tlsFrom(e),
-    history: historyFrom(e),
+    history,
+    channels: channelsFrom(e, history),
     apiKeys: apiKeysFrom(e),
     metricsToken: e.METRICS_TOKEN,
     inbox: e.INBOX_STREAM === 'on',

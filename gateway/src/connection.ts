@@ -4,6 +4,7 @@
  * sent on it (uWebSockets.js throws on a closed socket).
  */
 import type { RequestId } from '../../shared/protocol.js';
+import type { ChannelMatcher } from './channels/claims.js';
 import type { LocalFanout, LocalSocket } from './transport/socket.js';
 
 export type { LocalFanout, LocalSocket };
@@ -18,8 +19,12 @@ export interface Connection {
   avatarUrl?: string;
   /** Token expiry, seconds since the epoch. */
   exp: number;
+  /** The token's `channels` claim, compiled (only when the token has one). */
+  channels?: ChannelMatcher;
   readonly ip: string;
   readonly actions: Set<string>;
+  /** Joins being checked or made: they count against MAX_ACTIONS_PER_CONNECTION already. */
+  joining: number;
   /** '*' for every presence change, or the set of watched user ids. */
   watching: '*' | Set<string>;
   socket?: LocalSocket;
@@ -32,9 +37,10 @@ export interface Connection {
   stalls: number;
 }
 
-/** Local topic names: one per action, one for all presence, one per watched user. */
+/** Local topic names: one per action, one per room (room presence), one for all presence, one per watched user. */
 export const topics = {
   action: (action: string) => `a:${action}`,
+  room: (action: string) => `r:${action}`,
   presenceAll: 'p:*',
   presenceOf: (userId: string) => `p:u:${userId}`,
 };

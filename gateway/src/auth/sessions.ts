@@ -23,6 +23,8 @@ export interface Session {
   authTime: number;
   /** The directory entry, when the subject is in the directory. */
   user?: User;
+  /** The token's `channels` claim, when it has one. */
+  channels?: string[];
 }
 
 export type Authenticate = (token: string) => Promise<Session>;
@@ -46,9 +48,9 @@ export function createAuthenticate(d: SessionDeps): Authenticate {
 }
 
 function sessionOf(identity: Identity, user: User | undefined): Session {
-  const { userId, exp, authTime } = identity;
-  if (user) return { userId, username: user.username, displayName: user.displayName, exp, authTime, user };
-  return { userId, username: userId, displayName: cleanDisplayName(identity.name) ?? userId, exp, authTime };
+  const { userId, exp, authTime, channels } = identity;
+  if (user) return { userId, username: user.username, displayName: user.displayName, exp, authTime, user, channels };
+  return { userId, username: userId, displayName: cleanDisplayName(identity.name) ?? userId, exp, authTime, channels };
 }
 
 /** Seconds a refreshed token may live: LOGIN_TOKEN_TTL_S, cut at the end of the session. */

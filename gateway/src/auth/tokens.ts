@@ -18,6 +18,19 @@ export interface Identity {
   authTime: number;
   /** The directory's token version when signed (`ver`); absent in tokens of other issuers. */
   version?: number;
+  /** The `channels` claim: action names or globs this user may join in `claim` namespaces. */
+  channels?: string[];
+}
+
+/** Most entries of a `channels` claim, and the longest one (a token is at most 8 KiB anyway). */
+const MAX_CLAIMED_CHANNELS = 2000;
+
+function channelsClaim(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  if (value.length > MAX_CLAIMED_CHANNELS || !value.every((c) => typeof c === 'string' && c.length > 0 && c.length <= 256)) {
+    throw new AuthError('invalid');
+  }
+  return value as string[];
 }
 
 export class AuthError extends Error {
@@ -66,20 +79,17 @@ function seconds(value: unknown): number | undefined {
 function identityOf(payload: JWTPayload, auth: Config['auth']): Identity {
   const { sub, exp, iat } = payload;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new AuthError('invalid');
+  if (payload.channel !== undefined) throw new AuthError('invalid');
   // jose checked that iat is not in the future and not older than maxTtlS; a token may not claim a longer life either.
   if (exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
   const authTime = seconds(payload.auth_time) ?? iat!;
   if (authTime > iat! + auth.clockSkewS) throw new AuthError('invalid');
   const name = typeof payload.name === 'string' && payload.name.length <= 128 ? payload.name : undefined;
-  return { userId: sub, name, exp: exp!, iat: iat!, authTime, version: seconds(payload.ver) };
+  return { userId: sub, name, exp: exp!, iat: iat!, authTime, version: seconds(payload.ver), channels: channelsClaim(payload.channels) };
 }
 
-/**
- * Build the verifier once per process. Only configured algorithms pass; `exp`, `sub` and `iat`
- * are required; `iat` may not lie in the future beyond the clock skew, nor be older than
- * TOKEN_MAX_TTL_S, and `exp - iat` may not exceed it (a token "valid until 2999" is refused).
- */
-export function createVerifier(auth: Config['auth']): Verifier {
+/** The signature and registered claims of `token`, by the configured key; AuthError for every failure. */
+function createChecker(auth: Config['auth'], requiredClaims: string[]): (token: string) => Promise<JWTPayload> {
   const secretKey = auth.secret ? hmacKey(auth.secret) : undefined;
   const remote: JWTVerifyGetKey | undefined = auth.secret ? undefined : remoteKeys(auth.jwksUrl!, auth.timeoutMs);
   const options = {
@@ -88,7 +98,7 @@ export function createVerifier(auth: Config['auth']): Verifier {
     audience: auth.audience,
     clockTolerance: auth.clockSkewS,
     maxTokenAge: auth.maxTtlS,
-    requiredClaims: ['exp', 'sub', 'iat'],
+    requiredClaims,
   };
   return async (token) => {
     if (!token) throw new AuthError('missing');
@@ -99,13 +109,50 @@ export function createVerifier(auth: Config['auth']): Verifier {
         auth.timeoutMs,
         () => new AuthError('timeout'),
       );
-      return identityOf(payload, auth);
+      return payload;
     } catch (err) {
       if (err instanceof AuthError) throw err;
       if (err instanceof errors.JWTExpired) throw new AuthError('expired');
       if (err instanceof errors.JWKSTimeout) throw new AuthError('unavailable');
       throw new AuthError('invalid');
     }
+  };
+}
+
+/**
+ * Build the verifier once per process. Only configured algorithms pass; `exp`, `sub` and `iat`
+ * are required; `iat` may not lie in the future beyond the clock skew, nor be older than
+ * TOKEN_MAX_TTL_S, and `exp - iat` may not exceed it (a token "valid until 2999" is refused).
+ * A subscription token (it has `channel`) is not an access token and is refused here.
+ */
+export function createVerifier(auth: Config['auth']): Verifier {
+  const check = createChecker(auth, ['exp', 'sub', 'iat']);
+  return async (token) => {
+    const payload = await check(token);
+    try {
+      return identityOf(payload, auth);
+    } catch (err) {
+      throw err instanceof AuthError ? err : new AuthError('invalid');
+    }
+  };
+}
+
+/** A subscription token's grant: `sub` may join `channel` until `exp`. */
+export interface Grant { userId: string; channel: string; exp: number }
+export type GrantVerifier = (token: string) => Promise<Grant>;
+
+/**
+ * Subscription tokens (namespaces with subscribe "token"): short-lived JWTs the app backend
+ * signs with the gateway's key (JWT_SECRET, or the identity provider's for JWKS_URL), with
+ * `sub` (the user), `channel` (the exact action), `iat` and `exp`; the same algorithm, issuer,
+ * audience, age and lifetime checks as access tokens.
+ */
+export function createGrantVerifier(auth: Config['auth']): GrantVerifier {
+  const check = createChecker(auth, ['exp', 'sub', 'iat', 'channel']);
+  return async (token) => {
+    const { sub, channel, exp, iat } = await check(token);
+    if (typeof sub !== 'string' || typeof channel !== 'string' || exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
+    return { userId: sub, channel, exp: exp! };
   };
 }
 
@@ -117,15 +164,29 @@ export interface SignOptions {
   authTime?: number;
   /** The user's token version in the directory (`ver`), when the user is in it. */
   version?: number;
+  /** Access tokens: the `channels` claim (names or globs for `claim` namespaces). */
+  channels?: string[];
+  /** A subscription token for this one action instead of an access token. */
+  channel?: string;
 }
 
-/** Sign an HS256 access token with the configured secret (development CLI and /api/login). */
+/** The private claims of a token signed with `opts`. */
+function claimsOf(opts: SignOptions, now: number): Record<string, unknown> {
+  if (opts.channel !== undefined) return { channel: opts.channel };
+  return {
+    ...(opts.name ? { name: opts.name } : {}),
+    auth_time: opts.authTime ?? now,
+    ...(opts.version !== undefined ? { ver: opts.version } : {}),
+    ...(opts.channels ? { channels: opts.channels } : {}),
+  };
+}
+
+/** Sign an HS256 access (or subscription) token with the configured secret (CLI and /api/login). */
 export async function signToken(auth: Config['auth'], opts: SignOptions): Promise<{ token: string; expiresAt: number }> {
   if (!auth.secret) throw new Error('signing needs JWT_SECRET (tokens from a JWKS issuer are signed elsewhere)');
   const now = Math.floor(Date.now() / 1000);
   const expiresAt = now + opts.ttlSeconds;
-  const claims = { ...(opts.name ? { name: opts.name } : {}), auth_time: opts.authTime ?? now, ...(opts.version !== undefined ? { ver: opts.version } : {}) };
-  let jwt = new SignJWT(claims)
+  let jwt = new SignJWT(claimsOf(opts, now))
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.userId)
     .setIssuedAt(now)

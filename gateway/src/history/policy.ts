@@ -13,7 +13,7 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 export function parseHistoryRules(text: string | undefined): HistoryRule[] {
   if (!text) return [];
   return text.split(',').map((s) => s.trim()).filter(Boolean).map((entry) => {
-    const m = /^([A-Za-z0-9_.:\-/@*]{1,128})=(\d{1,6})\/(\d{1,9})(ms|s|m|h|d)$/.exec(entry);
+    const m = /^([A-Za-z0-9_.:\-/@*#]{1,256})=(\d{1,6})\/(\d{1,9})(ms|s|m|h|d)$/.exec(entry);
     if (!m) throw new Error(`"${entry}" is not pattern=count/age (e.g. news*=100/5m)`);
     const count = Number(m[2]);
     const ageMs = Number(m[3]) * UNITS[m[4]];

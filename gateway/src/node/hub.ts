@@ -13,6 +13,7 @@ import type { Broker, Delivery } from '../broker/types.js';
 import type { HistoryFeeds } from '../history/feeds.js';
 import type { Logger } from '../log.js';
 import type { NodeAccount } from '../presence/types.js';
+import type { RoomFeed } from './rooms.js';
 
 export class Hub {
   private readonly conns = new Map<string, Connection>();
@@ -23,12 +24,15 @@ export class Hub {
   /** Connections whose socket closed but which presence still counts (grace window). */
   private readonly released = new Set<string>();
   private readonly system = new Map<string, (payload: string) => void>();
+  /** Actions with room presence that this node watches (while it has members there). */
+  private readonly rooms = new Set<string>();
   private open = 0;
 
   constructor(
     private readonly broker: Broker,
     private readonly fanout: LocalFanout,
     private readonly feeds: HistoryFeeds,
+    private readonly roomFeed: RoomFeed,
     private readonly log: Logger,
     /** Called once per plain message fanned out from the bus (metrics). */
     private readonly onRelay: (frame: string) => void = () => {},
@@ -94,17 +98,20 @@ export class Hub {
   }
 
   /**
-   * Make `conn` a member of `action`. Resolves once this node is subscribed on the broker, so
-   * every message published anywhere after that reaches the node; `attach` then starts live
-   * delivery to the socket (history actions attach through the feeds instead). Rejects, with
-   * `conn` no member, when the subscription failed.
+   * Make `conn` a member of `action`. Resolves once this node is subscribed on the broker (and,
+   * with `room`, watches the room's events), so every message published anywhere after that
+   * reaches the node; `attach` then starts live delivery to the socket (history actions attach
+   * through the feeds instead). Rejects, with `conn` no member, when the subscription failed.
    */
-  async join(conn: Connection, action: string, attach: boolean): Promise<void> {
+  async join(conn: Connection, action: string, opts: { attach: boolean; room: boolean }): Promise<void> {
     conn.actions.add(action);
     this.members.set(action, (this.members.get(action) ?? 0) + 1);
     let subscribed = this.subscriptions.get(action);
     if (!subscribed) {
-      subscribed = this.broker.subscribe(action);
+      if (opts.room) this.rooms.add(action);
+      subscribed = opts.room
+        ? Promise.all([this.broker.subscribe(action), this.roomFeed.watch(action)]).then(() => undefined)
+        : this.broker.subscribe(action);
       this.subscriptions.set(action, subscribed);
     }
     try {
@@ -115,12 +122,17 @@ export class Hub {
       if (conn.actions.delete(action) && !this.released.has(conn.id)) await this.dropMember(action);
       throw err;
     }
-    if (attach && !conn.closed) conn.socket?.subscribe(topics.action(action));
+    if (conn.closed) return;
+    if (opts.attach) conn.socket?.subscribe(topics.action(action));
+    if (this.rooms.has(action)) conn.socket?.subscribe(topics.room(action));
   }
 
   async leave(conn: Connection, action: string): Promise<void> {
     if (!conn.actions.delete(action)) return;
-    if (!conn.closed) conn.socket?.unsubscribe(topics.action(action));
+    if (!conn.closed) {
+      conn.socket?.unsubscribe(topics.action(action));
+      if (this.rooms.has(action)) conn.socket?.unsubscribe(topics.room(action));
+    }
     this.feeds.leave(conn, action);
     await this.dropMember(action);
   }
@@ -134,10 +146,11 @@ export class Hub {
     this.members.delete(action);
     this.subscriptions.delete(action);
     this.feeds.vacate(action);
+    const room = this.rooms.delete(action) ? this.roomFeed.unwatch(action) : undefined;
     try {
-      await this.broker.unsubscribe(action);
+      await Promise.all([this.broker.unsubscribe(action), room]);
     } catch (err) {
-      this.log.warn({ err, action }, 'broker unsubscribe failed; stray messages will find no local member');
+      this.log.warn({ err, action }, 'unsubscribe failed; stray messages will find no local member');
     }
   }
 
@@ -149,8 +162,15 @@ export class Hub {
       const entry = users.get(c.userId);
       if (entry) entry.count += 1;
       else users.set(c.userId, { count: 1, username: c.username });
-      if (c.actions.size > 0) memberships.set(c.id, new Set(c.actions));
+      if (c.actions.size > 0) memberships.set(c.id, { userId: c.userId, actions: new Set(c.actions) });
     }
     return { users, memberships };
+  }
+
+  /** Memberships of every counted connection (what this node's index in the store should hold). */
+  membershipCount(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.actions.size;
+    return n;
   }
 }

@@ -105,8 +105,8 @@ export class PresenceFeed {
  * changes alternating online/offline): none for an even count, the last one for an odd count.
  * Order among users is kept, by each user's last change.
  */
-export function coalesce(changes: PresenceChange[]): PresenceChange[] {
-  const byUser = new Map<string, { count: number; last: PresenceChange; at: number }>();
+export function coalesce<C extends { userId: string }>(changes: C[]): C[] {
+  const byUser = new Map<string, { count: number; last: C; at: number }>();
   changes.forEach((c, i) => {
     const seen = byUser.get(c.userId);
     byUser.set(c.userId, { count: (seen?.count ?? 0) + 1, last: c, at: i });

@@ -10,11 +10,10 @@
  *   rejects and nobody receives it: a message that is not in the stream would break "every
  *   message once, in order" for members who recover later.
  */
-import type { Broker } from '../broker/types.js';
+import type { Broker, HistoryPolicy } from '../broker/types.js';
 import type { LocalFanout, LocalSocket } from '../connection.js';
 import { topics } from '../connection.js';
 import { messageFrame, type MessageFields } from '../envelope.js';
-import { policyFor, type HistoryRule } from '../history/policy.js';
 
 export interface PublishInput {
   action: string;
@@ -39,7 +38,8 @@ export type Publish = (input: PublishInput) => Promise<{ ts: number; offset?: st
 export interface PublisherDeps {
   fanout: LocalFanout;
   broker: Broker;
-  rules: readonly HistoryRule[];
+  /** The history policy of an action, if it keeps one (the channel policy). */
+  historyOf: (action: string) => HistoryPolicy | undefined;
   /** Largest frame members may receive (MAX_PAYLOAD_BYTES). */
   maxFrameBytes: number;
   /** Called once per frame fanned out on this node by a publish (metrics). */
@@ -53,7 +53,7 @@ export function createPublisher(d: PublisherDeps): Publish {
     const frame = messageFrame({ action, from, data, ts });
     const bytes = Buffer.byteLength(frame);
     if (bytes > d.maxFrameBytes) throw new PublishTooLarge(`the message is ${bytes} bytes once encoded; at most ${d.maxFrameBytes}`);
-    const history = policyFor(d.rules, action);
+    const history = d.historyOf(action);
     if (history) {
       try {
         const { offset } = await d.broker.publish(action, frame, { history });

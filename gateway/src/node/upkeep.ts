@@ -8,6 +8,10 @@
  *   whole share is re-synced from its live connections.
  * - Every lease/3, jittered, any expired node is reaped; the store guarantees a dead node
  *   is settled once however many nodes try.
+ * - Drift only this node can see (a membership left in the store for a connection it no
+ *   longer has, whatever wrote it) is found at the lease refresh: the store reports the size
+ *   of this node's membership index, the node compares it with its live memberships when no
+ *   join or leave is between its local change and its store write, and re-syncs on a difference.
  */
 import type { Hub } from './hub.js';
 import type { Logger } from '../log.js';
@@ -30,9 +34,11 @@ export class PresenceUpkeep {
     private readonly feed: PresenceFeed,
     private readonly leaseMs: number,
     private readonly log: Logger,
-    private readonly metrics?: Pick<Metrics, 'reapedNodes'>,
+    private readonly metrics?: Pick<Metrics, 'reapedNodes' | 'presenceDrift'>,
     /** Spreads the nodes' reaper runs (tests pass a fixed one). */
     private readonly random: () => number = Math.random,
+    /** Joins and leaves whose store write is not issued yet: while any, the index size is not comparable. */
+    private readonly membershipWritesPending: () => number = () => 0,
   ) {}
 
   /** Settle a previous incarnation and register the lease; throws when the store is unreachable. */
@@ -86,11 +92,7 @@ export class PresenceUpkeep {
     if (this.busy || this.stopped) return;
     this.busy = true;
     try {
-      if (!this.dirty && (await this.store.refreshLease()) === 'lost') {
-        this.log.warn('lease lost (node was reaped or the store restarted); re-syncing presence');
-        this.dirty = true;
-        this.viewsStale = true;
-      }
+      if (!this.dirty) await this.checkLease();
       if (this.dirty) {
         this.dirty = false;
         await this.store.sync(this.hub.account());
@@ -105,6 +107,22 @@ export class PresenceUpkeep {
       this.log.warn({ err }, 'presence upkeep failed; will retry');
     } finally {
       this.busy = false;
+    }
+  }
+
+  /** Refresh the lease; mark the share dirty when it was lost, or when the membership index drifted. */
+  private async checkLease(): Promise<void> {
+    const comparable = this.membershipWritesPending() === 0;
+    const expected = this.hub.membershipCount();
+    const lease = await this.store.refreshLease();
+    if (lease.lost) {
+      this.log.warn('lease lost (node was reaped or the store restarted); re-syncing presence');
+      this.dirty = true;
+      this.viewsStale = true;
+    } else if (comparable && lease.memberships !== expected) {
+      this.log.warn({ stored: lease.memberships, live: expected }, 'membership index drifted from live connections; re-syncing');
+      this.metrics?.presenceDrift.inc(Math.abs(lease.memberships - expected));
+      this.dirty = true;
     }
   }
 

@@ -1,157 +1,24 @@
 /**
- * In-process twin of the Redis presence store for unit tests. One backend plays one
- * Redis; several MemoryPresenceStores on it play several nodes. The backend's `now()`
- * plays Redis TIME, so tests move lease expiry with an injected clock instead of waiting.
- * Each method does what the matching Lua script does, in one synchronous step.
+ * In-process twin of the Redis presence store, for single-node runs and unit tests. Each
+ * method does what the matching Lua script does, in one synchronous step, on a shared
+ * MemoryPresenceBackend (one per "Redis"); several stores on one backend play several nodes.
+ * Tests move lease expiry with the backend's injected clock instead of waiting.
  */
 import type { PresenceChange } from '../../../shared/protocol.js';
-import { CursorError, type ConnectResult, type DriftRepair, type NodeAccount, type PresenceEvent, type PresenceStore, type Snapshot } from './types.js';
+import { MemoryPresenceBackend, type NodeState, type RoomChanges } from './memory-backend.js';
+import {
+  CursorError, type ConnectResult, type DriftRepair, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
+  type RoomEvent, type RoomPage, type Snapshot,
+} from './types.js';
 
-interface NodeState {
-  counts: Map<string, number>;
-  usernames: Map<string, string>;
-  /** "<action>\n<connectionId>", as the Redis node index. */
-  members: Set<string>;
-}
+export { MemoryPresenceBackend };
 
 /** Same rule as the Redis store: the node id is part of key names there. */
 function validateNodeId(nodeId: string): void {
   if (!nodeId || /[:\n]/.test(nodeId)) throw new TypeError(`presence nodeId must be non-empty without ':' or newline: ${JSON.stringify(nodeId)}`);
 }
 
-export interface MemoryBackendOptions {
-  /** The shared clock, ms (default Date.now). */
-  now?: () => number;
-}
-
-export class MemoryPresenceBackend {
-  readonly now: () => number;
-  /** userId -> open connections cluster-wide (online_users: `online`, kept equal to its keys). */
-  readonly counts = new Map<string, number>();
-  /** online_users, in the order users came online. Separate from `counts` so tests can corrupt either. */
-  readonly online = new Set<string>();
-  /** nodeId -> lease expiry */
-  readonly leases = new Map<string, number>();
-  readonly nodes = new Map<string, NodeState>();
-  readonly actions = new Map<string, Set<string>>();
-  seq = 0;
-  private readonly listeners = new Set<(event: PresenceEvent) => void>();
-
-  constructor(opts: MemoryBackendOptions = {}) {
-    this.now = opts.now ?? Date.now;
-  }
-
-  /** Lose everything, as a Redis restarted without persistence (seq starts over too). */
-  reset(): void {
-    this.counts.clear();
-    this.online.clear();
-    this.leases.clear();
-    this.nodes.clear();
-    this.actions.clear();
-    this.seq = 0;
-  }
-
-  /** Users online, in the order they came online. */
-  onlineUsers(): string[] {
-    return [...this.online];
-  }
-
-  listen(fn: (event: PresenceEvent) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
-  node(id: string): NodeState {
-    let n = this.nodes.get(id);
-    if (!n) this.nodes.set(id, (n = { counts: new Map(), usernames: new Map(), members: new Set() }));
-    return n;
-  }
-
-  /** add_count in common.lua: clamped counter, online set and transition record. */
-  addCount(changes: PresenceChange[], uid: string, username: string, delta: number): void {
-    const old = this.counts.get(uid) ?? 0;
-    const next = Math.max(0, old + delta);
-    const ts = this.now();
-    this.setStored(uid, next);
-    if (old === 0 && next > 0) changes.push({ userId: uid, username, status: 'online', ts });
-    if (old > 0 && next === 0) changes.push({ userId: uid, username, status: 'offline', ts });
-  }
-
-  /** Counter and online set for `uid` set to `n` (absent and offline at 0). */
-  setStored(uid: string, n: number): void {
-    if (n > 0) {
-      this.counts.set(uid, n);
-      this.online.add(uid);
-    } else {
-      this.counts.delete(uid);
-      this.online.delete(uid);
-    }
-  }
-
-  /** audit.lua: registered nodes' accounts are the truth; counters and the online set follow. */
-  audit(changes: PresenceChange[]): DriftRepair[] {
-    const expected = new Map<string, number>();
-    const names = new Map<string, string>();
-    for (const id of this.leases.keys()) {
-      const node = this.nodes.get(id);
-      for (const [uid, n] of node?.counts ?? []) {
-        if (n <= 0) continue;
-        expected.set(uid, (expected.get(uid) ?? 0) + n);
-        if (!names.has(uid) && node?.usernames.has(uid)) names.set(uid, node.usernames.get(uid)!);
-      }
-    }
-    const repaired: DriftRepair[] = [];
-    const ts = this.now();
-    for (const uid of new Set([...expected.keys(), ...this.counts.keys(), ...this.online])) {
-      const want = expected.get(uid) ?? 0;
-      const found = this.counts.get(uid);
-      const was = this.online.has(uid);
-      if ((want > 0 ? found === want : found === undefined) && was === want > 0) continue;
-      this.setStored(uid, want);
-      if (was !== want > 0) changes.push({ userId: uid, username: names.get(uid) ?? uid, status: want > 0 ? 'online' : 'offline', ts });
-      repaired.push({ userId: uid, expected: want, found: found ?? 0 });
-    }
-    return repaired;
-  }
-
-  setMember(op: 'join' | 'leave', node: NodeState, action: string, conn: string): void {
-    let set = this.actions.get(action);
-    if (op === 'join') {
-      if (!set) this.actions.set(action, (set = new Set()));
-      set.add(conn);
-      node.members.add(`${action}\n${conn}`);
-      return;
-    }
-    set?.delete(conn);
-    if (set?.size === 0) this.actions.delete(action);
-    node.members.delete(`${action}\n${conn}`);
-  }
-
-  dropMemberships(node: NodeState): void {
-    for (const entry of [...node.members]) {
-      const i = entry.indexOf('\n');
-      this.setMember('leave', node, entry.slice(0, i), entry.slice(i + 1));
-    }
-  }
-
-  /** Settles one node's account (reap.lua's loop body). */
-  settle(changes: PresenceChange[], id: string): void {
-    const node = this.node(id);
-    for (const [uid, n] of node.counts) this.addCount(changes, uid, node.usernames.get(uid) ?? '', -n);
-    this.dropMemberships(node);
-    this.nodes.delete(id);
-    this.leases.delete(id);
-  }
-
-  /** One event for all changes, delivered to every listener in a later microtask, in seq order. */
-  publish(changes: PresenceChange[]): void {
-    if (changes.length === 0) return;
-    const event: PresenceEvent = { seq: ++this.seq, changes };
-    for (const fn of [...this.listeners]) queueMicrotask(() => fn(event));
-  }
-}
-
-export function createMemoryPresenceBackend(opts: MemoryBackendOptions = {}): MemoryPresenceBackend {
+export function createMemoryPresenceBackend(opts: { now?: () => number } = {}): MemoryPresenceBackend {
   return new MemoryPresenceBackend(opts);
 }
 
@@ -168,6 +35,8 @@ function parseOffset(cursor: string | undefined): number {
 
 export class MemoryPresenceStore implements PresenceStore {
   private handler: (event: PresenceEvent) => void = () => {};
+  private roomHandler: (event: RoomEvent) => void = () => {};
+  private readonly watched = new Set<string>();
   private unlisten?: () => void;
 
   constructor(
@@ -181,22 +50,44 @@ export class MemoryPresenceStore implements PresenceStore {
 
   /** Starts receiving events (those published before are not delivered). Call before `sync()`. */
   async start(): Promise<void> {
-    this.unlisten ??= this.backend.listen((event) => this.handler(event));
+    this.unlisten ??= this.backend.listen(
+      (event) => this.handler(event),
+      (event) => {
+        if (this.watched.has(event.action)) this.roomHandler(event);
+      },
+    );
   }
 
   async close(): Promise<void> {
     this.unlisten?.();
     this.unlisten = undefined;
+    this.watched.clear();
   }
 
   onEvent(handler: (event: PresenceEvent) => void): void {
     this.handler = handler;
   }
 
-  async refreshLease(): Promise<'ok' | 'lost'> {
-    if (!this.backend.leases.has(this.nodeId)) return 'lost';
+  onRoomEvent(handler: (event: RoomEvent) => void): void {
+    this.roomHandler = handler;
+  }
+
+  async watchRoom(action: string): Promise<void> {
+    this.watched.add(action);
+  }
+
+  async unwatchRoom(action: string): Promise<void> {
+    this.watched.delete(action);
+  }
+
+  private node(): NodeState {
+    return this.backend.node(this.nodeId);
+  }
+
+  async refreshLease(): Promise<LeaseState> {
+    if (!this.backend.leases.has(this.nodeId)) return { lost: true, memberships: 0 };
     this.backend.leases.set(this.nodeId, this.backend.now() + this.opts.leaseMs);
-    return 'ok';
+    return { lost: false, memberships: this.node().members.size };
   }
 
   async connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
@@ -205,7 +96,7 @@ export class MemoryPresenceStore implements PresenceStore {
     if (max > 0 && (b.counts.get(userId) ?? 0) >= max) {
       return { wentOnline: false, refused: true, snapshot: { seq: b.seq, online: [], onlineCount: b.online.size } };
     }
-    const node = b.node(this.nodeId);
+    const node = this.node();
     node.counts.set(userId, (node.counts.get(userId) ?? 0) + 1);
     node.usernames.set(userId, username);
     const changes: PresenceChange[] = [];
@@ -220,8 +111,10 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>) {
     const b = this.backend;
-    const node = b.node(this.nodeId);
-    for (const action of actions) b.setMember('leave', node, action, connectionId);
+    const node = this.node();
+    const rooms: RoomChanges = new Map();
+    for (const action of actions) b.member(rooms, node, 'leave', action, userId, connectionId);
+    b.publishRooms(rooms);
     const mine = node.counts.get(userId) ?? 0;
     if (mine <= 0) return { wentOffline: false };
     if (mine === 1) {
@@ -234,16 +127,28 @@ export class MemoryPresenceStore implements PresenceStore {
     return { wentOffline: changes.length > 0 };
   }
 
-  async join(action: string, connectionId: string): Promise<void> {
-    this.backend.setMember('join', this.backend.node(this.nodeId), action, connectionId);
+  async join(action: string, connectionId: string, userId: string, username: string): Promise<void> {
+    const rooms: RoomChanges = new Map();
+    if (!this.backend.names.has(userId) && !this.node().members.has(`${action}\n${userId}\n${connectionId}`)) this.backend.names.set(userId, username);
+    this.backend.member(rooms, this.node(), 'join', action, userId, connectionId);
+    this.backend.publishRooms(rooms);
   }
 
-  async leave(action: string, connectionId: string): Promise<void> {
-    this.backend.setMember('leave', this.backend.node(this.nodeId), action, connectionId);
+  async leave(action: string, connectionId: string, userId: string): Promise<void> {
+    const rooms: RoomChanges = new Map();
+    this.backend.member(rooms, this.node(), 'leave', action, userId, connectionId);
+    this.backend.publishRooms(rooms);
   }
 
-  async members(action: string): Promise<string[]> {
-    return [...(this.backend.actions.get(action) ?? [])];
+  /** Offset paging over the room's members, as the online set below. */
+  async members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage> {
+    const from = parseOffset(cursor);
+    const count = Math.max(1, Math.floor(limit));
+    const all = [...(this.backend.rooms.get(action)?.keys() ?? [])];
+    const users = all.slice(from, from + count).map((id) => ({ id, username: this.backend.names.get(id) ?? id }));
+    const page: RoomPage = { users, count: all.length, seq: this.backend.roomSeq };
+    if (from + count < all.length) page.cursor = String(from + count);
+    return page;
   }
 
   async isOnline(userIds: string[]): Promise<boolean[]> {
@@ -261,21 +166,32 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async sync(account: NodeAccount): Promise<void> {
     const b = this.backend;
-    const old = b.node(this.nodeId);
-    const next: ReturnType<MemoryPresenceBackend['node']> = { counts: new Map(), usernames: new Map(), members: new Set() };
+    const old = this.node();
+    for (const [uid, { count, username }] of account.users) if (count > 0 && !b.names.has(uid)) b.names.set(uid, username);
+    const rooms: RoomChanges = new Map();
+    const wanted = new Map<string, { action: string; uid: string; conn: string }>();
+    for (const [conn, { userId, actions }] of account.memberships) {
+      for (const action of actions) wanted.set(`${action}\n${userId}\n${conn}`, { action, uid: userId, conn });
+    }
+    for (const entry of [...old.members]) {
+      if (wanted.delete(entry)) continue;
+      const nl = entry.indexOf('\n');
+      b.member(rooms, old, 'leave', entry.slice(0, nl), entry.slice(nl + 1, entry.lastIndexOf('\n')), entry.slice(entry.lastIndexOf('\n') + 1));
+    }
+    for (const { action, uid, conn } of wanted.values()) b.member(rooms, old, 'join', action, uid, conn);
     const delta = new Map<string, { d: number; username: string }>();
     for (const [uid, n] of old.counts) delta.set(uid, { d: -n, username: old.usernames.get(uid) ?? '' });
+    old.counts.clear();
+    old.usernames.clear();
     for (const [uid, { count, username }] of account.users) {
       if (count <= 0) continue;
-      next.counts.set(uid, count);
-      next.usernames.set(uid, username);
+      old.counts.set(uid, count);
+      old.usernames.set(uid, username);
       delta.set(uid, { d: (delta.get(uid)?.d ?? 0) + count, username });
     }
+    b.publishRooms(rooms);
     const changes: PresenceChange[] = [];
     for (const [uid, { d, username }] of delta) if (d !== 0) b.addCount(changes, uid, username, d);
-    b.dropMemberships(old);
-    b.nodes.set(this.nodeId, next);
-    for (const [conn, actions] of account.memberships) for (const action of actions) b.setMember('join', next, action, conn);
     b.leases.set(this.nodeId, b.now() + this.opts.leaseMs);
     b.publish(changes);
   }
@@ -287,15 +203,19 @@ export class MemoryPresenceStore implements PresenceStore {
     const expired = [...b.leases].filter(([id, until]) => until < now && id !== this.nodeId).sort((x, y) => x[1] - y[1]);
     const settled = expired.slice(0, max).map(([id]) => id);
     const changes: PresenceChange[] = [];
-    for (const id of settled) b.settle(changes, id);
+    const rooms: RoomChanges = new Map();
+    for (const id of settled) b.settle(changes, rooms, id);
+    b.publishRooms(rooms);
     b.publish(changes);
     return settled;
   }
 
   async audit(): Promise<DriftRepair[]> {
     const changes: PresenceChange[] = [];
-    const repaired = this.backend.audit(changes);
+    const rooms: RoomChanges = new Map();
+    const repaired = this.backend.audit(changes, rooms);
     this.backend.publish(changes);
+    this.backend.publishRooms(rooms);
     return repaired;
   }
 }

@@ -9,17 +9,24 @@
  *   P presence:nodes                    ZSET  nodeId -> lease expiry, ms of Redis TIME
  *   P presence:node:<id>                HASH  userId -> this node's connections
  *   P presence:node:<id>:usernames      HASH  userId -> username
- *   P presence:node:<id>:members        SET   "<action>\n<connectionId>"
- *   P action:<action>:members           SET   connection ids
+ *   P presence:node:<id>:members        SET   "<action>\n<userId>\n<connectionId>"
+ *   P presence:names                    HASH  userId -> username, while online
+ *   P members:<action>                  HASH  userId -> the user's connections in the action
+ *   P actions                           ZSET  action -> members (users), while it has any
  *   channel P presence                  JSON PresenceEvent per change batch
+ *   channel P room:<action>             JSON RoomEvent (joined/left) per change batch
  * Redis Cluster needs a hash-tagged prefix such as '{gw}' (scripts build keys from it).
  * Do not give the injected clients an ioredis `keyPrefix`: scripts build keys themselves.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import type { PresenceChange } from '../../../shared/protocol.js';
-import { CursorError, type ConnectResult, type DriftRepair, type NodeAccount, type PresenceEvent, type PresenceStore, type Snapshot } from './types.js';
+import { withDeadline } from '../deadline.js';
+import { parsePresenceEvent, parseRoomEvent } from './events.js';
+import {
+  CursorError, type ConnectResult, type DriftRepair, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
+  type RoomEvent, type RoomPage, type Snapshot,
+} from './types.js';
 
 export interface RedisPresenceOptions {
   /** Commands and scripts. Owned by the caller: `close()` leaves it connected. */
@@ -36,7 +43,7 @@ export interface RedisPresenceOptions {
   logger?: Logger;
 }
 
-const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit'] as const;
+const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit', 'members'] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -56,30 +63,12 @@ function defineScripts(redis: Redis): void {
   }
 }
 
-/** Reads a published event; returns undefined for anything that is not a well-formed PresenceEvent. */
-export function parsePresenceEvent(raw: string): PresenceEvent | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { seq, changes } = value as { seq?: unknown; changes?: unknown };
-  if (typeof seq !== 'number' || !Array.isArray(changes) || changes.length === 0) return undefined;
-  return changes.every(isChange) ? { seq, changes } : undefined;
-}
+const WATCH_TIMEOUT_MS = 2000;
 
-function isChange(c: unknown): c is PresenceChange {
-  if (typeof c !== 'object' || c === null) return false;
-  const { userId, username, status, ts } = c as Record<string, unknown>;
-  return typeof userId === 'string' && typeof username === 'string' && typeof ts === 'number' && (status === 'online' || status === 'offline');
-}
-
-/** Largest SSCAN cursor (2^64 - 1). */
+/** Largest SCAN cursor (2^64 - 1). */
 const MAX_SCAN = 0xffffffffffffffffn;
 
-/** Parses an `online()` cursor: '0' (or none) starts; CursorError for anything this store did not hand out. */
+/** Parses an `online()` or `members()` cursor: '0' (or none) starts; CursorError for anything this store did not hand out. */
 function parseCursor(cursor: string | undefined): { scan: string; skip: number } {
   const m = /^(\d{1,20})(?::(\d{1,9}))?$/.exec(cursor ?? '0');
   if (!m || BigInt(m[1]) > MAX_SCAN) throw new CursorError(`invalid presence cursor: ${String(cursor).slice(0, 40)}`);
@@ -100,7 +89,10 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly logger?: Logger;
   private readonly channel: string;
   private readonly keys: string[];
+  private readonly roomPrefix: string;
   private handler: (event: PresenceEvent) => void = () => {};
+  private roomHandler: (event: RoomEvent) => void = () => {};
+  private readonly rooms = new Set<string>();
   private listening = false;
 
   constructor(opts: RedisPresenceOptions) {
@@ -114,6 +106,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.reapBatch = Math.max(1, opts.reapBatch ?? 10);
     this.logger = opts.logger?.child({ component: 'presence' });
     this.channel = `${this.prefix}presence`;
+    this.roomPrefix = `${this.prefix}room:`;
     const p = this.prefix;
     this.keys = [`${p}online_users`, `${p}presence:counts`, `${p}presence:seq`, `${p}presence:nodes`];
     defineScripts(this.redis);
@@ -135,21 +128,55 @@ export class RedisPresenceStore implements PresenceStore {
     if (!this.listening) return;
     this.listening = false;
     this.subscriber.off('message', this.onMessage);
-    if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(this.channel);
+    const channels = [this.channel, ...[...this.rooms].map((a) => this.roomPrefix + a)];
+    this.rooms.clear();
+    if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(...channels);
   }
 
   onEvent(handler: (event: PresenceEvent) => void): void {
     this.handler = handler;
   }
 
-  private readonly onMessage = (channel: string, message: string): void => {
-    if (channel !== this.channel) return;
-    const event = parsePresenceEvent(message);
-    if (!event) {
-      this.logger?.warn({ channel, bytes: message.length }, 'dropped malformed presence event');
+  onRoomEvent(handler: (event: RoomEvent) => void): void {
+    this.roomHandler = handler;
+  }
+
+  /**
+   * Resolves once subscribed (within WATCH_TIMEOUT_MS), so room events published after that
+   * reach this node; at once while Redis is away: the subscriber keeps its offline queue, so
+   * the watch is applied on reconnect, and ioredis re-subscribes every room channel by itself.
+   */
+  async watchRoom(action: string): Promise<void> {
+    if (this.rooms.has(action)) return;
+    this.rooms.add(action);
+    await this.settle(this.subscriber.subscribe(this.roomPrefix + action), 'room watch');
+  }
+
+  async unwatchRoom(action: string): Promise<void> {
+    if (!this.rooms.delete(action)) return;
+    await this.settle(this.subscriber.unsubscribe(this.roomPrefix + action), 'room unwatch');
+  }
+
+  /** Waits for a (un)subscribe while the subscriber is up; otherwise lets the offline queue apply it later. */
+  private async settle(p: Promise<unknown>, what: string): Promise<void> {
+    if (this.subscriber.status !== 'ready') {
+      p.catch((err) => this.logger?.warn({ err }, `${what} failed`));
       return;
     }
-    this.handler(event);
+    await withDeadline(p, WATCH_TIMEOUT_MS, () => new Error(`${what} not confirmed within ${WATCH_TIMEOUT_MS} ms`));
+  }
+
+  private readonly onMessage = (channel: string, message: string): void => {
+    if (channel === this.channel) {
+      const event = parsePresenceEvent(message);
+      if (event) return this.handler(event);
+    } else if (channel.startsWith(this.roomPrefix)) {
+      const action = channel.slice(this.roomPrefix.length);
+      if (!this.rooms.has(action)) return;
+      const event = parseRoomEvent(action, message);
+      if (event) return this.roomHandler(event);
+    } else return;
+    this.logger?.warn({ channel, bytes: message.length }, 'dropped malformed presence event');
   };
 
   private run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
@@ -157,8 +184,9 @@ export class RedisPresenceStore implements PresenceStore {
     return fn.call(this.redis, ...this.keys, this.prefix, this.channel, this.nodeId, ...args);
   }
 
-  async refreshLease(): Promise<'ok' | 'lost'> {
-    return (await this.run('lease', this.leaseMs)) === 1 ? 'ok' : 'lost';
+  async refreshLease(): Promise<LeaseState> {
+    const [ok, memberships] = (await this.run('lease', this.leaseMs)) as [number, number];
+    return { lost: ok !== 1, memberships };
   }
 
   async connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
@@ -176,16 +204,23 @@ export class RedisPresenceStore implements PresenceStore {
     return { wentOffline: went === 1 };
   }
 
-  async join(action: string, connectionId: string): Promise<void> {
-    await this.run('membership', 'join', action, connectionId);
+  async join(action: string, connectionId: string, userId: string, username: string): Promise<void> {
+    await this.run('membership', 'join', action, connectionId, userId, username);
   }
 
-  async leave(action: string, connectionId: string): Promise<void> {
-    await this.run('membership', 'leave', action, connectionId);
+  async leave(action: string, connectionId: string, userId: string, username: string): Promise<void> {
+    await this.run('membership', 'leave', action, connectionId, userId, username);
   }
 
-  members(action: string): Promise<string[]> {
-    return this.redis.smembers(`${this.prefix}action:${action}:members`);
+  async members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage> {
+    const { scan, skip } = parseCursor(cursor);
+    const reply = (await this.run('members', action, scan, skip, Math.max(1, Math.floor(limit)))) as [number, number, string, number, string[]];
+    const [seq, count, next, nextSkip, flat] = reply;
+    const users: RoomPage['users'] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) users.push({ id: flat[i], username: flat[i + 1] });
+    const page: RoomPage = { users, count, seq };
+    if (next !== '0' || nextSkip > 0) page.cursor = nextSkip > 0 ? `${next}:${nextSkip}` : next;
+    return page;
   }
 
   /** One SMISMEMBER round trip (Redis >= 6.2); none for an empty list. */
@@ -213,8 +248,8 @@ export class RedisPresenceStore implements PresenceStore {
 
   async sync(account: NodeAccount): Promise<void> {
     const users = [...account.users].filter(([, u]) => u.count > 0).map(([id, u]) => [id, u.count, u.username]);
-    const members: [string, string][] = [];
-    for (const [conn, actions] of account.memberships) for (const action of actions) members.push([action, conn]);
+    const members: [string, string, string][] = [];
+    for (const [conn, { userId, actions }] of account.memberships) for (const action of actions) members.push([action, userId, conn]);
     await this.run('sync', this.leaseMs, JSON.stringify(users), JSON.stringify(members));
   }
 
@@ -225,8 +260,10 @@ export class RedisPresenceStore implements PresenceStore {
   async audit(): Promise<DriftRepair[]> {
     const flat = (await this.run('audit')) as (string | number)[];
     const repaired: DriftRepair[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      repaired.push({ userId: String(flat[i]), expected: Number(flat[i + 1]), found: Number(flat[i + 2]) });
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const entry: DriftRepair = { userId: String(flat[i]), expected: Number(flat[i + 1]), found: Number(flat[i + 2]) };
+      if (flat[i + 3] !== '') entry.action = String(flat[i + 3]);
+      repaired.push(entry);
     }
     return repaired;
   }

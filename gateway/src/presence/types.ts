@@ -1,12 +1,21 @@
-import type { PresenceChange } from '../../../shared/protocol.js';
+import type { PresenceChange, RoomChange } from '../../../shared/protocol.js';
 
 /** What one node holds right now: the source of truth for its share of the cluster's presence. */
 export interface NodeAccount {
   /** userId -> open connections of that user on this node, with the username for events. */
   users: Map<string, { count: number; username: string }>;
-  /** connectionId -> actions that connection has joined. */
-  memberships: Map<string, Set<string>>;
+  /** connectionId -> its user and the actions that connection has joined. */
+  memberships: Map<string, { userId: string; actions: Set<string> }>;
 }
+
+/** Room events of one action, as the store published them; `seq` counts room events (its own sequence, not the presence seq). */
+export interface RoomEvent { action: string; seq: number; changes: RoomChange[] }
+
+/** A page of an action's members: user ids with usernames, the member count, and the seq the page is consistent with. */
+export interface RoomPage { users: Array<{ id: string; username: string }>; count: number; seq: number; cursor?: string }
+
+/** `refreshLease` found: whether the node is still registered, and its membership index size. */
+export interface LeaseState { lost: boolean; memberships: number }
 
 export interface Snapshot {
   /** Presence sequence number the snapshot is consistent with: changes with a higher seq are newer. */
@@ -45,6 +54,8 @@ export interface DriftRepair {
   /** The stored cluster-wide counter before the repair (0 when absent). Equal to
    *  `expected` when only the user's `online_users` membership was wrong. */
   found: number;
+  /** Set for room drift: the action whose member count of this user was wrong. */
+  action?: string;
 }
 
 /**
@@ -55,6 +66,12 @@ export interface DriftRepair {
  * - `connect`/`disconnect` change the user's global counter, the `online_users` set,
  *   this node's account and the change event in one atomic step; a counter never
  *   goes below zero and a user is in the set exactly when their counter is > 0.
+ * - Membership is counted per (action, user), like presence per user: `join`/`leave` (and
+ *   `disconnect`, `sync`, `reap`, `audit`) move the user's count in the action's room and
+ *   publish `joined` when it leaves 0, `left` when it returns to 0, in the same atomic step,
+ *   on the room's own channel. A user with connections on two nodes leaves the room when the
+ *   last one does; a dead node's memberships leave when it is reaped, exactly once. `join`
+ *   and `leave` are idempotent per connection.
  * - Every node holds a lease. A node that dies without a goodbye stops refreshing it;
  *   `reap()` on any surviving node settles an expired node exactly once (counts
  *   subtracted, memberships removed, `offline` events published) however many nodes run it.
@@ -70,8 +87,12 @@ export interface PresenceStore {
    * delivered. Called once, before the first `sync`.
    */
   start(): Promise<void>;
-  /** Register or extend this node's lease. 'lost' means the node was reaped meanwhile: call `sync`. */
-  refreshLease(): Promise<'ok' | 'lost'>;
+  /**
+   * Register or extend this node's lease. `lost`: the node was reaped meanwhile, call `sync`.
+   * `memberships`: the size of this node's membership index, for the node to compare with its
+   * live connections (a difference means drift only the node can see: `sync` repairs it).
+   */
+  refreshLease(): Promise<LeaseState>;
   /**
    * One more connection of `userId` on this node; returns a snapshot of the online set taken
    * atomically with it. With `maxPerUser` > 0, a user whose cluster-wide counter is already
@@ -81,10 +102,14 @@ export interface PresenceStore {
   connect(userId: string, username: string, snapshotLimit: number, maxPerUser?: number): Promise<ConnectResult>;
   /** One connection fewer; also removes `connectionId` from `actions`. */
   disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }>;
-  join(action: string, connectionId: string): Promise<void>;
-  leave(action: string, connectionId: string): Promise<void>;
-  /** Connection ids registered in `action`, cluster-wide. */
-  members(action: string): Promise<string[]>;
+  join(action: string, connectionId: string, userId: string, username: string): Promise<void>;
+  leave(action: string, connectionId: string, userId: string, username: string): Promise<void>;
+  /** A page of `action`'s members, cluster-wide; `cursor` from a previous page (CursorError for any other). */
+  members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage>;
+  /** Deliver `action`'s room events to `onRoomEvent` (for as long as this node has members there). Idempotent. */
+  watchRoom(action: string): Promise<void>;
+  unwatchRoom(action: string): Promise<void>;
+  onRoomEvent(handler: (event: RoomEvent) => void): void;
   isOnline(userIds: string[]): Promise<boolean[]>;
   /** A page of the online set; `cursor` from a previous page or snapshot (CursorError for any other). */
   online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;

@@ -15,6 +15,7 @@ import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
 import type { Authenticate } from '../auth/sessions.js';
 import { AuthError } from '../auth/tokens.js';
+import { compileClaim } from '../channels/claims.js';
 import type { PresenceStore, Snapshot } from '../presence/types.js';
 import { avatarUrl } from '../users/types.js';
 
@@ -99,8 +100,10 @@ export function createAdmission(d: AdmissionDeps) {
       displayName: session.displayName,
       avatarUrl: session.user && avatarUrl(session.user),
       exp: session.exp,
+      channels: session.channels ? compileClaim(session.channels) : undefined,
       ip: req.ip,
       actions: new Set(),
+      joining: 0,
       watching: '*',
       closed: false,
       warned: false,

@@ -5,89 +5,36 @@
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
 import { decodeClientMessage } from '../../../shared/codec.js';
-import { CloseCodes, type ClientMessage, type ErrorCode, type JoinResult, type RequestId } from '../../../shared/protocol.js';
+import { CloseCodes, type ClientMessage } from '../../../shared/protocol.js';
 import type { Authenticate } from '../auth/sessions.js';
 import { replyError, sendTo, type Connection } from '../connection.js';
-import type { HistoryFeeds } from '../history/feeds.js';
-import { policyFor, type HistoryRule } from '../history/policy.js';
-import type { Hub } from '../node/hub.js';
 import { PublishTooLarge, type Publish } from '../node/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { takeToken, tokensAt } from '../limits/buckets.js';
 import type { PresenceFeed } from '../node/presence-feed.js';
-import { CursorError, type PresenceStore } from '../presence/types.js';
-import type { UserDirectory } from '../users/types.js';
+import { CursorError } from '../presence/types.js';
 import { searchPeople } from '../users/people.js';
 import { profileOf } from '../users/types.js';
+import { membershipHandlers, type MembershipDeps } from './membership.js';
+import { ack, CommandError, type Handler, type Handlers } from './replies.js';
 
-export interface SessionDeps {
+export interface SessionDeps extends Omit<MembershipDeps, 'maxActions'> {
   authenticate: Authenticate;
   publish: Publish;
-  feeds: HistoryFeeds;
-  rules: readonly HistoryRule[];
   metrics?: Pick<Metrics, 'messagesIn' | 'rateLimited' | 'protocolErrors'>;
-  hub: Hub;
   feed: PresenceFeed;
-  presence: PresenceStore;
-  users: UserDirectory;
-  log: Logger;
   limits: { maxActions: number; onlinePage: number; msgRatePerS: number; msgBurst: number; strikesBeforeClose: number };
-  /** Membership registry writes that failed (store unreachable) are repaired by the next sync. */
-  markDirty: () => void;
-}
-
-type Handler<T extends ClientMessage['type']> = (conn: Connection, msg: Extract<ClientMessage, { type: T }>) => Promise<void> | void;
-type Handlers = { [T in ClientMessage['type']]: Handler<T> };
-
-class CommandError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-  }
-}
-
-function ack(conn: Connection, id: RequestId | undefined, result?: unknown): void {
-  if (id === undefined) return;
-  sendTo(conn, JSON.stringify(result === undefined ? { type: 'ack', id } : { type: 'ack', id, result }));
 }
 
 function handlers(d: SessionDeps): Handlers {
   return {
-    async join(conn, msg) {
-      if (conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: true });
-      if (conn.actions.size >= d.limits.maxActions) {
-        throw new CommandError('too_many_actions', `at most ${d.limits.maxActions} actions per connection`);
-      }
-      const policy = policyFor(d.rules, msg.action);
-      await d.hub.join(conn, msg.action, !policy);
-      // A connection that closed meanwhile was already counted out: registering it now would leave an orphan.
-      if (conn.closed) return;
-      // A `leave` handled while this join waited: answer with the state it left.
-      if (!conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: false });
-      d.presence.join(msg.action, conn.id).catch((err) => {
-        d.log.warn({ err, action: msg.action }, 'membership registry write failed; next sync repairs it');
-        d.markDirty();
-      });
-      if (!policy) return ack(conn, msg.id, { action: msg.action, joined: true });
-      const { position, recovered, delivered } = await d.feeds.join(conn, msg.action, policy, { since: msg.since, epoch: msg.epoch, history: msg.history });
-      if (conn.closed) return;
-      if (!conn.actions.has(msg.action)) return ack(conn, msg.id, { action: msg.action, joined: false });
-      const result: JoinResult = { action: msg.action, joined: true, offset: position.offset, epoch: position.epoch };
-      if (recovered !== undefined) result.recovered = recovered;
-      if (msg.since !== undefined || msg.history !== undefined) result.delivered = delivered;
-      ack(conn, msg.id, result);
-    },
-
-    async leave(conn, msg) {
-      if (conn.actions.has(msg.action)) {
-        await d.hub.leave(conn, msg.action);
-        d.presence.leave(msg.action, conn.id).catch(() => d.markDirty());
-      }
-      ack(conn, msg.id, { action: msg.action, joined: false });
-    },
+    ...membershipHandlers({ ...d, maxActions: d.limits.maxActions }),
 
     async publish(conn, msg) {
       if (!conn.actions.has(msg.action)) throw new CommandError('not_member', `join "${msg.action}" before publishing to it`);
+      const allowed = d.access.publish(conn, d.channels.rules(msg.action));
+      if (!allowed.ok) throw new CommandError(allowed.code, allowed.message);
       const from = { userId: conn.userId, username: conn.username, displayName: conn.displayName };
       let result;
       try {

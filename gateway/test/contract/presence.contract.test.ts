@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { CursorError, type NodeAccount, type PresenceEvent, type PresenceStore } from '../../src/presence/types.js';
+import { CursorError, type NodeAccount, type PresenceEvent, type PresenceStore, type RoomEvent } from '../../src/presence/types.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
@@ -25,6 +25,8 @@ interface Cluster {
   /** Drift by hand: write the stored counter (absent when undefined) or online_users membership alone. */
   setCount(userId: string, n: number | undefined): Promise<void>;
   setOnline(userId: string, online: boolean): Promise<void>;
+  /** Drift by hand in a room: the user's stored count there (absent when undefined). */
+  setRoom(action: string, userId: string, n: number | undefined): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -55,6 +57,13 @@ function memoryCluster(): Promise<Cluster> {
     async setCount(userId, n) {
       if (n === undefined) backend.counts.delete(userId);
       else backend.counts.set(userId, n);
+    },
+    async setRoom(action, userId, n) {
+      const room = backend.rooms.get(action) ?? new Map<string, number>();
+      if (n === undefined) room.delete(userId);
+      else room.set(userId, n);
+      backend.rooms.set(action, room);
+      backend.actions.set(action, room.size);
     },
     async setOnline(userId, online) {
       if (online) backend.online.add(userId);
@@ -115,6 +124,11 @@ function redisCluster(server: () => RedisServer): () => Promise<Cluster & { pref
         if (online) await probe.sadd(`${prefix}online_users`, userId);
         else await probe.srem(`${prefix}online_users`, userId);
       },
+      async setRoom(action, userId, n) {
+        if (n === undefined) await probe.hdel(`${prefix}members:${action}`, userId);
+        else await probe.hset(`${prefix}members:${action}`, userId, n);
+        await probe.zadd(`${prefix}actions`, 1, action);
+      },
       async dispose() {
         await Promise.all(stores.map((s) => s.close()));
         for (const c of clients) c.disconnect();
@@ -154,6 +168,23 @@ async function drain(store: Store, events: PresenceEvent[]): Promise<void> {
 
 function sortById<T extends { userId: string }>(items: T[]): T[] {
   return [...items].sort((x, y) => x.userId.localeCompare(y.userId));
+}
+
+/** The user ids in `action`'s room, sorted (first page; tests stay under it). */
+async function memberIds(store: Store, action: string): Promise<string[]> {
+  return (await store.members(action, undefined, 100)).users.map((u) => u.id).sort();
+}
+
+/** Every room event `store` receives for the rooms it watches, in arrival order. */
+function recordRooms(store: Store): RoomEvent[] {
+  const events: RoomEvent[] = [];
+  store.onRoomEvent((e) => events.push(e));
+  return events;
+}
+
+/** `userId`'s joined/left transitions in `action`, in order. */
+function roomTransitions(events: RoomEvent[], action: string, userId: string): string[] {
+  return events.filter((e) => e.action === action).flatMap((e) => e.changes.filter((c) => c.userId === userId).map((c) => c.status));
 }
 
 /** `status` transitions of `userId` seen in `events`, in order. */
@@ -267,22 +298,100 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       expect((await a.connect('u3', 'cid', 10)).snapshot.seq).toBe(events.at(-1)?.seq);
     });
 
-    it('tracks action members cluster-wide and drops them on disconnect', async () => {
+    it('counts action members per user cluster-wide, idempotently per connection, and drops them on disconnect', async () => {
       await setup();
       const [a, b] = [await cluster.node('a'), await cluster.node('b')];
       await a.connect('u1', 'ann', 0);
       await b.connect('u2', 'bob', 0);
-      await a.join('room/1', 'a:1');
-      await a.join('room/2', 'a:1');
-      await b.join('room/1', 'b:1');
-      await b.join('room/1', 'b:1');
-      expect((await a.members('room/1')).sort()).toEqual(['a:1', 'b:1']);
-      await b.leave('room/1', 'b:1');
-      expect(await a.members('room/1')).toEqual(['a:1']);
+      await a.join('room/1', 'a:1', 'u1', 'ann');
+      await a.join('room/2', 'a:1', 'u1', 'ann');
+      await b.join('room/1', 'b:1', 'u2', 'bob');
+      await b.join('room/1', 'b:1', 'u2', 'bob');
+      expect(await memberIds(a, 'room/1')).toEqual(['u1', 'u2']);
+      expect(await a.members('room/1', undefined, 100)).toMatchObject({ count: 2, users: expect.arrayContaining([{ id: 'u1', username: 'ann' }, { id: 'u2', username: 'bob' }]) });
+      await b.leave('room/1', 'b:1', 'u2', 'bob');
+      await b.leave('room/1', 'b:1', 'u2', 'bob');
+      expect(await memberIds(a, 'room/1')).toEqual(['u1']);
       await a.disconnect('u1', 'ann', 'a:1', ['room/1', 'room/2']);
-      expect(await b.members('room/1')).toEqual([]);
-      expect(await b.members('room/2')).toEqual([]);
-      expect(await b.members('never-joined')).toEqual([]);
+      expect(await memberIds(b, 'room/1')).toEqual([]);
+      expect(await memberIds(b, 'room/2')).toEqual([]);
+      expect(await b.members('never-joined', undefined, 10)).toMatchObject({ users: [], count: 0 });
+    });
+
+    it('keeps a user with tabs on two nodes in a room until the last leaves: one joined, one left, in order with a page\'s seq', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const [roomsA, roomsB] = [recordRooms(a), recordRooms(b)];
+      await Promise.all([a.watchRoom('hall'), b.watchRoom('hall')]);
+      await a.connect('u1', 'ann', 0);
+      await b.connect('u1', 'ann', 0);
+      await a.join('hall', 'a:1', 'u1', 'ann');
+      const page = await b.members('hall', undefined, 10);
+      await b.join('hall', 'b:1', 'u1', 'ann');
+      await a.leave('hall', 'a:1', 'u1', 'ann');
+      expect(await memberIds(a, 'hall')).toEqual(['u1']);
+      await b.disconnect('u1', 'ann', 'b:1', ['hall']);
+      expect(await memberIds(a, 'hall')).toEqual([]);
+      for (const events of [roomsA, roomsB]) {
+        await waitFor('the left event', () => roomTransitions(events, 'hall', 'u1').length === 2);
+        expect(roomTransitions(events, 'hall', 'u1')).toEqual(['joined', 'left']);
+        expect(events.flatMap((e) => e.changes)).toEqual([
+          { userId: 'u1', username: 'ann', status: 'joined', ts: expect.any(Number) },
+          { userId: 'u1', username: 'ann', status: 'left', ts: expect.any(Number) },
+        ]);
+      }
+      // The page was taken after the joined event: only the left one is newer than it.
+      expect(page).toMatchObject({ count: 1, users: [{ id: 'u1', username: 'ann' }] });
+      expect(roomsA.filter((e) => e.seq > page.seq).flatMap((e) => e.changes.map((c) => c.status))).toEqual(['left']);
+    });
+
+    it('delivers room events only for watched rooms', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const rooms = recordRooms(a);
+      await a.watchRoom('seen');
+      await b.connect('u2', 'bob', 0);
+      await b.join('unseen', 'b:1', 'u2', 'bob');
+      await b.join('seen', 'b:1', 'u2', 'bob');
+      await waitFor('the watched room', () => rooms.length === 1);
+      await a.unwatchRoom('seen');
+      await b.leave('seen', 'b:1', 'u2', 'bob');
+      await a.watchRoom('fence');
+      await b.join('fence', 'b:1', 'u2', 'bob');
+      await waitFor('the fence', () => rooms.some((e) => e.action === 'fence'));
+      expect(rooms.map((e) => e.action)).toEqual(['seen', 'fence']);
+    });
+
+    it('pages a room\'s members by cursor and refuses a cursor it did not hand out', async () => {
+      await setup();
+      const a = await cluster.node('a');
+      for (let i = 0; i < 25; i += 1) {
+        await a.connect(`m${i}`, `member${i}`, 0);
+        await a.join('big', `a:${i}`, `m${i}`, `member${i}`);
+      }
+      const seen = new Set<string>();
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await a.members('big', cursor, 10);
+        expect(page.count).toBe(25);
+        expect(page.users.length).toBeLessThanOrEqual(10);
+        for (const u of page.users) seen.add(u.id);
+        cursor = page.cursor;
+        pages += 1;
+      } while (cursor !== undefined && pages < 20);
+      expect(seen.size).toBe(25);
+      await expect(a.members('big', 'nope', 10)).rejects.toThrow(CursorError);
+    });
+
+    it('reports the size of this node\'s membership index with the lease', async () => {
+      await setup();
+      const a = await cluster.node('a');
+      await a.connect('u1', 'ann', 0);
+      await a.join('x', 'a:1', 'u1', 'ann');
+      await a.join('y', 'a:1', 'u1', 'ann');
+      await a.join('y', 'a:2', 'u1', 'ann');
+      expect(await a.refreshLease()).toEqual({ lost: false, memberships: 3 });
     });
 
     it('refuses a connection past the per-user limit cluster-wide, changing and publishing nothing', async () => {
@@ -384,6 +493,33 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       ]);
     });
 
+    it('repairs room counts to the node indexes: a stray member leaves, a lost one returns, each announced', async () => {
+      await setup();
+      const [a, b] = [await cluster.node('a'), await cluster.node('b')];
+      const rooms = recordRooms(b);
+      await b.watchRoom('lobby');
+      await a.connect('u1', 'ann', 0);
+      await a.join('lobby', 'a:1', 'u1', 'ann');
+      await a.join('lobby', 'a:2', 'u1', 'ann');
+      await a.connect('u2', 'bob', 0);
+      await a.join('lobby', 'a:3', 'u2', 'bob');
+      expect(await a.audit()).toEqual([]);
+      await cluster.setRoom('lobby', 'u1', 5);
+      await cluster.setRoom('lobby', 'u2', undefined);
+      await cluster.setRoom('lobby', 'ghost', 1);
+      const repaired = await a.audit();
+      expect(sortById(repaired)).toEqual([
+        { userId: 'ghost', expected: 0, found: 1, action: 'lobby' },
+        { userId: 'u1', expected: 2, found: 5, action: 'lobby' },
+        { userId: 'u2', expected: 1, found: 0, action: 'lobby' },
+      ]);
+      expect(await memberIds(b, 'lobby')).toEqual(['u1', 'u2']);
+      expect(await a.audit()).toEqual([]);
+      await waitFor('the repairs announced', () => roomTransitions(rooms, 'lobby', 'ghost').length === 1 && roomTransitions(rooms, 'lobby', 'u2').length === 2);
+      expect(roomTransitions(rooms, 'lobby', 'ghost')).toEqual(['left']);
+      expect(roomTransitions(rooms, 'lobby', 'u2')).toEqual(['joined', 'joined']);
+    });
+
     it('counts only registered nodes: a reaped node\'s leftovers are not truth', async () => {
       await setup();
       const dead = await cluster.node('dead', SHORT_LEASE);
@@ -407,9 +543,12 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       await dead.connect('solo', 'sol', 0);
       await dead.connect('solo', 'sol', 0);
       await b.connect('shared', 'sam', 0);
-      await dead.join('room', 'dead:1');
-      await b.join('room', 'b:1');
-      expect(await dead.refreshLease()).toBe('ok');
+      const rooms = recordRooms(c);
+      await c.watchRoom('room');
+      await dead.join('room', 'dead:1', 'solo', 'sol');
+      await dead.join('room', 'dead:2', 'shared', 'sam');
+      await b.join('room', 'b:1', 'shared', 'sam');
+      expect((await dead.refreshLease()).lost).toBe(false);
       await cluster.untilExpired('dead');
       expect(await dead.reap()).toEqual([]);
       const [rb, rc] = await Promise.all([b.reap(), c.reap()]);
@@ -417,16 +556,19 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       expect(await b.reap()).toEqual([]);
       expect(await b.isOnline(['shared', 'solo'])).toEqual([true, false]);
       expect(await cluster.counts()).toMatchObject({ shared: 1 });
-      expect(await b.members('room')).toEqual(['b:1']);
+      expect(await memberIds(b, 'room')).toEqual(['shared']);
       await drain(c, events);
+      await waitFor('solo leaves the room', () => roomTransitions(rooms, 'room', 'solo').length === 2);
+      expect(roomTransitions(rooms, 'room', 'solo')).toEqual(['joined', 'left']);
+      expect(roomTransitions(rooms, 'room', 'shared')).toEqual(['joined']);
       expect(transitions(events, 'solo')).toEqual(['online', 'offline']);
       expect(transitions(events, 'shared')).toEqual(['online']);
       expect(events.flatMap((e) => e.changes).find((x) => x.status === 'offline')?.username).toBe('sol');
       // The reaped node finds out and puts its share back.
-      expect(await dead.refreshLease()).toBe('lost');
-      expect((await dead.disconnect('solo', 'sol', 'dead:2', [])).wentOffline).toBe(false);
+      expect((await dead.refreshLease()).lost).toBe(true);
+      expect((await dead.disconnect('solo', 'sol', 'dead:3', [])).wentOffline).toBe(false);
       await dead.sync({ users: new Map([['solo', { count: 1, username: 'sol' }]]), memberships: new Map() });
-      expect(await dead.refreshLease()).toBe('ok');
+      expect((await dead.refreshLease()).lost).toBe(false);
       expect(await cluster.counts()).toMatchObject({ shared: 1, solo: 1 });
     });
 
@@ -438,12 +580,12 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       await old.connect('u1', 'ann', 0);
       await old.connect('u2', 'bob', 0);
       await b.connect('u2', 'bob', 0);
-      await old.join('room', 'a:1');
+      await old.join('room', 'a:1', 'u1', 'ann');
       await old.close();
       await cluster.node('a');
       expect(await b.isOnline(['u1', 'u2'])).toEqual([false, true]);
       expect(await cluster.counts()).toEqual({ u2: 1 });
-      expect(await b.members('room')).toEqual([]);
+      expect(await memberIds(b, 'room')).toEqual([]);
       await drain(b, events);
       expect(transitions(events, 'u1')).toEqual(['online', 'offline']);
       expect(transitions(events, 'u2')).toEqual(['online']);
@@ -455,22 +597,25 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       const events = record(a);
       const accountA: NodeAccount = {
         users: new Map([['u1', { count: 2, username: 'ann' }], ['u2', { count: 1, username: 'bob' }]]),
-        memberships: new Map([['a:1', new Set(['room', 'hall'])]]),
+        memberships: new Map([['a:1', { userId: 'u1', actions: new Set(['room', 'hall']) }], ['a:2', { userId: 'u2', actions: new Set(['room']) }]]),
       };
-      const accountB: NodeAccount = { users: new Map([['u1', { count: 1, username: 'ann' }]]), memberships: new Map([['b:1', new Set(['room'])]]) };
+      const accountB: NodeAccount = {
+        users: new Map([['u1', { count: 1, username: 'ann' }]]), memberships: new Map([['b:1', { userId: 'u1', actions: new Set(['room']) }]]),
+      };
       await a.sync(accountA);
       await b.sync(accountB);
       await b.sync(accountB);
       expect(await cluster.counts()).toEqual({ u1: 3, u2: 1 });
       await cluster.wipe();
       expect(await a.isOnline(['u1', 'u2'])).toEqual([false, false]);
-      expect(await a.refreshLease()).toBe('lost');
+      expect((await a.refreshLease()).lost).toBe(true);
       await a.sync(accountA);
       await b.sync(accountB);
-      expect(await a.refreshLease()).toBe('ok');
+      expect(await a.refreshLease()).toEqual({ lost: false, memberships: 3 });
       expect(await cluster.counts()).toEqual({ u1: 3, u2: 1 });
-      expect((await a.members('room')).sort()).toEqual(['a:1', 'b:1']);
-      expect(await a.members('hall')).toEqual(['a:1']);
+      expect(await memberIds(a, 'room')).toEqual(['u1', 'u2']);
+      expect(await memberIds(a, 'hall')).toEqual(['u1']);
+      expect((await a.members('room', undefined, 10)).users.find((u) => u.id === 'u2')?.username).toBe('bob');
       expect((await a.online(undefined, 10)).users.sort()).toEqual(['u1', 'u2']);
       await drain(a, events);
       // The wipe itself publishes nothing; each sync re-announces its users in one batch.
@@ -480,7 +625,10 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       for (const conn of ['a:1', 'a:2']) await a.disconnect('u1', 'ann', conn, []);
       expect(await a.isOnline(['u1'])).toEqual([true]);
       expect((await b.disconnect('u1', 'ann', 'b:1', ['room'])).wentOffline).toBe(true);
-      expect(await a.members('room')).toEqual(['a:1']);
+      expect(await memberIds(a, 'room')).toEqual(['u1', 'u2']);
+      await a.sync({ users: new Map([['u2', { count: 1, username: 'bob' }]]), memberships: new Map([['a:2', { userId: 'u2', actions: new Set(['room']) }]]) });
+      expect(await memberIds(a, 'room')).toEqual(['u2']);
+      expect(await memberIds(a, 'hall')).toEqual([]);
     });
   });
 }

@@ -49,10 +49,11 @@ async function redisState() {
   const r = redis.client();
   const [online, counts, room, side, late] = await Promise.all([
     r.smembers(`${prefix}online_users`), r.hgetall(`${prefix}presence:counts`),
-    r.smembers(`${prefix}action:room:members`), r.smembers(`${prefix}action:side:members`), r.smembers(`${prefix}action:late:members`),
+    r.hgetall(`${prefix}members:room`), r.hgetall(`${prefix}members:side`), r.hgetall(`${prefix}members:late`),
   ]);
   r.disconnect();
-  return { online: online.sort(), counts: Object.fromEntries(Object.entries(counts).sort()), room: room.sort(), side: side.sort(), late: late.sort() };
+  const sorted = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).sort());
+  return { online: online.sort(), counts: sorted(counts), room: sorted(room), side: sorted(side), late: sorted(late) };
 }
 
 it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling within 5 s without reconnects`, async () => {
@@ -65,7 +66,7 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   await b1.next((f) => f.type === 'presence' && f.changes.some((c: any) => c.userId === 'u-leaver' && c.status === 'online'));
   for (const c of [a1, a2, b1]) expect(await c.request({ type: 'join', action: 'room' })).toMatchObject({ type: 'ack' });
   expect(await dualB.request({ type: 'join', action: 'side' })).toMatchObject({ type: 'ack' });
-  await waitFor('members registered', async () => (await redisState()).room.length === 3);
+  await waitFor('members registered', async () => Object.keys((await redisState()).room).length === 3);
   expect(await a1.request({ type: 'publish', action: 'room', data: 'before' })).toMatchObject({ type: 'ack' });
   await b1.next((f) => f.type === 'message' && f.data === 'before');
 
@@ -101,9 +102,9 @@ it(`survives a ${OUTAGE_MS} ms Redis outage and a restart empty, reconciling wit
   const expected = {
     online: ['u-a1', 'u-a2', 'u-b1', 'u-dual', 'u-new'],
     counts: { 'u-a1': '1', 'u-a2': '1', 'u-b1': '1', 'u-dual': '1', 'u-new': '1' },
-    room: [idOf(a1), idOf(a2), idOf(b1)].sort(),
-    side: [idOf(dualB)],
-    late: [idOf(a2)],
+    room: { 'u-a1': '1', 'u-a2': '1', 'u-b1': '1' },
+    side: { 'u-dual': '1' },
+    late: { 'u-a2': '1' },
   };
   let last: unknown;
   await waitFor('presence and membership rebuilt exactly', async () => {

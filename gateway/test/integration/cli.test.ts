@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readOrCreateDevSecret, devSecretFile } from '../../src/auth/dev-secret.js';
-import { createVerifier } from '../../src/auth/tokens.js';
+import { createGrantVerifier, createVerifier } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { SqliteUserDirectory } from '../../src/users/sqlite.js';
 
@@ -141,6 +141,17 @@ describe('users and token CLIs', () => {
     const auth = loadConfig({ ...env, JWT_SECRET: secret }).auth;
     expect((await createVerifier(auth)(r.stdout.trim())).userId).toBe('u1');
     await expect(createVerifier(loadConfig(env, readOrCreateDevSecret).auth)(r.stdout.trim())).rejects.toThrow();
+  });
+
+  it('token signs a channels claim, or a subscription token that is no access token', async () => {
+    const auth = loadConfig(env, readOrCreateDevSecret).auth;
+    const claim = await token('--sub', 'u7', '--channels', 'team:7, team:8*');
+    expect((await createVerifier(auth)(claim.stdout.trim())).channels).toEqual(['team:7', 'team:8*']);
+    const sub = await token('--sub', 'u7', '--channel', 'private:x', '--ttl', '5m');
+    expect(sub.code).toBe(0);
+    expect(await createGrantVerifier(auth)(sub.stdout.trim())).toMatchObject({ userId: 'u7', channel: 'private:x' });
+    await expect(createVerifier(auth)(sub.stdout.trim())).rejects.toThrow();
+    expect((await token('--sub', 'u7', '--channel', 'a', '--channels', 'b')).code).toBe(1);
   });
 
   it('prints configuration errors and exits 1', async () => {

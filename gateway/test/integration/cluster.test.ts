@@ -131,19 +131,21 @@ describe('actions', () => {
     expect(await c.request({ type: 'publish', action: 'secret', data: 1 })).toMatchObject({ type: 'error', code: 'not_member' });
   });
 
-  it('registers members in Redis and removes them on leave and on disconnect', async () => {
+  it('registers members in Redis (per user, counting connections) and removes them on leave and on disconnect', async () => {
     const c1 = await connect(a, 'alice');
     const c2 = await connect(b, 'bob');
     await c1.request({ type: 'join', action: 'room' });
     await c2.request({ type: 'join', action: 'room' });
-    const key = `${prefix}action:room:members`;
-    const id1 = c1.frames[0].connectionId;
-    const id2 = c2.frames[0].connectionId;
-    await waitFor('both registered', async () => (await redis.client().smembers(key)).sort().join() === [id1, id2].sort().join());
+    const key = `${prefix}members:room`;
+    const [id1, id2] = [c1.frames[0].user.id, c2.frames[0].user.id];
+    const sorted = (o: Record<string, string>) => Object.entries(o).sort().join(';');
+    await waitFor('both registered', async () => sorted(await redis.client().hgetall(key)) === sorted({ [id1]: '1', [id2]: '1' }));
+    expect(await redis.client().zscore(`${prefix}actions`, 'room')).toBe('2');
     await c1.request({ type: 'leave', action: 'room' });
-    await waitFor('leave unregistered', async () => !(await redis.client().smembers(key)).includes(id1));
+    await waitFor('leave unregistered', async () => (await redis.client().hexists(key, id1)) === 0);
     c2.close();
-    await waitFor('disconnect unregistered', async () => (await redis.client().scard(key)) === 0);
+    await waitFor('disconnect unregistered', async () => (await redis.client().exists(key)) === 0);
+    expect(await redis.client().zscore(`${prefix}actions`, 'room')).toBeNull();
   });
 });
 

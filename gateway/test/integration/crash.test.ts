@@ -40,8 +40,8 @@ describe('a node killed with SIGKILL', () => {
     const both2 = await fx.connect(survivor, 'on-both');
     await only.request({ type: 'join', action: 'crashroom' });
     await waitFor('both online for watcher', () => went(watcher, 'only-on-victim', 'online') && went(watcher, 'on-both', 'online'));
-    const membersKey = `${env.REDIS_PREFIX}action:crashroom:members`;
-    expect(await redis.client().scard(membersKey)).toBe(1);
+    const membersKey = `${env.REDIS_PREFIX}members:crashroom`;
+    await waitFor('the membership registered', async () => (await redis.client().hlen(membersKey)) === 1);
 
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
@@ -54,7 +54,7 @@ describe('a node killed with SIGKILL', () => {
     expect(await r.sismember(`${env.REDIS_PREFIX}online_users`, 'only-on-victim')).toBe(0);
     expect(await r.sismember(`${env.REDIS_PREFIX}online_users`, 'on-both')).toBe(1);
     expect(await r.hget(`${env.REDIS_PREFIX}presence:counts`, 'on-both')).toBe('1');
-    expect(await r.scard(membersKey)).toBe(0);
+    expect(await r.hlen(membersKey)).toBe(0);
     expect(both2.closed).toBeUndefined();
     void both1;
   }, 30_000);

@@ -53,14 +53,14 @@ describe('presence on a three-master Redis Cluster', () => {
 
     expect((await a.connect('alice', 'alice', 10)).wentOnline).toBe(true);
     expect((await b.connect('alice', 'alice', 10)).wentOnline).toBe(false);
-    await a.join('room', 'conn-a');
-    expect(await b.members('room')).toEqual(['conn-a']);
+    await a.join('room', 'conn-a', 'alice', 'alice');
+    expect((await b.members('room', undefined, 10)).users).toEqual([{ id: 'alice', username: 'alice' }]);
     expect(await b.isOnline(['alice', 'bob'])).toEqual([true, false]);
     expect((await a.disconnect('alice', 'alice', 'conn-a', ['room'])).wentOffline).toBe(false);
-    expect(await b.members('room')).toEqual([]);
+    expect((await b.members('room', undefined, 10)).users).toEqual([]);
     await b.connect('bob', 'bob', 10);
     expect((await a.online(undefined, 10)).users.sort()).toEqual(['alice', 'bob']);
-    expect(await b.refreshLease()).toBe('ok');
+    expect(await b.refreshLease()).toEqual({ lost: false, memberships: 0 });
     await waitFor('events through the cluster', () => seen.flatMap((e) => e.changes).length >= 2, 5000);
     expect(seen.flatMap((e) => e.changes).map((c) => `${c.userId}:${c.status}`)).toEqual(['alice:online', 'bob:online']);
 

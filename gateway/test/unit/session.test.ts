@@ -10,7 +10,10 @@ import { Hub } from '../../src/node/hub.js';
 import { PresenceFeed } from '../../src/node/presence-feed.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
 import { createSession } from '../../src/session/commands.js';
+import { createAccess } from '../../src/channels/access.js';
+import { parseChannelPolicy } from '../../src/channels/policy.js';
 import { HistoryFeeds } from '../../src/history/feeds.js';
+import { RoomFeed } from '../../src/node/rooms.js';
 import { parseHistoryRules } from '../../src/history/policy.js';
 import { createPublisher } from '../../src/node/publisher.js';
 import { SqliteUserDirectory } from '../../src/users/sqlite.js';
@@ -58,18 +61,20 @@ beforeEach(async () => {
   const alice = users.add({ username: 'alice', displayName: 'Alice A' });
   users.add({ username: 'alina', displayName: 'Alina B' });
   const feeds = new HistoryFeeds({ broker, fanout: rec.fanout, log });
-  const hub = new Hub(broker, rec.fanout, feeds, log);
+  const hub = new Hub(broker, rec.fanout, feeds, new RoomFeed(presence, rec.fanout, 0), log);
   const feed = new PresenceFeed(rec.fanout, 0);
-  const rules = parseHistoryRules('news*=3/1h');
+  const channels = parseChannelPolicy(undefined, parseHistoryRules('news*=3/1h'));
+  const access = createAccess({ verifyGrant: async () => { throw new Error('no tokens here'); }, log });
   dispatch = createSession({
-    publish: createPublisher({ fanout: rec.fanout, broker, rules, maxFrameBytes: 65536 }), feeds, rules,
+    publish: createPublisher({ fanout: rec.fanout, broker, historyOf: (a) => channels.rules(a).history, maxFrameBytes: 65536 }),
+    feeds, channels, access, writes: { pending: 0 },
     hub, feed, presence, users, log, markDirty: () => {}, limits: { maxActions: 2, onlinePage: 100, msgRatePerS: 1000, msgBurst: 1000, strikesBeforeClose: 10 },
     authenticate: async () => { throw new Error('no tokens here'); },
   });
   const s = recordingSocket(rec.subs);
   sent = s.sent;
   excluded = s.excluded;
-  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), watching: '*', socket: s.socket, closed: false, warned: false, bucket: { tokens: 1000, at: Date.now(), strikes: 0 }, stalls: 0 };
+  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), joining: 0, watching: '*', socket: s.socket, closed: false, warned: false, bucket: { tokens: 1000, at: Date.now(), strikes: 0 }, stalls: 0 };
   hub.add(conn);
   await presence.connect(alice.id, 'alice', 10);
 });
@@ -83,7 +88,7 @@ describe('session dispatch', () => {
     dispatch(conn, JSON.stringify({ type: 'join', action: 'room', id: 'j1' }));
     expect(await reply('j1')).toEqual({ type: 'ack', id: 'j1', result: { action: 'room', joined: true } });
     expect(rec.subs.get('a:room')).toBe(1);
-    expect(await presence.members('room')).toEqual(['n1:1']);
+    expect((await presence.members('room', undefined, 10)).users).toEqual([{ id: conn.userId, username: 'alice' }]);
   });
 
   it('stamps the sender, fans out locally except to the sender, and relays to other nodes', async () => {

@@ -2,29 +2,53 @@
 -- Every script shares this calling convention:
 --   KEYS[1] P online_users     SET   user ids online anywhere
 --   KEYS[2] P presence:counts  HASH  userId -> open connections cluster-wide
---   KEYS[3] P presence:seq     STRING incremented once per published event
+--   KEYS[3] P presence:seq     STRING incremented once per published online/offline event
 --   KEYS[4] P presence:nodes   ZSET  nodeId -> lease expiry (ms, Redis TIME)
---   ARGV[1] key prefix P; node and action keys are built from it here
+--   ARGV[1] key prefix P; node, action and room keys are built from it here
 --   ARGV[2] event channel (P presence)
 --   ARGV[3] this node's id
--- Redis Cluster: keys built from ARGV are not declared, so P must carry a hash tag
--- (e.g. '{gw}') putting every key in one slot.
+-- Keys built from P (not declared; Redis Cluster needs P to carry a hash tag such as '{gw}'):
+--   P presence:node:<id>            HASH  userId -> this node's connections
+--   P presence:node:<id>:usernames  HASH  userId -> username
+--   P presence:node:<id>:members    SET   "<action>\n<userId>\n<connectionId>", one per membership
+--   P presence:names                HASH  userId -> username, while the user is online
+--   P members:<action>              HASH  userId -> the user's connections in the action, cluster-wide
+--   P actions                       ZSET  action -> members (users); an action is here while it has one
+--   P presence:room-seq             STRING incremented once per published room event
+--   channel P room:<action>         JSON {seq, changes:[{userId, username, status: joined|left, ts}]}
 local P, CHANNEL, NODE = ARGV[1], ARGV[2], ARGV[3]
 local K_ONLINE, K_COUNTS, K_SEQ, K_NODES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_NAMES, K_ACTIONS, K_ROOM_SEQ = P .. 'presence:names', P .. 'actions', P .. 'presence:room-seq'
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- A node's account: counts (userId -> n), usernames (userId -> name), members index.
+-- A node's account: counts (userId -> n), usernames (userId -> name), memberships index.
 local function node_keys(id)
   local base = P .. 'presence:node:' .. id
   return base, base .. ':usernames', base .. ':members'
 end
 
-local function action_key(action)
-  return P .. 'action:' .. action .. ':members'
+local function room_key(action)
+  return P .. 'members:' .. action
+end
+
+-- A membership index entry and its parts (user ids may hold anything but the connection id
+-- and the action hold no newline, so the first and last newlines split it).
+local function entry_of(action, uid, conn)
+  return action .. '\n' .. uid .. '\n' .. conn
+end
+local function parse_entry(entry)
+  local first = string.find(entry, '\n', 1, true)
+  local last = first
+  while true do
+    local nxt = string.find(entry, '\n', last + 1, true)
+    if not nxt then break end
+    last = nxt
+  end
+  return string.sub(entry, 1, first - 1), string.sub(entry, first + 1, last - 1)
 end
 
 -- Adds delta to the user's cluster-wide counter, clamped at zero, keeps online_users
@@ -36,24 +60,48 @@ local function add_count(changes, ts, uid, uname, delta)
     redis.call('HSET', K_COUNTS, uid, new)
     redis.call('SADD', K_ONLINE, uid)
     if old <= 0 then
+      redis.call('HSET', K_NAMES, uid, uname)
       changes[#changes + 1] = { userId = uid, username = uname, status = 'online', ts = ts }
     end
   else
     redis.call('HDEL', K_COUNTS, uid)
     redis.call('SREM', K_ONLINE, uid)
+    redis.call('HDEL', K_NAMES, uid)
     if old > 0 then
       changes[#changes + 1] = { userId = uid, username = uname, status = 'offline', ts = ts }
     end
   end
 end
 
--- Removes every membership listed in a node's index ("<action>\n<connectionId>"), then the index.
-local function drop_memberships(members_key)
+-- Sets the user's count in an action's room (absent at 0), keeps the actions index, and
+-- appends the joined/left transition (if any) to rooms[action].
+local function set_room(rooms, ts, action, uid, new)
+  local key = room_key(action)
+  local old = tonumber(redis.call('HGET', key, uid) or '0')
+  if new > 0 then redis.call('HSET', key, uid, new) else redis.call('HDEL', key, uid) end
+  if (old > 0) == (new > 0) then return end
+  local users = redis.call('HLEN', key)
+  if users > 0 then redis.call('ZADD', K_ACTIONS, users, action) else redis.call('ZREM', K_ACTIONS, action) end
+  local list = rooms[action]
+  if not list then
+    list = {}
+    rooms[action] = list
+    rooms[#rooms + 1] = action
+  end
+  local uname = redis.call('HGET', K_NAMES, uid) or uid
+  list[#list + 1] = { userId = uid, username = uname, status = new > 0 and 'joined' or 'left', ts = ts }
+end
+
+local function add_room(rooms, ts, action, uid, delta)
+  local old = tonumber(redis.call('HGET', room_key(action), uid) or '0')
+  set_room(rooms, ts, action, uid, math.max(0, old + delta))
+end
+
+-- Removes every membership listed in a node's index, then the index. Room transitions go to rooms.
+local function drop_memberships(rooms, ts, members_key)
   for _, entry in ipairs(redis.call('SMEMBERS', members_key)) do
-    local i = string.find(entry, '\n', 1, true)
-    if i then
-      redis.call('SREM', action_key(string.sub(entry, 1, i - 1)), string.sub(entry, i + 1))
-    end
+    local action, uid = parse_entry(entry)
+    add_room(rooms, ts, action, uid, -1)
   end
   redis.call('DEL', members_key)
 end
@@ -63,4 +111,12 @@ local function publish(changes)
   if #changes == 0 then return end
   local seq = redis.call('INCR', K_SEQ)
   redis.call('PUBLISH', CHANNEL, cjson.encode({ seq = seq, changes = changes }))
+end
+
+-- One room event per action that changed, each with its own room seq.
+local function publish_rooms(rooms)
+  for _, action in ipairs(rooms) do
+    local seq = redis.call('INCR', K_ROOM_SEQ)
+    redis.call('PUBLISH', P .. 'room:' .. action, cjson.encode({ seq = seq, changes = rooms[action] }))
+  end
 end

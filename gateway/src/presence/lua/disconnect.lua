@@ -5,14 +5,17 @@
 -- ARGV[6] connectionId
 -- ARGV[7..] actions the connection had joined
 -- The global counter moves only when this node's account holds a connection of the user,
--- so a repeated close (or a close after this node was reaped) changes nothing.
+-- so a repeated close (or a close after this node was reaped) changes nothing. Memberships
+-- leave first (their `left` events, then the `offline` one).
 -- Returns 1 when the user went offline, else 0.
 local uid, uname, conn = ARGV[4], ARGV[5], ARGV[6]
 local kc, ku, km = node_keys(NODE)
+local ts = now_ms()
+local rooms = {}
 for i = 7, #ARGV do
-  redis.call('SREM', action_key(ARGV[i]), conn)
-  redis.call('SREM', km, ARGV[i] .. '\n' .. conn)
+  if redis.call('SREM', km, entry_of(ARGV[i], uid, conn)) == 1 then add_room(rooms, ts, ARGV[i], uid, -1) end
 end
+publish_rooms(rooms)
 local mine = tonumber(redis.call('HGET', kc, uid) or '0')
 if mine <= 0 then return 0 end
 if mine == 1 then
@@ -22,6 +25,6 @@ else
   redis.call('HINCRBY', kc, uid, -1)
 end
 local changes = {}
-add_count(changes, now_ms(), uid, uname, -1)
+add_count(changes, ts, uid, uname, -1)
 publish(changes)
 return #changes

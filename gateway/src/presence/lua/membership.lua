@@ -1,11 +1,24 @@
--- membership: add or remove a connection of this node in an action's member set.
+-- membership: a connection of this node joins or leaves an action.
 -- KEYS[1..4], ARGV[1..3]: see common.lua
 -- ARGV[4] 'join' | 'leave'
 -- ARGV[5] action
 -- ARGV[6] connectionId
--- The node's members index mirrors the action sets so reap/sync can undo them.
+-- ARGV[7] userId
+-- ARGV[8] username
+-- The node's index entry makes it idempotent: a repeated join or leave changes nothing. The
+-- user's count in the room moves with it; its first connection there publishes `joined`, its
+-- last `left`, on the room's channel, in this same step. Returns 1 when something changed.
+local op, action, conn, uid, uname = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local _, _, km = node_keys(NODE)
-local op = ARGV[4] == 'join' and 'SADD' or 'SREM'
-redis.call(op, action_key(ARGV[5]), ARGV[6])
-redis.call(op, km, ARGV[5] .. '\n' .. ARGV[6])
+local entry = entry_of(action, uid, conn)
+local rooms = {}
+if op == 'join' then
+  if redis.call('SADD', km, entry) == 0 then return 0 end
+  if not redis.call('HEXISTS', K_NAMES, uid) then redis.call('HSET', K_NAMES, uid, uname) end
+  add_room(rooms, now_ms(), action, uid, 1)
+else
+  if redis.call('SREM', km, entry) == 0 then return 0 end
+  add_room(rooms, now_ms(), action, uid, -1)
+end
+publish_rooms(rooms)
 return 1

@@ -1,0 +1,213 @@
+/**
+ * What the Redis presence keys hold, in process memory, and the steps the Lua scripts take on
+ * them (common.lua's helpers): one MemoryPresenceBackend plays one Redis for any number of
+ * MemoryPresenceStores (nodes). Its `now()` plays Redis TIME.
+ */
+import type { PresenceChange, RoomChange } from '../../../shared/protocol.js';
+import type { DriftRepair, PresenceEvent, RoomEvent } from './types.js';
+
+export interface NodeState {
+  counts: Map<string, number>;
+  usernames: Map<string, string>;
+  /** "<action>\n<userId>\n<connectionId>", as the Redis node index. */
+  members: Set<string>;
+}
+
+/** Room transitions of one step, grouped by action (publish_rooms in common.lua). */
+export type RoomChanges = Map<string, RoomChange[]>;
+
+const entryOf = (action: string, uid: string, conn: string) => `${action}\n${uid}\n${conn}`;
+export function parseEntry(entry: string): { action: string; uid: string } {
+  return { action: entry.slice(0, entry.indexOf('\n')), uid: entry.slice(entry.indexOf('\n') + 1, entry.lastIndexOf('\n')) };
+}
+
+export class MemoryPresenceBackend {
+  readonly now: () => number;
+  /** userId -> open connections cluster-wide (online_users: `online`, kept equal to its keys). */
+  readonly counts = new Map<string, number>();
+  /** online_users, in the order users came online. Separate from `counts` so tests can corrupt either. */
+  readonly online = new Set<string>();
+  /** presence:names: userId -> username while online. */
+  readonly names = new Map<string, string>();
+  /** nodeId -> lease expiry */
+  readonly leases = new Map<string, number>();
+  readonly nodes = new Map<string, NodeState>();
+  /** members:<action>: userId -> the user's connections in the action. */
+  readonly rooms = new Map<string, Map<string, number>>();
+  /** actions: action -> member count, while it has members (what the audit walks, as in Redis). */
+  readonly actions = new Map<string, number>();
+  seq = 0;
+  /** presence:room-seq: one per published room event. */
+  roomSeq = 0;
+  private readonly listeners = new Set<(event: PresenceEvent) => void>();
+  private readonly roomListeners = new Set<(event: RoomEvent) => void>();
+
+  constructor(opts: { now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Lose everything, as a Redis restarted without persistence (seq starts over too). */
+  reset(): void {
+    for (const m of [this.counts, this.names, this.leases, this.nodes, this.rooms, this.actions]) m.clear();
+    this.online.clear();
+    this.seq = 0;
+    this.roomSeq = 0;
+  }
+
+  onlineUsers(): string[] {
+    return [...this.online];
+  }
+
+  listen(fn: (event: PresenceEvent) => void, rooms: (event: RoomEvent) => void): () => void {
+    this.listeners.add(fn);
+    this.roomListeners.add(rooms);
+    return () => {
+      this.listeners.delete(fn);
+      this.roomListeners.delete(rooms);
+    };
+  }
+
+  node(id: string): NodeState {
+    let n = this.nodes.get(id);
+    if (!n) this.nodes.set(id, (n = { counts: new Map(), usernames: new Map(), members: new Set() }));
+    return n;
+  }
+
+  /** add_count: clamped counter, online set, names, and the transition record. */
+  addCount(changes: PresenceChange[], uid: string, username: string, delta: number): void {
+    const old = this.counts.get(uid) ?? 0;
+    const next = Math.max(0, old + delta);
+    if (old === 0 && next > 0) this.names.set(uid, username);
+    this.setStored(uid, next);
+    if (old === 0 && next > 0) changes.push({ userId: uid, username, status: 'online', ts: this.now() });
+    if (old > 0 && next === 0) changes.push({ userId: uid, username, status: 'offline', ts: this.now() });
+  }
+
+  /** Counter and online set for `uid` set to `n` (absent and offline at 0). */
+  setStored(uid: string, n: number): void {
+    if (n > 0) {
+      this.counts.set(uid, n);
+      this.online.add(uid);
+    } else {
+      this.counts.delete(uid);
+      this.online.delete(uid);
+      this.names.delete(uid);
+    }
+  }
+
+  /** set_room: the user's count in the room, and the joined/left transition. */
+  setRoom(rooms: RoomChanges, action: string, uid: string, n: number): void {
+    let room = this.rooms.get(action);
+    const old = room?.get(uid) ?? 0;
+    if (n > 0) {
+      if (!room) this.rooms.set(action, (room = new Map()));
+      room.set(uid, n);
+    } else if (room) {
+      room.delete(uid);
+      if (room.size === 0) this.rooms.delete(action);
+    }
+    if (old > 0 === n > 0) return;
+    this.indexAction(action);
+    const list = rooms.get(action) ?? [];
+    list.push({ userId: uid, username: this.names.get(uid) ?? uid, status: n > 0 ? 'joined' : 'left', ts: this.now() });
+    rooms.set(action, list);
+  }
+
+  /** The actions index follows the room's member count (ZADD / ZREM). */
+  indexAction(action: string): void {
+    const size = this.rooms.get(action)?.size ?? 0;
+    if (size > 0) this.actions.set(action, size);
+    else this.actions.delete(action);
+  }
+
+  addRoom(rooms: RoomChanges, action: string, uid: string, delta: number): void {
+    this.setRoom(rooms, action, uid, Math.max(0, (this.rooms.get(action)?.get(uid) ?? 0) + delta));
+  }
+
+  /** One membership entry in a node's index; false when it was already (not) there. */
+  member(rooms: RoomChanges, node: NodeState, op: 'join' | 'leave', action: string, uid: string, conn: string): boolean {
+    const entry = entryOf(action, uid, conn);
+    if (op === 'join' ? node.members.has(entry) : !node.members.has(entry)) return false;
+    if (op === 'join') node.members.add(entry);
+    else node.members.delete(entry);
+    this.addRoom(rooms, action, uid, op === 'join' ? 1 : -1);
+    return true;
+  }
+
+  dropMemberships(rooms: RoomChanges, node: NodeState): void {
+    for (const entry of node.members) {
+      const { action, uid } = parseEntry(entry);
+      this.addRoom(rooms, action, uid, -1);
+    }
+    node.members.clear();
+  }
+
+  /** Settles one node's account (reap.lua's loop body). */
+  settle(changes: PresenceChange[], rooms: RoomChanges, id: string): void {
+    const node = this.node(id);
+    this.dropMemberships(rooms, node);
+    for (const [uid, n] of node.counts) this.addCount(changes, uid, node.usernames.get(uid) ?? '', -n);
+    this.nodes.delete(id);
+    this.leases.delete(id);
+  }
+
+  /** One event for all changes, delivered to every listener in a later microtask, in seq order. */
+  publish(changes: PresenceChange[]): void {
+    if (changes.length === 0) return;
+    const event: PresenceEvent = { seq: ++this.seq, changes };
+    for (const fn of [...this.listeners]) queueMicrotask(() => fn(event));
+  }
+
+  /** One room event per action that changed, each with its own seq. */
+  publishRooms(rooms: RoomChanges): void {
+    for (const [action, changes] of rooms) {
+      const event: RoomEvent = { action, seq: ++this.roomSeq, changes };
+      for (const fn of [...this.roomListeners]) queueMicrotask(() => fn(event));
+    }
+  }
+
+  /** audit.lua: registered nodes' accounts are the truth; counters, the online set and rooms follow. */
+  audit(changes: PresenceChange[], rooms: RoomChanges): DriftRepair[] {
+    const expected = new Map<string, number>();
+    const names = new Map<string, string>();
+    const wantRooms = new Map<string, Map<string, number>>();
+    for (const id of this.leases.keys()) {
+      const node = this.nodes.get(id);
+      for (const [uid, n] of node?.counts ?? []) {
+        if (n <= 0) continue;
+        expected.set(uid, (expected.get(uid) ?? 0) + n);
+        if (!names.has(uid) && node?.usernames.has(uid)) names.set(uid, node.usernames.get(uid)!);
+      }
+      for (const entry of node?.members ?? []) {
+        const { action, uid } = parseEntry(entry);
+        const want = wantRooms.get(action) ?? new Map<string, number>();
+        want.set(uid, (want.get(uid) ?? 0) + 1);
+        wantRooms.set(action, want);
+      }
+    }
+    const repaired: DriftRepair[] = [];
+    for (const uid of new Set([...expected.keys(), ...this.counts.keys(), ...this.online])) {
+      const want = expected.get(uid) ?? 0;
+      const found = this.counts.get(uid);
+      const was = this.online.has(uid);
+      if ((want > 0 ? found === want : found === undefined) && was === want > 0) continue;
+      if (want > 0) this.names.set(uid, names.get(uid) ?? uid);
+      this.setStored(uid, want);
+      if (was !== want > 0) changes.push({ userId: uid, username: names.get(uid) ?? uid, status: want > 0 ? 'online' : 'offline', ts: this.now() });
+      repaired.push({ userId: uid, expected: want, found: found ?? 0 });
+    }
+    for (const action of new Set([...wantRooms.keys(), ...this.actions.keys()])) {
+      const want = wantRooms.get(action) ?? new Map<string, number>();
+      const have = new Map(this.rooms.get(action) ?? []);
+      for (const uid of new Set([...want.keys(), ...have.keys()])) {
+        const w = want.get(uid) ?? 0;
+        const h = have.get(uid) ?? 0;
+        if (w === h) continue;
+        this.setRoom(rooms, action, uid, w);
+        repaired.push({ userId: uid, expected: w, found: h, action });
+      }
+      this.indexAction(action);
+    }
+    return repaired;
+  }
+}

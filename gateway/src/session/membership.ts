@@ -1,0 +1,125 @@
+/**
+ * The membership commands: `join`, `leave`, `members`.
+ *
+ * A join is checked against the channel policy first (access.ts): a refusal is an error frame
+ * naming the rule, and nothing is written anywhere. An allowed join makes the connection a
+ * member on this node (broker subscription, room watch), then registers it in the store (room
+ * presence, the cluster's membership), then catches it up on history when the action keeps
+ * one. A connection that closed meanwhile is never registered (it was already counted out);
+ * one that left meanwhile gets `joined: false`.
+ *
+ * `pending` counts joins and leaves between their local change and their store write: while
+ * any, the node's membership index is not comparable with its live connections (upkeep.ts).
+ */
+import type { JoinResult, MembersResult } from '../../../shared/protocol.js';
+import type { Access } from '../channels/access.js';
+import type { ChannelPolicy } from '../channels/policy.js';
+import type { Connection } from '../connection.js';
+import type { HistoryFeeds } from '../history/feeds.js';
+import type { Logger } from '../log.js';
+import type { Hub } from '../node/hub.js';
+import { CursorError, type PresenceStore } from '../presence/types.js';
+import { profileOf, type UserDirectory } from '../users/types.js';
+import { ack, CommandError, type Handlers } from './replies.js';
+
+export interface MembershipDeps {
+  hub: Hub;
+  feeds: HistoryFeeds;
+  presence: PresenceStore;
+  users: UserDirectory;
+  channels: ChannelPolicy;
+  access: Access;
+  log: Logger;
+  markDirty: () => void;
+  maxActions: number;
+  /** Joins and leaves between their local change and their store write. */
+  writes: { pending: number };
+}
+
+/** Most members in one `members` page. */
+const MEMBERS_PAGE = 100;
+
+export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | 'leave' | 'members'> {
+  const register = (conn: Connection, action: string, op: 'join' | 'leave') => {
+    const write = op === 'join' ? d.presence.join(action, conn.id, conn.userId, conn.username) : d.presence.leave(action, conn.id, conn.userId, conn.username);
+    write.catch((err) => {
+      d.log.warn({ err, action }, 'membership registry write failed; next sync repairs it');
+      d.markDirty();
+    });
+  };
+
+  return {
+    async join(conn, msg) {
+      const { action } = msg;
+      if (conn.actions.has(action)) return ack(conn, msg.id, { action, joined: true });
+      if (conn.actions.size + conn.joining >= d.maxActions) throw new CommandError('too_many_actions', `at most ${d.maxActions} actions per connection`);
+      const rules = d.channels.rules(action);
+      conn.joining += 1;
+      let check;
+      try {
+        check = await d.access.join(conn, action, rules, msg.token);
+      } finally {
+        conn.joining -= 1;
+      }
+      if (!check.ok) throw new CommandError(check.code, check.message);
+      if (conn.closed) return;
+      if (conn.actions.has(action)) return ack(conn, msg.id, { action, joined: true });
+      if (conn.actions.size >= d.maxActions) throw new CommandError('too_many_actions', `at most ${d.maxActions} actions per connection`);
+      d.writes.pending += 1;
+      let written = false;
+      try {
+        await d.hub.join(conn, action, { attach: !rules.history, room: rules.presence });
+        // Closed meanwhile: already counted out, registering now would leave an orphan.
+        if (conn.closed) return;
+        // A `leave` handled while this join waited: answer with the state it left.
+        if (!conn.actions.has(action)) return ack(conn, msg.id, { action, joined: false });
+        register(conn, action, 'join');
+        written = true;
+      } finally {
+        d.writes.pending -= 1;
+        if (!written && !conn.closed && conn.actions.has(action)) d.markDirty();
+      }
+      if (!rules.history) return ack(conn, msg.id, { action, joined: true });
+      const caught = await d.feeds.join(conn, action, rules.history, { since: msg.since, epoch: msg.epoch, history: msg.history });
+      if (conn.closed) return;
+      if (!conn.actions.has(action)) return ack(conn, msg.id, { action, joined: false });
+      const result: JoinResult = { action, joined: true, offset: caught.position.offset, epoch: caught.position.epoch };
+      if (caught.recovered !== undefined) result.recovered = caught.recovered;
+      if (msg.since !== undefined || msg.history !== undefined) result.delivered = caught.delivered;
+      ack(conn, msg.id, result);
+    },
+
+    async leave(conn, msg) {
+      if (conn.actions.has(msg.action)) {
+        d.writes.pending += 1;
+        try {
+          await d.hub.leave(conn, msg.action);
+          register(conn, msg.action, 'leave');
+        } finally {
+          d.writes.pending -= 1;
+        }
+      }
+      ack(conn, msg.id, { action: msg.action, joined: false });
+    },
+
+    async members(conn, msg) {
+      if (!conn.actions.has(msg.action)) throw new CommandError('not_member', `join "${msg.action}" to see who is in it`);
+      const rules = d.channels.rules(msg.action);
+      if (!rules.presence) throw new CommandError('forbidden', `room presence is off for namespace ${rules.name}`);
+      let page;
+      try {
+        page = await d.presence.members(msg.action, msg.cursor, MEMBERS_PAGE);
+      } catch (err) {
+        if (err instanceof CursorError) throw new CommandError('bad_request', 'members: cursor is not one this server handed out');
+        throw err;
+      }
+      const users = page.users.map(({ id, username }) => {
+        const user = d.users.byId(id);
+        return user ? profileOf(user) : { id, username, displayName: username };
+      });
+      const result: MembersResult = { action: msg.action, users, count: page.count, seq: page.seq };
+      if (page.cursor) result.cursor = page.cursor;
+      ack(conn, msg.id, result);
+    },
+  };
+}
