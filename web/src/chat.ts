@@ -10,10 +10,17 @@
  * - After a reconnect the client re-joins each room (with `since` where the server keeps
  *   history, see memberships.ts); the page says whether missed messages were recovered or
  *   may be missing (rooms without history are at-most-once).
+ * - Beside the messages, who is in the current room, live (members-panel.ts).
+ * - Direct conversations: `openDirect(userId)` (a click on a person) joins `dm#<both ids,
+ *   sorted>` (direct.ts), a room only the two may join, shown in the rooms bar by the other
+ *   user's name. The other user sees it once they open it too (a message reaches only members).
+ * - A refused join shows the server's message (e.g. a `dm#` of two other users: forbidden).
  */
 import { ACTION_NAME, type ActionMessage } from '../../shared/protocol.js';
 import type { GatewayClient, JoinResult } from './client.js';
+import { directAction, directPeer } from './direct.js';
 import { avatar, byId, el } from './dom.js';
+import { mountMembersPanel } from './members-panel.js';
 import type { Profiles } from './profiles.js';
 import type { Roster } from './roster.js';
 
@@ -35,8 +42,13 @@ function recoveryNote(result: JoinResult): string | undefined {
   return 'Messages sent meanwhile may be missing.';
 }
 
-/** Wires the chat panel to `client` until `signal` aborts. */
-export function mountChat(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal): void {
+export interface Chat {
+  /** Open (join and show) the direct conversation with `userId`. */
+  openDirect(userId: string): void;
+}
+
+/** Wires the chat panel to `client` until `signal` aborts; `me()` is the signed-in user's id. */
+export function mountChat(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal, me: () => string): Chat {
   const joinForm = byId<HTMLFormElement>('join-form');
   const roomInput = byId<HTMLInputElement>('room');
   const roomsBar = byId('rooms');
@@ -50,6 +62,12 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   const joined = new Set<string>();
   let current: string | undefined;
   let welcomes = 0;
+  const members = mountMembersPanel(client, roster, profiles, signal, openDirect, me);
+  /** `#room`, or the other user's name for a direct conversation. */
+  const roomLabel = (room: string) => {
+    const peer = directPeer(room, me());
+    return peer === undefined ? `#${room}` : roster.label(peer);
+  };
 
   const sender = (line: Line) => (line.system ? 'system' : roster.label(line.userId ?? ''));
   /** `@username` beside the display name, so a look-alike display name cannot pass for someone else. */
@@ -102,8 +120,10 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   /** The room buttons and the compose box; cheap, run on every membership change. */
   function renderRooms(): void {
     roomsBar.replaceChildren(...[...rooms.keys()].map((room) => {
+      const direct = directPeer(room, me()) !== undefined;
       const attrs = { type: 'button', 'aria-pressed': String(room === current), 'data-room': room, 'data-joined': String(joined.has(room)) };
-      const b = el('button', { className: 'room', text: `#${room}`, title: joined.has(room) ? '' : 'joining…', attrs });
+      const title = joined.has(room) ? (direct ? `Direct conversation (${room})` : '') : 'joining…';
+      const b = el('button', { className: `room${direct ? ' direct' : ''}`, text: roomLabel(room), title, attrs });
       b.addEventListener('click', () => select(room), { signal });
       return b;
     }));
@@ -113,14 +133,15 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
       roomsBar.append(leaveButton);
     }
     compose.disabled = sendButton.disabled = !current;
-    compose.placeholder = current ? `Message #${current} (Enter to send)` : 'Join a room to chat';
+    compose.placeholder = current ? `Message ${roomLabel(current)} (Enter to send)` : 'Join a room to chat';
   }
 
   /** Rooms and the whole message log: only when the selected room changes (the log is a live region). */
   function render(): void {
     renderRooms();
     log.replaceChildren(...(current ? rooms.get(current) ?? [] : []).map(lineNode));
-    log.setAttribute('aria-label', current ? `Messages in #${current}` : 'Messages');
+    log.setAttribute('aria-label', current ? `Messages in ${roomLabel(current)}` : 'Messages');
+    members.show(current);
     log.scrollTop = log.scrollHeight;
   }
 
@@ -132,10 +153,12 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   async function join(room: string): Promise<void> {
     notice.textContent = '';
     if (!ACTION_NAME.test(room)) {
-      notice.textContent = 'Room names are 1-128 letters, digits or _ . : - / @';
+      notice.textContent = 'Room names are 1-128 letters, digits or _ . : - / @ (then #id,id for a room only those users may join)';
       return;
     }
     if (!rooms.has(room)) rooms.set(room, []);
+    const peer = directPeer(room, me());
+    if (peer !== undefined) void profiles.fill([peer]); // its label in the rooms bar
     select(room);
     try {
       await client.join(room);
@@ -145,9 +168,16 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
         rooms.delete(room);
         current = rooms.keys().next().value;
         render();
-        notice.textContent = `Could not join #${room}: ${(err as Error).message}`;
+        notice.textContent = `Could not join ${roomLabel(room)}: ${(err as Error).message}`;
       }
     }
+  }
+
+  function openDirect(userId: string): void {
+    if (userId === me()) return;
+    const room = directAction(me(), userId);
+    if (rooms.has(room) && client.actions.includes(room)) return select(room);
+    void join(room);
   }
 
   async function leave(): Promise<void> {
@@ -187,7 +217,10 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
       const note = rejoin && welcomes > 1 ? recoveryNote(result) : undefined;
       if (note) add(action, { kind: 'notice', text: note, ts: Date.now() });
     }),
-    profiles.onChange(relabel),
+    profiles.onChange((ids) => {
+      relabel(ids);
+      renderRooms(); // direct conversations are labelled with the other user's name
+    }),
     client.on('closed', () => {
       joined.clear();
       renderRooms();
@@ -222,4 +255,5 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
     render();
   });
   render();
+  return { openDirect };
 }

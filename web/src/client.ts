@@ -16,91 +16,30 @@
  * - A browser cannot see the 401 of a refused upgrade (only a 1006), so after every drop the
  *   token's `exp` is checked locally, and before every reconnect GET `meUrl` is asked: a 401
  *   stops the client with `authFailure`. Other answers (or none) let the reconnect go ahead.
- * - Actions joined through `join()` are joined again after every reconnect: with `history` when
- *   joined with it, else with `since` the last offset seen when there is one (see memberships.ts).
+ * - Actions joined through `join()` are joined again after every reconnect. On actions with
+ *   history the client holds a stream position from the join's ack on (then each message's
+ *   offset) and re-joins with `since` + `epoch`; without a position, with `history: N` when
+ *   joined with it, else plainly (memberships.ts). A re-join answered `recovered: false` is
+ *   reported (`unrecovered`); an action joined with `history: N` is then left and joined again
+ *   with `history: N`, so its current state comes back.
+ * - Room presence: `members(action, cursor?)` reads a page of an action's members; `room` and
+ *   `roomReset` events pass the server's frames on (room-members.ts applies them).
  * - `request()` is the promise API for commands: it adds the `id`, resolves with the ack's
  *   `result`, rejects with a RequestError ('timeout', 'disconnected', or the server's code).
  * - `stop(code)` closes with `code` (1000 by default) and never reconnects.
  */
-import type {
-  ActionMessage, ClientMessage, ErrorCode, ErrorMessage, PresenceMessage, PresenceResetMessage, ProfileMessage, ServerMessage,
-  TokenExpiringMessage, WelcomeMessage,
-} from '../../shared/protocol.js';
+import type { ErrorMessage, JoinResult, MembersResult, ServerMessage, WelcomeMessage } from '../../shared/protocol.js';
 import { CloseCodes } from '../../shared/protocol.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import type { AuthFailure, ClientEvents, ClientOptions, Command, SocketLike } from './client-types.js';
 import { Emitter } from './emitter.js';
 import { Memberships, type JoinOptions } from './memberships.js';
 import { PendingRequests, RequestError } from './requests.js';
-import type { Timers } from './timers.js';
+import { NamedTimers, settleWithin, type Timers } from './timers.js';
 import { tokenExpired } from './token.js';
 
+export type { AuthFailure, ClientEvents, ClientOptions, Command, ConnectionStatus, FetchLike, JoinResult, SocketCtor, SocketLike } from './client-types.js';
 export { RequestError, type JoinOptions, type Timers };
-
-/** The part of the WebSocket API the client uses (the browser's WebSocket and `ws` fit). */
-export interface SocketLike {
-  onopen: ((ev: any) => void) | null;
-  onmessage: ((ev: any) => void) | null;
-  onclose: ((ev: any) => void) | null;
-  onerror: ((ev: any) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-export type SocketCtor = new (url: string, protocols?: string | string[]) => SocketLike;
-export type FetchLike = (url: string, init: { headers: Record<string, string> }) => Promise<{ status: number }>;
-
-export type ConnectionStatus =
-  | { state: 'connecting'; attempt: number }
-  | { state: 'connected'; node: string }
-  | { state: 'reconnecting'; attempt: number; delayMs: number; retryAt: number; code?: number }
-  | { state: 'offline'; reason: 'stopped' | 'auth' };
-
-export interface AuthFailure { reason: 'expired' | 'unauthorized'; message: string }
-
-/** A join's ack result. `delivered`: messages sent first (since/history); `recovered`: only for `since`. */
-export interface JoinResult { action: string; joined: true; recovered?: boolean; delivered?: number }
-
-export interface ClientEvents {
-  welcome: WelcomeMessage;
-  presence: PresenceMessage;
-  /** Replace the online set with this snapshot (sent after the presence store came back from an outage). */
-  presenceReset: PresenceResetMessage;
-  /** A user this client sees changed their display name or picture. */
-  profile: ProfileMessage;
-  message: ActionMessage;
-  status: ConnectionStatus;
-  authFailure: AuthFailure;
-  /** The server will close with 4001 at `expiresAt` unless a `refresh` command brings a newer token. */
-  tokenExpiring: TokenExpiringMessage;
-  /** The server acknowledged a join: asked for with join() (`rejoin` false), or repeated after a reconnect. */
-  joined: { action: string; result: JoinResult; rejoin: boolean };
-  /** The socket closed; `byClient` when this client closed it (stop, dead link). */
-  closed: { code: number; reason: string; byClient: boolean };
-  /** An `error` frame that answers no pending request, or a refused re-join. */
-  serverError: { code: ErrorCode | 'timeout' | 'disconnected'; message: string; action?: string };
-}
-
-export interface ClientOptions {
-  url: string;
-  meUrl: string;
-  token: () => string | undefined;
-  WebSocket: SocketCtor;
-  fetch: FetchLike;
-  timers: Timers;
-  random: () => number;
-  now: () => number;
-  backoff?: BackoffPolicy;
-  /** Upper bound of the delay after a 1012 close. Default 1000 ms. */
-  restartJitterMs?: number;
-  /** Open plus welcome must take less than this. Default 10 s. */
-  connectTimeoutMs?: number;
-  /** A ping must be followed by some frame within this. Default min(10 s, heartbeatMs). */
-  pongTimeoutMs?: number;
-  /** Default timeout of request(). Default 10 s. */
-  requestTimeoutMs?: number;
-}
-
-/** A command as the caller writes it: the client adds the id. */
-export type Command = { [K in ClientMessage['type']]: Omit<Extract<ClientMessage, { type: K }>, 'id'> }[ClientMessage['type']];
 
 /** retry: backoff wait; connect: open + welcome deadline; heartbeat: next ping; pong: answer deadline. */
 type TimerName = 'retry' | 'connect' | 'heartbeat' | 'pong';
@@ -113,7 +52,7 @@ export class GatewayClient {
   private stopped = true;
   private attempt = 0;
   private nextId = 0;
-  private readonly scheduled = new Map<TimerName, unknown>();
+  private readonly timers: NamedTimers<TimerName>;
   private readonly wanted = new Memberships();
   private readonly events = new Emitter<ClientEvents>();
   private readonly pending: PendingRequests;
@@ -122,6 +61,7 @@ export class GatewayClient {
   constructor(private readonly opts: ClientOptions) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.pending = new PendingRequests(opts.timers);
+    this.timers = new NamedTimers(opts.timers);
   }
 
   /** The welcome of the current link; undefined while not connected. */
@@ -149,15 +89,15 @@ export class GatewayClient {
   stop(code: number = CloseCodes.normal, reason = 'client stopped'): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.clearTimer('retry');
+    this.timers.clear('retry');
     this.teardown(code, reason, true);
     this.emit('status', { state: 'offline', reason: 'stopped' });
   }
 
   /** Skip the rest of a backoff wait (e.g. the browser reports it is online again). */
   retryNow(): void {
-    if (this.stopped || !this.scheduled.has('retry')) return;
-    this.clearTimer('retry');
+    if (this.stopped || !this.timers.has('retry')) return;
+    this.timers.clear('retry');
     void this.recheckThenOpen();
   }
 
@@ -179,13 +119,14 @@ export class GatewayClient {
   /**
    * Join `action` now (when connected) and after every reconnect; resolves with the ack's result.
    * Rejects when the server refuses it (the action is then forgotten) or when not connected
-   * (it is kept for later). `history: N` asks for the last N messages first, on every (re)join.
+   * (it is kept for later). `history: N` asks for the last N messages first (the first join, and
+   * re-joins before any position is known).
    */
   async join(action: string, opts?: JoinOptions): Promise<JoinResult> {
     this.wanted.add(action, opts);
     try {
       const result = await this.request<JoinResult>(this.wanted.command(action, false));
-      this.emit('joined', { action, result, rejoin: false });
+      this.joinAcked(action, result, false);
       return result;
     } catch (err) {
       if (err instanceof RequestError && err.code !== 'disconnected' && err.code !== 'timeout') this.wanted.delete(action);
@@ -197,6 +138,16 @@ export class GatewayClient {
   async leave(action: string): Promise<void> {
     this.wanted.delete(action);
     if (this.welcomed) await this.request({ type: 'leave', action });
+  }
+
+  /** One page of `action`'s members (room presence; members only): pass the ack's `cursor` for the next. */
+  members(action: string, cursor?: string): Promise<MembersResult> {
+    return this.request<MembersResult>(cursor === undefined ? { type: 'members', action } : { type: 'members', action, cursor });
+  }
+
+  /** The stream position held on `action` (actions with history), as the next re-join would send it. */
+  position(action: string): { offset: string; epoch?: string } | undefined {
+    return this.wanted.position(action);
   }
 
   private open(): void {
@@ -211,7 +162,7 @@ export class GatewayClient {
       return this.authFail('unauthorized'); // only a token that is no JWT makes an invalid subprotocol
     }
     this.ws = ws;
-    this.setTimer('connect', this.opts.connectTimeoutMs ?? 10_000, () => this.lost(4000, 'connect timeout', true));
+    this.timers.set('connect', this.opts.connectTimeoutMs ?? 10_000, () => this.lost(4000, 'connect timeout', true));
     ws.onmessage = (ev: { data: unknown }) => {
       if (this.ws === ws) this.receive(ev.data);
     };
@@ -222,7 +173,7 @@ export class GatewayClient {
   }
 
   private receive(data: unknown): void {
-    this.clearTimer('pong'); // any frame proves the link is alive
+    this.timers.clear('pong'); // any frame proves the link is alive
     let msg: ServerMessage;
     try {
       msg = JSON.parse(String(data)) as ServerMessage;
@@ -234,6 +185,8 @@ export class GatewayClient {
       case 'presence': return this.emit('presence', msg);
       case 'presence_reset': return this.emit('presenceReset', msg);
       case 'profile': return this.emit('profile', msg);
+      case 'room': return this.emit('room', msg);
+      case 'room_reset': return this.emit('roomReset', msg);
       case 'message':
         this.wanted.seen(msg.action, msg.offset);
         return this.emit('message', msg);
@@ -245,19 +198,37 @@ export class GatewayClient {
   }
 
   private welcomeArrived(msg: WelcomeMessage): void {
-    this.clearTimer('connect');
+    this.timers.clear('connect');
     this.welcomed = msg;
     this.attempt = 0;
     this.emit('status', { state: 'connected', node: msg.node });
     this.emit('welcome', msg);
     this.heartbeat(msg.heartbeatMs);
-    for (const action of this.wanted.actions) {
-      this.request<JoinResult>(this.wanted.command(action, true)).then((result) => this.emit('joined', { action, result, rejoin: true }), (err: RequestError) => {
-        if (err.code === 'disconnected' || err.code === 'timeout') return; // the next welcome retries it
-        this.wanted.delete(action);
-        this.emit('serverError', { code: err.code, message: err.message, action });
-      });
-    }
+    for (const action of this.wanted.actions) this.rejoin(action, this.wanted.command(action, true));
+  }
+
+  /** Join `action` again on this link; a refusal forgets it (and says so), a lost link leaves it for the next welcome. */
+  private rejoin(action: string, cmd: Command): void {
+    this.request<JoinResult>(cmd).then((result) => this.joinAcked(action, result, true), (err: RequestError) => {
+      if (err.code === 'disconnected' || err.code === 'timeout') return; // the next welcome retries it
+      this.wanted.delete(action);
+      this.emit('serverError', { code: err.code, message: err.message, action });
+    });
+  }
+
+  /** A join's ack: record the position, report it, and reload a state-like action whose gap was lost. */
+  private joinAcked(action: string, result: JoinResult, rejoin: boolean): void {
+    this.wanted.acked(action, result);
+    this.emit('joined', { action, result, rejoin });
+    if (result.recovered !== false || !this.wanted.has(action)) return;
+    const history = this.wanted.historyOf(action);
+    this.emit('unrecovered', { action, result, reloading: history !== undefined });
+    if (history === undefined) return;
+    this.wanted.reload(action);
+    // Already a member: only a leave makes the server deliver the last N again.
+    this.request({ type: 'leave', action }).then(() => {
+      if (this.wanted.has(action)) this.rejoin(action, this.wanted.command(action, true)); // history: N
+    }, () => {}); // disconnected: the next welcome re-joins it
   }
 
   private errorArrived(msg: ErrorMessage): void {
@@ -267,9 +238,9 @@ export class GatewayClient {
 
   private heartbeat(everyMs: number): void {
     const deadline = this.opts.pongTimeoutMs ?? Math.min(10_000, everyMs);
-    this.setTimer('heartbeat', everyMs, () => {
+    this.timers.set('heartbeat', everyMs, () => {
       this.ws?.send(JSON.stringify({ type: 'ping' }));
-      if (!this.scheduled.has('pong')) this.setTimer('pong', deadline, () => this.lost(4000, 'no answer to ping', true));
+      if (!this.timers.has('pong')) this.timers.set('pong', deadline, () => this.lost(4000, 'no answer to ping', true));
       this.heartbeat(everyMs);
     });
   }
@@ -288,7 +259,7 @@ export class GatewayClient {
     if (code === CloseCodes.serviceRestart) delayMs = Math.floor(this.opts.random() * (this.opts.restartJitterMs ?? 1000));
     else delayMs = backoffDelay(this.backoff, this.attempt++, this.opts.random);
     this.emit('status', { state: 'reconnecting', attempt: this.attempt, delayMs, retryAt: this.opts.now() + delayMs, code });
-    this.setTimer('retry', delayMs, () => void this.recheckThenOpen());
+    this.timers.set('retry', delayMs, () => void this.recheckThenOpen());
   }
 
   /** Detach and close the socket (if any), stop its timers, fail its pending requests. */
@@ -296,7 +267,7 @@ export class GatewayClient {
     const ws = this.ws;
     this.ws = undefined;
     this.welcomed = undefined;
-    for (const name of ['connect', 'heartbeat', 'pong'] as const) this.clearTimer(name);
+    for (const name of ['connect', 'heartbeat', 'pong'] as const) this.timers.clear(name);
     this.pending.rejectAll(new RequestError('disconnected', 'the connection closed before the answer came'));
     if (!ws) return;
     ws.onmessage = ws.onclose = ws.onerror = ws.onopen = null;
@@ -306,44 +277,23 @@ export class GatewayClient {
 
   /** GET meUrl with the token: a 401 ends the session, anything else lets the reconnect go on. */
   private async recheckThenOpen(): Promise<void> {
-    this.clearTimer('retry');
+    this.timers.clear('retry');
     const token = this.opts.token();
     if (!token || tokenExpired(token, this.opts.now())) return this.authFail('expired');
-    const status = await this.withTimeout(this.opts.fetch(this.opts.meUrl, { headers: { authorization: `Bearer ${token}` } }))
+    const status = await settleWithin(this.opts.timers, this.opts.connectTimeoutMs ?? 10_000, this.opts.fetch(this.opts.meUrl, { headers: { authorization: `Bearer ${token}` } }))
       .then((res) => res?.status, () => undefined); // unreachable API: let the WebSocket attempt decide
     if (this.stopped || this.ws) return;
     if (status === 401) return this.authFail('unauthorized');
     this.open();
   }
 
-  private withTimeout<T>(p: Promise<T>): Promise<T | undefined> {
-    return new Promise((resolve, reject) => {
-      const timer = this.opts.timers.setTimeout(() => resolve(undefined), this.opts.connectTimeoutMs ?? 10_000);
-      p.then((v) => resolve(v), reject).finally(() => this.opts.timers.clearTimeout(timer));
-    });
-  }
-
   private authFail(reason: AuthFailure['reason']): void {
     this.stopped = true;
-    this.clearTimer('retry');
+    this.timers.clear('retry');
     this.teardown(CloseCodes.normal, 'session over', true);
     this.emit('status', { state: 'offline', reason: 'auth' });
     const message = reason === 'expired' ? 'Your session expired. Please sign in again.' : 'Your session expired or was revoked. Please sign in again.';
     this.emit('authFailure', { reason, message });
-  }
-
-  private setTimer(name: TimerName, ms: number, fn: () => void): void {
-    this.clearTimer(name);
-    this.scheduled.set(name, this.opts.timers.setTimeout(() => {
-      this.scheduled.delete(name);
-      fn();
-    }, ms));
-  }
-
-  private clearTimer(name: TimerName): void {
-    if (!this.scheduled.has(name)) return;
-    this.opts.timers.clearTimeout(this.scheduled.get(name));
-    this.scheduled.delete(name);
   }
 
   private emit<K extends keyof ClientEvents>(event: K, value: ClientEvents[K]): void {

@@ -90,8 +90,9 @@ function begin(session: Session): void {
     if (c.byClient) document.body.dataset.closeCode = String(c.code);
   });
   client.on('authFailure', (f) => end(f.message, 'warning'));
-  mountPeople(client, roster, profiles, done.signal);
-  mountChat(client, roster, profiles, done.signal);
+  // A click on a person opens a direct conversation in the chat (mounted next; clicks come later).
+  mountPeople(client, roster, profiles, done.signal, (userId) => chat.openDirect(userId));
+  const chat = mountChat(client, roster, profiles, done.signal, myId);
   mountProfileEditor({ token: () => current?.session.accessToken, me: () => current?.session.user, learned: (u) => profiles.learn(u) }, profiles, done.signal);
   client.start();
 }

@@ -12,31 +12,25 @@
  * - Names and pictures change live with `profile` frames (Profiles.onChange).
  * - Search: debounced 250 ms, sent as the `search` command; badges flip with presence changes;
  *   the last query runs again after every reconnect. Only the newest answer is shown.
+ * - Clicking a person (not yourself) in either list calls `open(userId)`: the chat opens a
+ *   direct conversation with them.
  */
 import type { OnlinePage, SearchResult, SearchUser } from '../../shared/protocol.js';
 import { RequestError, type GatewayClient } from './client.js';
-import { avatar, byId, el } from './dom.js';
+import { byId, el } from './dom.js';
+import { personRow } from './person.js';
 import type { Profiles } from './profiles.js';
 import type { Roster } from './roster.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
 const MAX_LISTED = 500;
 
-function personRow(id: string, label: string, handle: string | undefined, picture: string | undefined, extra: Node[] = []): HTMLLIElement {
-  return el('li', { className: 'person', attrs: { 'data-user-id': id } },
-    avatar(label, picture),
-    el('span', { className: 'who' },
-      el('span', { className: 'name', text: label }),
-      ...(handle ? [el('span', { className: 'handle', text: `@${handle}` })] : [])),
-    ...extra);
-}
-
 function badge(online: boolean): HTMLSpanElement {
   return el('span', { className: `badge ${online ? 'on' : 'off'}`, text: online ? 'online' : 'offline' });
 }
 
 /** Wires the people panels to `client` until `signal` aborts. */
-export function mountPeople(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal): void {
+export function mountPeople(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal, open: (userId: string) => void): void {
   const list = byId<HTMLUListElement>('online-list');
   const count = byId('online-count');
   const note = byId('online-note');
@@ -48,17 +42,19 @@ export function mountPeople(client: GatewayClient, roster: Roster, profiles: Pro
   let seq = 0;
   let debounce: ReturnType<typeof setTimeout> | undefined;
 
+  const openFor = (id: string) => (id === client.welcome?.user.id ? undefined : open);
+
   function renderOnline(): void {
     const me = client.welcome?.user.id;
     const people = roster.list();
     count.textContent = String(roster.count());
     list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) =>
-      personRow(p.id, p.id === me ? `${p.label} (you)` : p.label, p.username, p.avatarUrl)));
+      personRow({ id: p.id, label: p.id === me ? `${p.label} (you)` : p.label, handle: p.username, picture: p.avatarUrl }, openFor(p.id))));
     note.textContent = people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '';
   }
 
   function renderResults(): void {
-    results.replaceChildren(...found.map((u) => personRow(u.id, roster.label(u.id), u.username, roster.avatar(u.id), [badge(u.online)])));
+    results.replaceChildren(...found.map((u) => personRow({ id: u.id, label: roster.label(u.id), handle: u.username, picture: roster.avatar(u.id) }, openFor(u.id), [badge(u.online)])));
   }
 
   async function search(q: string): Promise<void> {

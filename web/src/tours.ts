@@ -3,24 +3,29 @@
  * publish API.
  *
  * - Uses the session the main page keeps in localStorage; without one it links to / to sign in.
- * - Joins `tours` with `history: 1`: the last message (the full state) arrives before the ack,
- *   then live updates. The client repeats that join after every reconnect, so the board is
- *   current again after a drop. The ack's `delivered` says whether there was a state at all:
- *   0 → "no state yet" (the demo is not running); absent → the gateway keeps no history for
- *   `tours` (HISTORY_ACTIONS lacks `tours=1/1h`), so the board fills at the next update only.
+ * - Joins `live:tours` with `history: 1`: the last message (the full state) arrives before the
+ *   ack, then live updates. After a reconnect the client re-joins from the position it holds
+ *   (`since` + `epoch`: exactly the updates missed); when those are no longer kept it joins
+ *   with `history: 1` again (client.ts), so the board is current again after any drop.
+ * - Believes only the backend: a message counts only when stamped `from: {system: true}`
+ *   (tours-data.ts); a state a user published is ignored.
+ * - The first ack drives a hint: no state shown by then → "no state yet" (the demo is not
+ *   running, or the last message was not the backend's); no `offset` in the ack → the gateway
+ *   keeps no history for `live:tours`, so the board fills at the next update only.
  */
 import { clearSession, loadSession, saveSession } from './auth.js';
 import { browserClient } from './browser.js';
 import type { JoinResult } from './client.js';
 import { byId, el } from './dom.js';
 import { createStatusView } from './status.js';
-import { parseTours, TOURS_ACTION, type ToursState } from './tours-data.js';
+import { toursState, TOURS_ACTION, type ToursState } from './tours-data.js';
 
 const status = createStatusView();
 const board = byId<HTMLUListElement>('tours');
 const note = byId('board-note');
 const updated = byId('updated');
 const signedOut = byId('signed-out');
+let shown = false;
 
 function render(state: ToursState): void {
   board.replaceChildren(...state.tours.map((t) => el('li', { className: `tour${t.seats === 0 ? ' sold-out' : ''}`, attrs: { 'data-tour': t.id } },
@@ -32,12 +37,14 @@ function render(state: ToursState): void {
   updated.textContent = `Updated ${at}`;
   note.textContent = '';
   document.body.dataset.tours = 'live';
+  shown = true;
 }
 
 function hint(result: JoinResult): void {
-  if (result.delivered === undefined) {
-    note.textContent = 'This gateway keeps no history for "tours" (start it with HISTORY_ACTIONS=tours=1/1h): seats show at the next update.';
-  } else if (result.delivered === 0) {
+  if (shown) return;
+  if (result.offset === undefined) {
+    note.textContent = `This gateway keeps no history for "${TOURS_ACTION}" (start it with CHANNELS_FILE=deploy/channels.example.json): seats show at the next update.`;
+  } else {
     note.textContent = 'No state yet: start the demo with `npm run demo:tours` (see examples/README.md).';
     document.body.dataset.tours = 'empty';
   }
@@ -62,7 +69,7 @@ else {
   });
   client.on('status', (s) => status.show(s));
   client.on('message', (msg) => {
-    const state = msg.action === TOURS_ACTION ? parseTours(msg.data) : undefined;
+    const state = toursState(msg);
     if (state) render(state);
   });
   client.on('joined', ({ action, result }) => {

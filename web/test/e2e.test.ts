@@ -1,11 +1,12 @@
 /**
  * The page in a real Chromium, through a real nginx (deploy/nginx.conf) in front of two
- * gateway processes sharing one redis-server. One scenario, in order: sign in (wrong
- * password first), live online list, search badges, chat, a profile change seen live by the
- * other page, token renewal, a SIGKILLed node and the page finding the survivor by itself,
- * sign-out with close 1000, and the 429 message. Tokens last 60 s and `token_expiring` comes
- * 55 s before expiry, so the pages renew their token every few seconds throughout.
- * UPDATE_SCREENSHOT=1 also writes docs/screenshot.png.
+ * gateway processes sharing one redis-server, with the recommended channel policy
+ * (deploy/channels.example.json). One scenario, in order: sign in (wrong password first), live
+ * online list, search badges, chat, a profile change seen live by the other page, token
+ * renewal, a SIGKILLed node and the page finding the survivor by itself, the room's members
+ * live, a direct conversation (and a third user refused), sign-out with close 1000, and the
+ * 429 message. Tokens last 60 s and `token_expiring` comes 55 s before expiry, so the pages
+ * renew their token every few seconds throughout. UPDATE_SCREENSHOT=1 also writes docs/screenshot.png.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
@@ -22,9 +23,11 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
+const CHANNELS = fileURLToPath(new URL('../../deploy/channels.example.json', import.meta.url));
 const USERS = {
   alice: { displayName: 'Alice Liddell', password: 'looking-glass-42' },
   bob: { displayName: 'Bob Builder', password: 'can-we-fix-it-7' },
+  carol: { displayName: 'Carol Curious', password: 'not-invited-3' },
 } as const;
 const ids: Record<string, string> = {};
 const API_KEY = 'e2e-api-key-0123456789abcdef';
@@ -58,6 +61,8 @@ async function nodeOf(page: Page): Promise<string> {
 
 const online = (id: string) => `#online-list [data-user-id="${id}"]`;
 const result = (id: string) => `#search-results [data-user-id="${id}"]`;
+const member = (id: string) => `#member-list [data-user-id="${id}"]`;
+const room = (name: string) => `#rooms [data-room="${name}"]`;
 
 beforeAll(async () => {
   const db = tempDbPath();
@@ -68,7 +73,7 @@ beforeAll(async () => {
   // Short presence lease: the killed node's share is reaped within seconds, not 9 s.
   const env = {
     REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('web'), DB_PATH: db, PRESENCE_BATCH_MS: '10', PRESENCE_LEASE_MS: '2000',
-    LOGIN_TOKEN_TTL_S: '60', TOKEN_EXPIRY_WARNING_S: '55', API_KEYS: API_KEY,
+    LOGIN_TOKEN_TTL_S: '60', TOKEN_EXPIRY_WARNING_S: '55', API_KEYS: API_KEY, CHANNELS_FILE: CHANNELS,
   };
   gateways = await Promise.all([spawnGateway({ ...env, NODE_ID: 'web-a' }), spawnGateway({ ...env, NODE_ID: 'web-b' })]);
   nginx = await startNginx(gateways.map((g) => g.port));
@@ -192,6 +197,58 @@ describe('the page behind nginx', () => {
     await alice.waitForSelector('#messages .line:has-text("Still here after the crash")', WAIT);
   });
 
+  it('shows who is in the room, live, read again after the failover: each sees the other; one who leaves is gone; none where room presence is off', async () => {
+    for (const [page, other] of [[alice, ids.bob], [bob, ids.alice]] as const) {
+      await page.waitForSelector(`#members[data-room="lobby"][data-members="ready"] ${member(other)}`, WAIT);
+      await expect.poll(() => page.textContent('#members-count'), WAIT).toBe('2');
+    }
+    expect(await alice.textContent(`${member(ids.bob)} .name`)).toBe('Bob the Builder');
+    expect(await alice.textContent(`${member(ids.alice)} .name`)).toBe('Alice Liddell (you)');
+    await bob.click('#rooms .leave');
+    await alice.waitForSelector(member(ids.bob), { state: 'detached', ...WAIT });
+    await expect.poll(() => alice.textContent('#members-count'), WAIT).toBe('1');
+    await bob.fill('#room', 'lobby');
+    await bob.press('#room', 'Enter');
+    await alice.waitForSelector(member(ids.bob), WAIT); // back, live
+    await bob.waitForSelector(`#members[data-room="lobby"] ${member(ids.alice)}`, WAIT);
+
+    // `live` (deploy/channels.example.json): no room presence, and publishes from backends only.
+    await alice.fill('#room', 'live:ticker');
+    await alice.press('#room', 'Enter');
+    await alice.waitForSelector('#members[data-room="live:ticker"][data-members="off"]', WAIT);
+    expect(await alice.textContent('#members-note')).toContain('room presence is off');
+    await alice.fill('#compose', 'Can I post here?');
+    await alice.press('#compose', 'Enter');
+    await alice.waitForSelector('#chat-note:has-text("Not sent")', WAIT);
+    expect(await alice.textContent('#chat-note')).toContain('publishes from the backend only');
+    await alice.click('#rooms .leave');
+    await alice.waitForSelector('#members[data-room="lobby"][data-members="ready"]', WAIT);
+  });
+
+  it('opens a direct conversation on dm#<sorted ids> by clicking a person; a third user is refused', async () => {
+    const dm = `dm#${[ids.alice, ids.bob].sort().join(',')}`;
+    await alice.click(`${member(ids.bob)} button[data-dm]`); // from the room's member list
+    await alice.waitForSelector(`${room(dm)}[data-joined="true"][aria-pressed="true"]`, WAIT);
+    expect(await alice.textContent(room(dm))).toBe('Bob the Builder');
+    await bob.click(`${online(ids.alice)} button[data-dm]`); // from the online list
+    await bob.waitForSelector(`${room(dm)}[data-joined="true"][aria-pressed="true"]`, WAIT);
+    await alice.waitForSelector(`#members[data-room="${dm}"] ${member(ids.bob)}`, WAIT);
+    await alice.fill('#compose', 'Psst, Bob: just between us');
+    await alice.press('#compose', 'Enter');
+    await bob.waitForSelector('#messages .line:not(.mine):has-text("just between us")', WAIT);
+
+    const carol = await openPage({ width: 1024, height: 700 });
+    await submitSignIn(carol, 'carol', USERS.carol.password);
+    await carol.waitForSelector('body[data-state="connected"]', WAIT);
+    await carol.fill('#room', dm);
+    await carol.press('#room', 'Enter');
+    await carol.waitForSelector('#chat-note:has-text("Could not join")', WAIT);
+    expect(await carol.textContent('#chat-note')).toContain('only the users listed after "#" may join this action');
+    expect(await carol.$(room(dm))).toBeNull();
+    await carol.context().close(); // carol goes offline before the sign-out test counts
+    for (const page of [alice, bob]) await page.click(room('lobby'));
+  });
+
   it('signs out with close code 1000; the other page sees the user go offline', async () => {
     await alice.click('#signout');
     await alice.waitForSelector('#signin:not([hidden])', WAIT);
@@ -199,6 +256,7 @@ describe('the page behind nginx', () => {
     expect(await alice.evaluate(() => localStorage.getItem('gateway.session'))).toBeNull();
     await bob.waitForSelector(`${result(ids.alice)} .badge.off`, WAIT);
     await bob.waitForSelector(online(ids.alice), { state: 'detached', ...WAIT });
+    await bob.waitForSelector(online(ids.carol), { state: 'detached', ...WAIT });
     expect(await bob.textContent('#online-count')).toBe('1');
   });
 

@@ -1,0 +1,119 @@
+/**
+ * Who is in the chat's current room, live, beside the messages (rooms with room presence).
+ *
+ * - The list is read with `members` (every page) when the room is shown and the join was
+ *   acknowledged, again after every (re)join of that room (each reconnect) and on
+ *   `room_reset`; in between, `room` events keep it live (room-members.ts: the seq rule).
+ * - Names and pictures: the pages carry profiles; users arriving by a `room` event are named
+ *   by their username at once, then by their profile (the `users` command, Profiles.fill).
+ * - A namespace without room presence answers `forbidden`: the panel says so instead of a list.
+ * - Clicking a member (not yourself) calls `open(userId)`: a direct conversation.
+ *
+ * For tests: `#members[data-room]` is the room shown, `data-members` is `loading`, `ready`,
+ * `off` (no room presence there) or `none` (no room).
+ */
+import { RequestError, type GatewayClient } from './client.js';
+import { byId } from './dom.js';
+import { personRow } from './person.js';
+import type { Profiles } from './profiles.js';
+import { RoomMembers } from './room-members.js';
+import type { Roster } from './roster.js';
+
+export interface MembersPanel {
+  /** Show the members of `room` (undefined: no room selected). */
+  show(room: string | undefined): void;
+}
+
+type State = 'none' | 'loading' | 'ready' | 'off';
+
+/** Most members shown; a larger room says "and N more" (the count is exact). */
+const MAX_LISTED = 300;
+
+export function mountMembersPanel(
+  client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal, open: (userId: string) => void, me: () => string,
+): MembersPanel {
+  const panel = byId('members');
+  const list = byId<HTMLUListElement>('member-list');
+  const count = byId('members-count');
+  const note = byId('members-note');
+  /** Rooms whose join the server acknowledged on the current connection: only members may ask. */
+  const acked = new Set<string>();
+  let view: RoomMembers | undefined;
+  let state: State = 'none';
+  /** A refusal or failure to show instead of "and N more". */
+  let problem = '';
+
+  function render(): void {
+    const self = me();
+    panel.dataset.members = state;
+    if (view) panel.dataset.room = view.action;
+    else delete panel.dataset.room;
+    panel.hidden = state === 'none';
+    const ids = state === 'off' || !view ? [] : view.list();
+    const people = ids.map((id) => ({ id, label: roster.label(id) })).sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base' }));
+    list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) => personRow(
+      { id: p.id, label: p.id === self ? `${p.label} (you)` : p.label, handle: roster.username(p.id), picture: roster.avatar(p.id) },
+      p.id === self ? undefined : open)));
+    count.textContent = state === 'ready' && view ? String(view.count()) : '–';
+    note.textContent = problem || (people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '');
+  }
+
+  async function read(): Promise<void> {
+    const target = view;
+    if (!target || !acked.has(target.action)) return;
+    state = 'loading';
+    problem = '';
+    render();
+    try {
+      const done = await target.read((action, cursor) => client.members(action, cursor), (page) => {
+        for (const u of page.users) roster.learnProfile(u);
+      });
+      if (!done || target !== view) return;
+      state = 'ready';
+    } catch (err) {
+      if (target !== view) return;
+      const code = err instanceof RequestError ? err.code : undefined;
+      if (code === 'disconnected' || code === 'not_member') return; // the next (re)join reads again
+      state = code === 'forbidden' ? 'off' : 'ready';
+      problem = code === 'forbidden' ? `No member list here: ${(err as Error).message}.` : `The member list may be incomplete: ${(err as Error).message}`;
+    }
+    render();
+  }
+
+  const offs = [
+    client.on('joined', ({ action, result }) => {
+      if (!result.joined) return;
+      acked.add(action);
+      if (action === view?.action) void read();
+    }),
+    client.on('closed', () => acked.clear()), // the list stays (dimmed) until the re-join reads it again
+    client.on('room', (msg) => {
+      if (msg.action !== view?.action) return;
+      for (const c of msg.changes) roster.learn(c.userId, c.username);
+      void profiles.fill(msg.changes.filter((c) => c.status === 'joined').map((c) => c.userId));
+      if (view.apply(msg) && state === 'ready') render();
+    }),
+    client.on('roomReset', ({ action }) => {
+      if (action === view?.action) void read();
+    }),
+    profiles.onChange(() => render()),
+  ];
+  signal.addEventListener('abort', () => {
+    for (const off of offs) off();
+    view = undefined;
+    state = 'none';
+    problem = '';
+    render();
+  });
+
+  return {
+    show(room) {
+      if (room === view?.action) return;
+      view = room === undefined ? undefined : new RoomMembers(room);
+      state = view ? 'loading' : 'none';
+      problem = '';
+      render();
+      void read();
+    },
+  };
+}
