@@ -7,6 +7,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
+import { formatJitter, JITTER_FULL, JITTER_QUICK, runJitter, type JitterSpec } from './load/jitter.js';
 import { runMemory } from './load/memory.js';
 import { busyFraction, machineTicks, sleep, startRedis, type RedisServer } from './load/procs.js';
 import { formatProfile, profileFanout } from './load/profile.js';
@@ -29,6 +30,7 @@ interface Plan {
   searchUsers: number;
   httpSeconds: number;
   scaleTarget?: number;
+  jitter: JitterSpec;
   watchdogMs: number;
 }
 
@@ -43,13 +45,13 @@ function plan(argv: string[]): Plan {
   if (quick) {
     return {
       ...common, fanout: [spec(1000, 50, 256, 3)], memoryConnections: 1000, stormClients: 500, presenceUsers: 500,
-      watchersPerNode: 1, searchUsers: 10_000, httpSeconds: 2, watchdogMs: 4 * 60_000,
+      watchersPerNode: 1, searchUsers: 10_000, httpSeconds: 2, jitter: JITTER_QUICK, watchdogMs: 5 * 60_000,
     };
   }
   return {
     ...common, fanout: [spec(1000, 50, 256, 8, 3), spec(1000, 200, 256, 8, 3), spec(5000, 10, 1024, 8, 3)],
     memoryConnections: 10_000, stormClients: 5000, presenceUsers: 5000, watchersPerNode: 2,
-    searchUsers: 100_000, httpSeconds: 10, scaleTarget: 50_000, watchdogMs: 25 * 60_000,
+    searchUsers: 100_000, httpSeconds: 10, scaleTarget: 50_000, jitter: JITTER_FULL, watchdogMs: 27 * 60_000,
   };
 }
 
@@ -124,6 +126,11 @@ async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults):
   } finally {
     await flapping.stop();
   }
+  for (const mode of ['exact', 'plain'] as const) {
+    await phase(results, `ours: recovery under jitter, ${p.jitter.clients} clients, ${mode} rejoins`, async () => {
+      results.jitter.push(await runJitter(redis, p.jitter, mode));
+    });
+  }
   await phase(results, `ours: HTTP search over ${p.searchUsers} users, and /healthz`, async () => {
     const { dbPath, ids } = seedUsers(p.searchUsers);
     const http = await startCluster('ours', redis, 1, { dbPath });
@@ -150,7 +157,9 @@ function header(p: Plan, idleBusy: number): string {
 }
 
 function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void {
-  const lines = [header(p, idleBusy), '', 'Ratios are ours ÷ peer: below 1.00x is better for latency, CPU and memory; msgs/s should be 1.00x.', '', table(r), '', 'Targets:', ...verdicts(r).map((v) => `  ${v.line}`)];
+  const lines = [header(p, idleBusy), '', 'Ratios are ours ÷ peer: below 1.00x is better for latency, CPU and memory; msgs/s should be 1.00x.', '', table(r)];
+  if (r.jitter.length > 0) lines.push('', formatJitter(r.jitter));
+  lines.push('', 'Targets:', ...verdicts(r).map((v) => `  ${v.line}`));
   const warn = notes(r);
   if (warn.length > 0) lines.push('', 'Warnings:', ...warn.map((w) => `  - ${w}`));
   if (profile) lines.push('', 'CPU profile of our two nodes during fan-out (self time):', profile);
@@ -160,7 +169,7 @@ function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void
 
 async function main(): Promise<void> {
   const p = plan(process.argv.slice(2));
-  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, presenceStorms: [], http: [], errors: [] };
+  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, presenceStorms: [], http: [], jitter: [], errors: [] };
   const m0 = machineTicks();
   await sleep(1000);
   const idleBusy = busyFraction(m0, machineTicks());

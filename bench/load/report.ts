@@ -4,6 +4,7 @@
  */
 import type { FanoutResult, FanoutSpec } from './fanout.js';
 import type { MemoryResult } from './memory.js';
+import type { JitterResult } from './jitter.js';
 import type { HttpResult } from './search.js';
 import type { ScaleResult } from './scale.js';
 import type { ConnectionStormResult, PresenceStormResult } from './storm.js';
@@ -20,6 +21,8 @@ export interface RunResults {
   scale?: ScaleResult;
   /** Why scale was not run, when it was not. */
   scaleSkipped?: string;
+  /** Recovery under jitter: exact rejoins, then plain ones. */
+  jitter: JitterResult[];
   errors: string[];
 }
 
@@ -154,8 +157,17 @@ function scaleVerdict(r: RunResults): Verdict {
     `held ${s.held.toLocaleString('en-US')} of ${s.attempted.toLocaleString('en-US')} attempted (${s.failed} failed${s.firstError ? `: ${s.firstError}` : ''})${cap}`);
 }
 
+function jitterVerdict(r: RunResults): Verdict {
+  const x = r.jitter.find((j) => j.mode === 'exact');
+  if (!x) return verdict(undefined, 'recovery under jitter: every message once, in order', 'not run');
+  const pct = x.expected === 0 ? 0 : (100 * x.delivered) / x.expected;
+  return verdict(x.delivered === x.expected && x.duplicates === 0 && x.orderBreaks === 0 && x.catchUp.p99 <= 20,
+    'recovery under jitter: 100% delivered, 0 duplicates, 0 order breaks, catch-up p99 ≤ 20 ms',
+    `${pct.toFixed(3)}% of ${x.expected.toLocaleString('en-US')} over ${x.drops} drops, ${x.duplicates} duplicates, ${x.orderBreaks} order breaks, p99 ${x.catchUp.p99.toFixed(1)} ms`);
+}
+
 export function verdicts(r: RunResults): Verdict[] {
-  return [...cpuVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r)];
+  return [...cpuVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r)];
 }
 
 /** Generator and machine warnings from the fan-out runs. */

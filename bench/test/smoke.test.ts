@@ -12,6 +12,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFanout, type FanoutResult } from '../load/fanout.js';
 import { DIST, ROOT, startRedis, type RedisServer } from '../load/procs.js';
+import { formatJitter, runJitter } from '../load/jitter.js';
 import { table, verdicts, type RunResults } from '../load/report.js';
 import { startCluster } from '../load/targets.js';
 import type { ServerKind } from '../load/wire.js';
@@ -59,10 +60,22 @@ describe('bench smoke: a tiny fan-out through the real code paths', () => {
   });
 
   it('prints a table with ours next to the relay, and a verdict per target', () => {
-    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, presenceStorms: [], http: [], errors: [] };
+    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, presenceStorms: [], http: [], jitter: [], errors: [] };
     const text = table(run);
     expect(text).toMatch(/\| fan-out 20 subs × 20\/s × 128 B: latency p99 ms \| \d/);
     expect(text).toMatch(/\d+\.\d\dx \| — \|/);
     expect(verdicts(run).map((v) => v.line.split(' ')[0])).toContain('NOT');
   });
+});
+
+describe('bench smoke: recovery under jitter', () => {
+  it('delivers every message once, in order, to clients that keep dropping and moving between nodes', async () => {
+    const spec = { clients: 20, rate: 20, seconds: 3, meanDropMs: 700, maxWaitMs: 300 };
+    const r = await runJitter(redis, spec, 'exact');
+    expect(r.drops).toBeGreaterThan(20);
+    expect(r.expected).toBeGreaterThan(0);
+    expect({ delivered: r.delivered, duplicates: r.duplicates, orderBreaks: r.orderBreaks, unrecovered: r.unrecovered })
+      .toEqual({ delivered: r.expected, duplicates: 0, orderBreaks: 0, unrecovered: 0 });
+    expect(formatJitter([r])).toMatch(/\| ours, rejoin with since \+ epoch \| \d+ \| 100\.000% \| 0 \| 0 \| 0 \|/);
+  }, 60_000);
 });

@@ -7,7 +7,7 @@
  * - only nodes subscribed to the topic receive, checked both when publishing and when
  *   delivering (so `unsubscribe` takes effect at once);
  * - `bus.setReachable(false)` simulates an outage: publishes and reads reject, `isReady()` is
- *   false, subscriptions are kept and work again once the bus is reachable;
+ *   false, subscriptions are kept and work again once the bus is reachable (`onResumed` then);
  * - `bus.flush()` loses every stream, as a Redis restarted without persistence (new epochs).
  */
 import { randomBytes } from 'node:crypto';
@@ -57,8 +57,10 @@ export function createMemoryBus(now: () => number = Date.now): MemoryBus {
   return {
     nodes: new Set(),
     streams,
-    setReachable: (value) => {
+    setReachable(value) {
+      const back = value && !reachable;
       reachable = value;
+      if (back) for (const node of this.nodes) node.resumed();
     },
     isReachable: () => reachable,
     flush: () => streams.clear(),
@@ -76,6 +78,7 @@ type Handler = (delivery: Delivery) => void;
 export class MemoryBroker implements Broker {
   private readonly topics = new Set<string>();
   private handler: Handler | undefined;
+  private onResume: (() => void) | undefined;
   private closed = false;
 
   /**
@@ -142,6 +145,15 @@ export class MemoryBroker implements Broker {
 
   onMessage(handler: Handler): void {
     this.handler = handler;
+  }
+
+  onResumed(handler: () => void): void {
+    this.onResume = handler;
+  }
+
+  /** @internal the bus is reachable again */
+  resumed(): void {
+    if (!this.closed) this.onResume?.();
   }
 
   isReady(): boolean {

@@ -68,6 +68,8 @@ export class RedisBroker implements Broker {
   /** Topics left while the subscriber was away: unsubscribed on the next 'ready'. */
   private readonly stale = new Set<string>();
   private handler: Handler | undefined;
+  private onResume: (() => void) | undefined;
+  private everReady = false;
   private closed = false;
 
   constructor(opts: RedisBrokerOptions) {
@@ -83,7 +85,12 @@ export class RedisBroker implements Broker {
     }
     this.timeoutMs = opts.publishTimeoutMs ?? 2000;
     this.subscriber.on('message', this.onRedisMessage);
+    this.everReady = this.subscriber.status === 'ready';
     this.subscriber.on('ready', this.onSubscriberReady);
+  }
+
+  onResumed(handler: () => void): void {
+    this.onResume = handler;
   }
 
   /**
@@ -240,6 +247,15 @@ export class RedisBroker implements Broker {
     const wanted = [...this.topics].map((t) => this.channelPrefix + t);
     this.stale.clear();
     if (stale.length > 0) this.subscriber.unsubscribe(...stale).catch((err) => this.logger?.warn({ err }, 'unsubscribe after reconnect failed'));
-    if (wanted.length > 0) this.subscriber.subscribe(...wanted).catch((err) => this.logger?.warn({ err }, 'resubscribe after reconnect failed'));
+    if (wanted.length === 0) return this.resumed();
+    this.subscriber.subscribe(...wanted)
+      .then(() => this.resumed())
+      .catch((err) => this.logger?.warn({ err }, 'resubscribe after reconnect failed'));
   };
+
+  /** Live delivery is back: only after the first 'ready' was there anything to miss. */
+  private resumed(): void {
+    if (this.everReady && !this.closed) this.onResume?.();
+    this.everReady = true;
+  }
 }

@@ -63,6 +63,12 @@ export interface Broker {
   unsubscribe(topic: string): Promise<void>;
   /** One handler; a later call replaces it. */
   onMessage(handler: (delivery: Delivery) => void): void;
+  /**
+   * One handler, called when live delivery is back after an interruption (the subscriber
+   * reconnected and every wanted topic is subscribed again): messages published meanwhile
+   * were not delivered and never will be; history topics can read them back.
+   */
+  onResumed(handler: () => void): void;
   /** One atomic read of a history topic's stream and its current position. */
   history(topic: string, query: HistoryQuery): Promise<HistoryRead>;
   /** True while publishes can succeed. */

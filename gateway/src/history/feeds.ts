@@ -52,6 +52,8 @@ interface Feed {
   pending: Map<Connection, string>;
   /** Deliveries held while a gap is read back. */
   held?: Delivery[];
+  /** The live feed was interrupted during that read: read again after it. */
+  recheck?: boolean;
 }
 
 export interface FeedDeps {
@@ -70,6 +72,8 @@ const MAX_REREADS = 8;
 export class HistoryFeeds {
   private readonly feeds = new Map<string, Feed>();
   private readonly budget = RecentFrames.nodeBudget();
+  /** Live-feed interruptions so far: a join whose read spanned one checks the stream again. */
+  private interruptions = 0;
 
   constructor(private readonly d: FeedDeps) {}
 
@@ -95,8 +99,29 @@ export class HistoryFeeds {
       feed.head ??= offset;
       return;
     }
-    if (base !== undefined && prev !== base && compareOffsets(prev, base) > 0) return this.repair(action, feed, delivery, base);
+    if (base !== undefined && prev !== base && compareOffsets(prev, base) > 0) return this.repair(action, feed, base, [delivery]);
     this.emit(action, feed, offset, prev, withOffset(delivery.payload, offset));
+  }
+
+  /**
+   * The live feed was interrupted (the subscriber reconnected): messages published meanwhile
+   * never arrive, and a gap shows only when a later message comes. Read every feed's stream
+   * after its head now, so the tail of an outage is delivered without waiting for one.
+   */
+  resume(): void {
+    this.interruptions += 1;
+    for (const [action, feed] of this.feeds) this.recheck(action, feed);
+  }
+
+  /** Read the stream after what this node fanned out (or its waiting members hold): now, or after the read in progress. */
+  private recheck(action: string, feed: Feed): void {
+    if (feed.held) {
+      feed.recheck = true;
+      return;
+    }
+    feed.recheck = false;
+    const base = feed.head ?? lowest(feed.pending.values());
+    if (base !== undefined && feed.epoch !== undefined) this.repair(action, feed, base, []);
   }
 
   /** A new incarnation of the stream: offsets of the old one mean nothing in it. */
@@ -119,29 +144,39 @@ export class HistoryFeeds {
     }
   }
 
-  /** Read back what this node missed before `delivery` (after `from`), fan it out, then go on with what waited. */
-  private repair(action: string, feed: Feed, delivery: Delivery, from: string): void {
-    feed.held = [delivery];
+  /**
+   * Read back what this node missed after `from`, fan it out, then go on with the deliveries
+   * that wait in `held` (the one that showed the gap, and those that came during the read).
+   */
+  private repair(action: string, feed: Feed, from: string, held: Delivery[]): void {
+    feed.held = held;
     const epoch = feed.epoch!;
-    let repaired = false;
+    let outcome: 'repaired' | 'trimmed' | 'failed' = 'failed';
+    let top: string | undefined;
     this.d.broker.history(action, { since: { offset: from, epoch }, limit: feed.policy.count, policy: feed.policy })
       .then((read) => {
-        if (this.feeds.get(action) !== feed || !read.recovered || read.top.epoch !== epoch) return;
+        if (this.feeds.get(action) !== feed) return;
+        if (!read.recovered || read.top.epoch !== epoch) {
+          outcome = 'trimmed';
+          if (read.top.epoch === epoch) top = read.top.offset;
+          return;
+        }
         this.emitRead(action, feed, read, from);
-        repaired = true;
+        outcome = 'repaired';
       })
       .catch((err) => this.d.log.warn({ err, action }, 'live gap could not be read back'))
       .finally(() => {
         if (this.feeds.get(action) !== feed) return;
-        const held = feed.held ?? [];
+        const waiting = feed.held ?? [];
         feed.held = undefined;
-        if (!repaired) {
-          // What history no longer holds is lost for this node: go on from the first held message.
+        if (outcome === 'trimmed' || (outcome === 'failed' && waiting.length > 0)) {
+          // What history no longer holds (or could not be read) is lost for this node: go on from the next message.
           this.d.onLost?.(1);
-          this.d.log.warn({ action, from, to: delivery.position!.prev }, 'live gap not in history; messages lost on this node');
-          feed.head = held[0]?.position?.prev;
+          this.d.log.warn({ action, from }, 'live gap not in history; messages lost on this node');
+          feed.head = waiting[0]?.position?.prev ?? top ?? feed.head;
         }
-        for (const d of held) this.process(action, feed, d);
+        for (const d of waiting) this.process(action, feed, d);
+        if (feed.recheck) this.recheck(action, feed);
       });
   }
 
@@ -159,6 +194,7 @@ export class HistoryFeeds {
    */
   async join(conn: Connection, action: string, policy: HistoryPolicy, req: CatchUpRequest): Promise<CatchUpResult> {
     const feed = this.feed(action, policy);
+    const interruptions = this.interruptions;
     let read = await this.d.broker.history(action, req.since !== undefined
       ? { since: { offset: req.since, epoch: req.epoch }, limit: policy.count, policy }
       : { last: Math.min(req.history ?? 0, policy.count), limit: 0, policy });
@@ -181,12 +217,17 @@ export class HistoryFeeds {
       upTo = read.top.offset;
     }
     if (conn.closed || !conn.actions.has(action)) return { position: { offset: upTo, epoch: read.top.epoch }, delivered: 0 };
+    feed.epoch ??= read.top.epoch;
     for (const frame of messages) sendTo(conn, frame);
     const live = feed.head !== undefined && feed.epoch === read.top.epoch;
     if (live && compareOffsets(feed.head!, upTo) >= 0) {
       upTo = feed.head!;
       attach(conn, action);
-    } else feed.pending.set(conn, upTo);
+    } else {
+      feed.pending.set(conn, upTo);
+      // Messages after upTo may have been lost on their way here while the read ran.
+      if (interruptions !== this.interruptions) this.recheck(action, feed);
+    }
     return { position: { offset: upTo, epoch: read.top.epoch }, ...(recovered === undefined ? {} : { recovered }), delivered: messages.length };
   }
 

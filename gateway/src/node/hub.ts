@@ -38,6 +38,7 @@ export class Hub {
     private readonly onRelay: (frame: string) => void = () => {},
   ) {
     broker.onMessage((delivery) => this.deliver(delivery));
+    broker.onResumed(() => this.feeds.resume());
   }
 
   /** Handle a reserved topic on this node; the broker is subscribed to it for the node's lifetime. */

@@ -193,6 +193,21 @@ function brokerContract(name: string, makeCluster: (logger: Logger) => Promise<C
       inB.times(1, [first]);
     });
 
+    it('says when live delivery is back after an interruption, with every topic subscribed again by then', async () => {
+      await b.subscribe('room');
+      let resumed = 0;
+      b.onResumed(() => (resumed += 1));
+      await cluster.outage.stop();
+      await waitFor('not ready', () => !a.isReady() && !b.isReady());
+      expect(resumed).toBe(0);
+      await cluster.outage.start();
+      await waitFor('resumed', () => resumed > 0, 15_000);
+      await waitFor('publisher back', () => a.isReady(), 15_000);
+      await a.publish('room', 'first-after-resume');
+      await waitFor('delivered', () => inB.payloads('room').includes('first-after-resume'));
+      expect(resumed).toBe(1);
+    });
+
     describe('history topics', () => {
       const keep: HistoryPolicy = { count: 100, ageMs: 60_000 };
       const read = (n: Broker, q: Partial<Parameters<Broker['history']>[1]>) => n.history('h', { limit: 100, policy: keep, ...q });

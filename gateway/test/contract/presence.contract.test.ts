@@ -384,6 +384,27 @@ function presenceContract(name: string, makeCluster: () => Promise<Cluster>): vo
       await expect(a.members('big', 'nope', 10)).rejects.toThrow(CursorError);
     });
 
+    it('keeps every page of a 10,000-member room bounded, and the walk complete', async () => {
+      await setup();
+      const a = await cluster.node('a');
+      const N = 10_000;
+      for (let i = 0; i < N; i += 500) {
+        await Promise.all(Array.from({ length: 500 }, (_, j) => a.join('huge', `h:${i + j}`, `h${i + j}`, `h${i + j}`)));
+      }
+      const seen = new Set<string>();
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await a.members('huge', cursor, 100);
+        expect(page.count).toBe(N);
+        expect(page.users.length).toBeLessThanOrEqual(100);
+        for (const u of page.users) seen.add(u.id);
+        cursor = page.cursor;
+        pages += 1;
+      } while (cursor !== undefined && pages < 1000);
+      expect(seen.size).toBe(N);
+    });
+
     it('reports the size of this node\'s membership index with the lease', async () => {
       await setup();
       const a = await cluster.node('a');

@@ -162,6 +162,35 @@ describe('history feeds: catch-up decided by offset', () => {
     expect(a.got).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('after its live feed was interrupted, reads the tail it missed without waiting for a later message', async () => {
+    const { stream, node, feeds } = setup();
+    const a = node.member('a');
+    const join = feeds.join(a.conn, 'news', policy, {});
+    await stream.release();
+    await join;
+    feeds.relay(stream.append(1));
+    stream.append(2); // lost: the subscriber reconnected
+    feeds.resume();
+    await stream.release();
+    expect(a.got).toEqual([1, 2]);
+  });
+
+  it('an interruption during a repair is read again once the repair ends', async () => {
+    const { stream, node, feeds } = setup();
+    const a = node.member('a');
+    const join = feeds.join(a.conn, 'news', policy, {});
+    await stream.release();
+    await join;
+    feeds.relay(stream.append(1));
+    stream.append(2);
+    feeds.resume(); // the repair's read is taken now: it holds 2 only
+    stream.append(3); // lost in a second interruption, while that read is still on its way
+    feeds.resume();
+    await stream.release();
+    await stream.release();
+    expect(a.got).toEqual([1, 2, 3]);
+  });
+
   it('plain joins start at the current position and receive only what comes after', async () => {
     const { stream, node, feeds } = setup();
     feeds.relay(stream.append(1));
