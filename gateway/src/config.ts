@@ -72,6 +72,12 @@ const env = z.object({
   REDIS_SENTINELS: list.optional(),
   REDIS_CLUSTER_NODES: list.optional(),
   REDIS_SENTINEL_NAME: optionalText,
+  EVENTS_MAXLEN: int(0, 100_000_000).optional(),
+  WEBHOOK_URL: z.string().url().optional(),
+  WEBHOOK_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  WEBHOOK_EVENTS: list.optional(),
+  WEBHOOK_BATCH: int(1, 1000).default(100),
+  WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
 });
 
 export type RawEnv = Record<string, string | undefined>;
@@ -144,6 +150,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Lifetime of tokens issued by POST /api/login. */
   loginTtlS: number;
+  /** The event stream of presence and membership transitions (EVENTS_MAXLEN; 0 = off). */
+  events: { maxLen: number };
+  /** Deliver the event stream to an HTTP endpoint (WEBHOOK_URL). */
+  webhook?: { url: string; secret: string; types?: string[]; batch: number; timeoutMs: number };
 }
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
@@ -235,6 +245,25 @@ function apiKeysFrom(e: z.infer<typeof env>): string[] {
   return keys;
 }
 
+const EVENT_TYPES = ['online', 'offline', 'joined', 'left'];
+
+function eventsFrom(e: z.infer<typeof env>): Pick<Config, 'events' | 'webhook'> {
+  const hasRedis = Boolean(e.REDIS_URL || e.REDIS_SENTINELS || e.REDIS_CLUSTER_NODES);
+  const maxLen = e.EVENTS_MAXLEN ?? (hasRedis ? 100_000 : 10_000);
+  if (!e.WEBHOOK_URL) {
+    if (e.WEBHOOK_SECRET || e.WEBHOOK_EVENTS) throw new ConfigError('WEBHOOK_SECRET and WEBHOOK_EVENTS need WEBHOOK_URL');
+    return { events: { maxLen } };
+  }
+  if (!e.WEBHOOK_SECRET) throw new ConfigError('WEBHOOK_URL needs WEBHOOK_SECRET (at least 32 characters) to sign requests');
+  if (maxLen === 0) throw new ConfigError('WEBHOOK_URL delivers the event stream: EVENTS_MAXLEN must not be 0');
+  const bad = (e.WEBHOOK_EVENTS ?? []).filter((t) => !EVENT_TYPES.includes(t));
+  if (bad.length > 0) throw new ConfigError(`WEBHOOK_EVENTS: unknown event type ${bad.join(', ')} (use ${EVENT_TYPES.join(', ')})`);
+  return {
+    events: { maxLen },
+    webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET, types: e.WEBHOOK_EVENTS, batch: e.WEBHOOK_BATCH, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+  };
+}
+
 /**
  * Parse the environment. `devSecret(dbPath)` supplies the development HS256 secret when none
  * is configured (main.ts keeps one beside the database so the token CLI and local gateways share it).
@@ -286,5 +315,6 @@ export function loadConfig(
     trustedProxies: e.TRUSTED_PROXIES ?? [],
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     loginTtlS: e.LOGIN_TOKEN_TTL_S,
+    ...eventsFrom(e),
   });
 }

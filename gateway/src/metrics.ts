@@ -35,6 +35,11 @@ export function createMetrics(nodeId: string) {
     }),
     reapedNodes: new Counter({ name: 'gateway_reaped_nodes_total', help: 'Dead nodes settled by this node', registers: [registry] }),
     protocolErrors: new Counter({ name: 'gateway_protocol_errors_total', help: 'Error frames sent, by code', labelNames: ['code'], registers: [registry] }),
+    webhookDelivered: new Counter({ name: 'gateway_webhook_events_delivered_total', help: 'Event stream entries a webhook receiver acknowledged (2xx)', registers: [registry] }),
+    webhookRetried: new Counter({ name: 'gateway_webhook_retries_total', help: 'Webhook requests sent again after a failure', registers: [registry] }),
+    webhookFailed: new Counter({ name: 'gateway_webhook_failures_total', help: 'Webhook requests that failed (non-2xx, timeout, network), by cause', labelNames: ['cause'], registers: [registry] }),
+    webhookGaps: new Counter({ name: 'gateway_webhook_gaps_total', help: 'Gap markers sent: entries trimmed or lost before delivery', registers: [registry] }),
+    webhookLag: new Gauge({ name: 'gateway_webhook_lag_events', help: 'Event stream entries not yet handed to the receiver (on the delivering node)', registers: [registry] }),
   };
   return m;
 }

@@ -22,11 +22,19 @@ import type { PresenceStore } from './presence/types.js';
 import { MemorySharedLimits, RedisSharedLimits, type SharedLimits } from './limits/shared.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
 import { RedisPresenceStore } from './presence/redis.js';
+import type { EventLog } from './events/types.js';
+import { MemoryEventLog } from './events/memory.js';
+import { RedisEventLog } from './events/redis.js';
+import { MemoryRevocationStore, RedisRevocationStore, type RevocationStore } from './auth/revocations.js';
 
 export interface Stores {
   broker: Broker;
   presence: PresenceStore;
   limits: SharedLimits;
+  /** The event stream's reader (webhooks, replay). */
+  events: EventLog;
+  /** Token revocations made by the server API. */
+  revocations: RevocationStore;
   /** A dedicated connection for blocking reads of the publish inbox stream (Redis only). */
   inbox?: { redis: Redis; prefix: string };
   /** Register a callback for "the store came back after a disconnect". */
@@ -88,7 +96,7 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
 
   const presence = new RedisPresenceStore({
     redis: commands, subscriber: presenceSub, prefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
-    logger: log.child({ component: 'presence-store' }),
+    eventsMaxLen: config.events.maxLen, logger: log.child({ component: 'presence-store' }),
   });
   const broker = new RedisBroker({ publisher, subscriber, prefix, nodeId: config.nodeId, logger: log.child({ component: 'broker' }) });
   const reconnectCbs: Array<() => void> = [];
@@ -100,6 +108,8 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     broker,
     presence,
     limits: new RedisSharedLimits(commands, prefix, log.child({ component: 'limits' })),
+    events: new RedisEventLog({ redis: commands, prefix, nodeId: config.nodeId }),
+    revocations: new RedisRevocationStore(commands, prefix),
     inbox: config.inbox ? { redis: inbox, prefix } : undefined,
     onReconnect: (cb) => reconnectCbs.push(cb),
     async close() {
@@ -112,11 +122,14 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
 
 export function createMemoryStores(config: Readonly<Config>): Stores {
   const broker = new MemoryBroker(createMemoryBus(), config.nodeId);
-  const presence = new MemoryPresenceStore(createMemoryPresenceBackend(), config.nodeId, { leaseMs: config.presence.leaseMs });
+  const backend = createMemoryPresenceBackend({ eventsMaxLen: config.events.maxLen });
+  const presence = new MemoryPresenceStore(backend, config.nodeId, { leaseMs: config.presence.leaseMs });
   return {
     broker,
     presence,
     limits: new MemorySharedLimits(),
+    events: new MemoryEventLog(backend),
+    revocations: new MemoryRevocationStore(),
     onReconnect: () => {},
     async close() {
       await Promise.allSettled([presence.close(), broker.close()]);

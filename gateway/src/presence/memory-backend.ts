@@ -4,7 +4,7 @@
  * MemoryPresenceStores (nodes). Its `now()` plays Redis TIME.
  */
 import type { PresenceChange, RoomChange } from '../../../shared/protocol.js';
-import type { DriftRepair, PresenceEvent, RoomEvent } from './types.js';
+import type { ClusterEvent, DriftRepair, PresenceEvent, RoomEvent } from './types.js';
 
 export interface NodeState {
   counts: Map<string, number>;
@@ -39,11 +39,23 @@ export class MemoryPresenceBackend {
   seq = 0;
   /** presence:room-seq: one per published room event. */
   roomSeq = 0;
+  /** events: the stream, oldest first, at most `eventsMaxLen` entries (0: none kept). */
+  readonly events: ClusterEvent[] = [];
+  /** The id of the newest entry trimmed away (`0-0` while none was). */
+  eventsDeleted = '0-0';
+  readonly eventsMaxLen: number;
+  private lastEventMs = 0;
+  private eventSeq = 0;
+  /** The step being run: why, and whose connection (common.lua's REASON and EVENT_NODE). */
+  private reason: ClusterEvent['reason'] = 'connect';
+  eventNode = '';
+  private readonly nodeOf = new WeakMap<object, string>();
   private readonly listeners = new Set<(event: PresenceEvent) => void>();
   private readonly roomListeners = new Set<(event: RoomEvent) => void>();
 
-  constructor(opts: { now?: () => number } = {}) {
+  constructor(opts: { now?: () => number; eventsMaxLen?: number } = {}) {
     this.now = opts.now ?? Date.now;
+    this.eventsMaxLen = Math.max(0, opts.eventsMaxLen ?? 0);
   }
 
   /** Lose everything, as a Redis restarted without persistence (seq starts over too). */
@@ -52,6 +64,34 @@ export class MemoryPresenceBackend {
     this.online.clear();
     this.seq = 0;
     this.roomSeq = 0;
+    this.events.length = 0;
+    this.eventsDeleted = '0-0';
+  }
+
+  /** A step of `node` begins (the top of a script). */
+  begin(node: string, reason: ClusterEvent['reason']): void {
+    this.eventNode = node;
+    this.reason = reason;
+  }
+
+  /** record() in common.lua: one stream entry per published transition, trimmed to the length. */
+  private record(change: PresenceChange | RoomChange, seq: number, action?: string): void {
+    if (this.eventsMaxLen <= 0) return;
+    const ms = Math.max(this.now(), this.lastEventMs);
+    this.eventSeq = ms === this.lastEventMs ? this.eventSeq + 1 : 0;
+    this.lastEventMs = ms;
+    const event: ClusterEvent = {
+      id: `${ms}-${this.eventSeq}`, type: change.status, userId: change.userId, username: change.username,
+      node: this.nodeOf.get(change) ?? this.eventNode, reason: this.reason, ts: change.ts, seq,
+    };
+    if (action !== undefined) event.action = action;
+    this.events.push(event);
+    while (this.events.length > this.eventsMaxLen) this.eventsDeleted = this.events.shift()!.id;
+  }
+
+  private noteChange<T extends object>(change: T): T {
+    this.nodeOf.set(change, this.eventNode);
+    return change;
   }
 
   onlineUsers(): string[] {
@@ -79,8 +119,8 @@ export class MemoryPresenceBackend {
     const next = Math.max(0, old + delta);
     if (old === 0 && next > 0) this.names.set(uid, username);
     this.setStored(uid, next);
-    if (old === 0 && next > 0) changes.push({ userId: uid, username, status: 'online', ts: this.now() });
-    if (old > 0 && next === 0) changes.push({ userId: uid, username, status: 'offline', ts: this.now() });
+    if (old === 0 && next > 0) changes.push(this.noteChange({ userId: uid, username, status: 'online', ts: this.now() }));
+    if (old > 0 && next === 0) changes.push(this.noteChange({ userId: uid, username, status: 'offline', ts: this.now() }));
   }
 
   /** Counter and online set for `uid` set to `n` (absent and offline at 0). */
@@ -109,7 +149,7 @@ export class MemoryPresenceBackend {
     if (old > 0 === n > 0) return;
     this.indexAction(action);
     const list = rooms.get(action) ?? [];
-    list.push({ userId: uid, username: this.names.get(uid) ?? uid, status: n > 0 ? 'joined' : 'left', ts: this.now() });
+    list.push(this.noteChange({ userId: uid, username: this.names.get(uid) ?? uid, status: n > 0 ? 'joined' as const : 'left' as const, ts: this.now() }));
     rooms.set(action, list);
   }
 
@@ -144,6 +184,7 @@ export class MemoryPresenceBackend {
 
   /** Settles one node's account (reap.lua's loop body). */
   settle(changes: PresenceChange[], rooms: RoomChanges, id: string): void {
+    this.eventNode = id;
     const node = this.node(id);
     this.dropMemberships(rooms, node);
     for (const [uid, n] of node.counts) this.addCount(changes, uid, node.usernames.get(uid) ?? '', -n);
@@ -155,6 +196,7 @@ export class MemoryPresenceBackend {
   publish(changes: PresenceChange[]): void {
     if (changes.length === 0) return;
     const event: PresenceEvent = { seq: ++this.seq, changes };
+    for (const c of changes) this.record(c, event.seq);
     for (const fn of [...this.listeners]) queueMicrotask(() => fn(event));
   }
 
@@ -162,6 +204,7 @@ export class MemoryPresenceBackend {
   publishRooms(rooms: RoomChanges): void {
     for (const [action, changes] of rooms) {
       const event: RoomEvent = { action, seq: ++this.roomSeq, changes };
+      for (const c of changes) this.record(c, event.seq, action);
       for (const fn of [...this.roomListeners]) queueMicrotask(() => fn(event));
     }
   }
@@ -193,7 +236,7 @@ export class MemoryPresenceBackend {
       if ((want > 0 ? found === want : found === undefined) && was === want > 0) continue;
       if (want > 0) this.names.set(uid, names.get(uid) ?? uid);
       this.setStored(uid, want);
-      if (was !== want > 0) changes.push({ userId: uid, username: names.get(uid) ?? uid, status: want > 0 ? 'online' : 'offline', ts: this.now() });
+      if (was !== want > 0) changes.push(this.noteChange({ userId: uid, username: names.get(uid) ?? uid, status: want > 0 ? 'online' as const : 'offline' as const, ts: this.now() }));
       repaired.push({ userId: uid, expected: want, found: found ?? 0 });
     }
     for (const action of new Set([...wantRooms.keys(), ...this.actions.keys()])) {

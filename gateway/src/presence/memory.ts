@@ -7,7 +7,7 @@
 import type { PresenceChange } from '../../../shared/protocol.js';
 import { MemoryPresenceBackend, type NodeState, type RoomChanges } from './memory-backend.js';
 import {
-  CursorError, type ConnectResult, type DriftRepair, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
+  CursorError, type ChannelInfo, type ConnectResult, type DriftRepair, type NodeInfo, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
   type RoomEvent, type RoomPage, type Snapshot,
 } from './types.js';
 
@@ -18,7 +18,7 @@ function validateNodeId(nodeId: string): void {
   if (!nodeId || /[:\n]/.test(nodeId)) throw new TypeError(`presence nodeId must be non-empty without ':' or newline: ${JSON.stringify(nodeId)}`);
 }
 
-export function createMemoryPresenceBackend(opts: { now?: () => number } = {}): MemoryPresenceBackend {
+export function createMemoryPresenceBackend(opts: { now?: () => number; eventsMaxLen?: number } = {}): MemoryPresenceBackend {
   return new MemoryPresenceBackend(opts);
 }
 
@@ -92,6 +92,7 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
     const b = this.backend;
+    b.begin(this.nodeId, 'connect');
     const max = Math.max(0, Math.floor(maxPerUser));
     if (max > 0 && (b.counts.get(userId) ?? 0) >= max) {
       return { wentOnline: false, refused: true, snapshot: { seq: b.seq, online: [], onlineCount: b.online.size } };
@@ -111,6 +112,7 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>) {
     const b = this.backend;
+    b.begin(this.nodeId, 'disconnect');
     const node = this.node();
     const rooms: RoomChanges = new Map();
     for (const action of actions) b.member(rooms, node, 'leave', action, userId, connectionId);
@@ -128,6 +130,7 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async join(action: string, connectionId: string, userId: string, username: string): Promise<void> {
+    this.backend.begin(this.nodeId, 'join');
     const rooms: RoomChanges = new Map();
     if (!this.backend.names.has(userId) && !this.node().members.has(`${action}\n${userId}\n${connectionId}`)) this.backend.names.set(userId, username);
     this.backend.member(rooms, this.node(), 'join', action, userId, connectionId);
@@ -135,6 +138,7 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async leave(action: string, connectionId: string, userId: string): Promise<void> {
+    this.backend.begin(this.nodeId, 'leave');
     const rooms: RoomChanges = new Map();
     this.backend.member(rooms, this.node(), 'leave', action, userId, connectionId);
     this.backend.publishRooms(rooms);
@@ -164,8 +168,27 @@ export class MemoryPresenceStore implements PresenceStore {
     return from + count < all.length ? { users, cursor: String(from + count) } : { users };
   }
 
+  /** Offset paging over the actions index, in name order (Redis: ZSCAN, no order). */
+  async channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }> {
+    const from = parseOffset(cursor);
+    const count = Math.max(1, Math.floor(limit));
+    const all = [...this.backend.actions].filter(([a]) => a.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+    const channels = all.slice(from, from + count).map(([action, members]) => ({ action, members }));
+    return from + count < all.length ? { channels, cursor: String(from + count) } : { channels };
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    return [...this.backend.leases].map(([id, until]) => {
+      const counts = this.backend.nodes.get(id)?.counts ?? new Map<string, number>();
+      let connections = 0;
+      for (const n of counts.values()) connections += n;
+      return { id, leaseExpiresAt: until, users: counts.size, connections };
+    });
+  }
+
   async sync(account: NodeAccount): Promise<void> {
     const b = this.backend;
+    b.begin(this.nodeId, 'sync');
     const old = this.node();
     for (const [uid, { count, username }] of account.users) if (count > 0 && !b.names.has(uid)) b.names.set(uid, username);
     const rooms: RoomChanges = new Map();
@@ -198,6 +221,7 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async reap(): Promise<string[]> {
     const b = this.backend;
+    b.begin(this.nodeId, 'node_lost');
     const now = b.now();
     const max = Math.max(1, this.opts.reapBatch ?? 10);
     const expired = [...b.leases].filter(([id, until]) => until < now && id !== this.nodeId).sort((x, y) => x[1] - y[1]);
@@ -211,6 +235,7 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async audit(): Promise<DriftRepair[]> {
+    this.backend.begin(this.nodeId, 'repair');
     const changes: PresenceChange[] = [];
     const rooms: RoomChanges = new Map();
     const repaired = this.backend.audit(changes, rooms);

@@ -15,6 +15,7 @@
  *   P actions                           ZSET  action -> members (users), while it has any
  *   channel P presence                  JSON PresenceEvent per change batch
  *   channel P room:<action>             JSON RoomEvent (joined/left) per change batch
+ *   P events                            STREAM one entry per transition (ClusterEvent), when eventsMaxLen > 0
  * Redis Cluster needs a hash-tagged prefix such as '{gw}' (scripts build keys from it).
  * Do not give the injected clients an ioredis `keyPrefix`: scripts build keys themselves.
  */
@@ -24,7 +25,7 @@ import type { Logger } from '../log.js';
 import { withDeadline } from '../deadline.js';
 import { parsePresenceEvent, parseRoomEvent } from './events.js';
 import {
-  CursorError, type ConnectResult, type DriftRepair, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
+  CursorError, type ChannelInfo, type ConnectResult, type DriftRepair, type NodeInfo, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
   type RoomEvent, type RoomPage, type Snapshot,
 } from './types.js';
 
@@ -40,10 +41,12 @@ export interface RedisPresenceOptions {
   leaseMs: number;
   /** Most expired nodes one `reap()` settles (default 10). */
   reapBatch?: number;
+  /** Length of the event stream `P events` (XADD MAXLEN ~); 0 (default): no stream. */
+  eventsMaxLen?: number;
   logger?: Logger;
 }
 
-const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit', 'members'] as const;
+const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit', 'members', 'nodes'] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -86,6 +89,7 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly nodeId: string;
   private readonly leaseMs: number;
   private readonly reapBatch: number;
+  private readonly eventsMaxLen: number;
   private readonly logger?: Logger;
   private readonly channel: string;
   private readonly keys: string[];
@@ -104,6 +108,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.nodeId = opts.nodeId;
     this.leaseMs = Math.ceil(opts.leaseMs);
     this.reapBatch = Math.max(1, opts.reapBatch ?? 10);
+    this.eventsMaxLen = Math.max(0, Math.floor(opts.eventsMaxLen ?? 0));
     this.logger = opts.logger?.child({ component: 'presence' });
     this.channel = `${this.prefix}presence`;
     this.roomPrefix = `${this.prefix}room:`;
@@ -181,7 +186,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   private run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[commandName(name)];
-    return fn.call(this.redis, ...this.keys, this.prefix, this.channel, this.nodeId, ...args);
+    return fn.call(this.redis, ...this.keys, this.prefix, this.channel, this.nodeId, this.eventsMaxLen, ...args);
   }
 
   async refreshLease(): Promise<LeaseState> {
@@ -244,6 +249,28 @@ export class RedisPresenceStore implements PresenceStore {
     // Small sets come back whole from one SSCAN: page through that reply by offset.
     if (rest.length > count) return { users: rest.slice(0, count), cursor: `${scan}:${skip + count}` };
     return next === '0' ? { users: rest } : { users: rest, cursor: next };
+  }
+
+  /** One ZSCAN page of the actions index (MATCH on the escaped prefix); same guarantees as `online()`. */
+  async channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }> {
+    const { scan, skip } = parseCursor(cursor);
+    const count = Math.max(1, Math.floor(limit));
+    const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const [next, flat] = await this.redis.zscan(`${this.prefix}actions`, scan, 'MATCH', match, 'COUNT', count);
+    const found: ChannelInfo[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) found.push({ action: flat[i], members: Number(flat[i + 1]) });
+    const rest = found.slice(skip);
+    if (rest.length > count) return { channels: rest.slice(0, count), cursor: `${scan}:${skip + count}` };
+    return next === '0' ? { channels: rest } : { channels: rest, cursor: next };
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    const flat = (await this.run('nodes')) as (string | number)[];
+    const out: NodeInfo[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      out.push({ id: String(flat[i]), leaseExpiresAt: Number(flat[i + 1]), users: Number(flat[i + 2]), connections: Number(flat[i + 3]) });
+    }
+    return out;
   }
 
   async sync(account: NodeAccount): Promise<void> {

@@ -26,6 +26,33 @@ export interface Snapshot {
   cursor?: string;
 }
 
+/**
+ * One entry of the event stream (`P events`): every online/offline and joined/left transition,
+ * appended by the same atomic step that made it (so the stream has no phantom and no missing
+ * transition: replayed from its start it rebuilds the online set and the memberships).
+ */
+export interface ClusterEvent {
+  /** The stream entry id (`<ms>-<n>`, growing): the event id to deduplicate on. */
+  id: string;
+  type: 'online' | 'offline' | 'joined' | 'left';
+  userId: string;
+  username: string;
+  /** joined / left only. */
+  action?: string;
+  /** The node whose connection made the change (for `node_lost`: the dead node). */
+  node: string;
+  reason: 'connect' | 'disconnect' | 'join' | 'leave' | 'node_lost' | 'sync' | 'repair';
+  ts: number;
+  /** The presence seq (online/offline) or the room seq (joined/left) it was published with. */
+  seq: number;
+}
+
+/** An action with members, and how many users it has. */
+export interface ChannelInfo { action: string; members: number }
+
+/** A registered node, from its lease and its account. */
+export interface NodeInfo { id: string; leaseExpiresAt: number; users: number; connections: number }
+
 /** A batch of changes as published by the store; `seq` grows by one per published batch. */
 export interface PresenceEvent { seq: number; changes: PresenceChange[] }
 
@@ -114,6 +141,10 @@ export interface PresenceStore {
   /** A page of the online set; `cursor` from a previous page or snapshot (CursorError for any other). */
   online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;
   sync(account: NodeAccount): Promise<void>;
+  /** A page of the actions that have members, with their user counts, whose names start with `prefix`. */
+  channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }>;
+  /** The registered nodes (expired, not yet reaped ones included), with their users and connections. */
+  nodes(): Promise<NodeInfo[]>;
   /** Settle expired nodes; returns the ids of the nodes this call settled. */
   reap(): Promise<string[]>;
   /**

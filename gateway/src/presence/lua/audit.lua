@@ -1,5 +1,5 @@
 -- audit: measure and repair drift between the stored presence and the node accounts.
--- KEYS[1..4], ARGV[1..3]: see common.lua (no further arguments)
+-- KEYS[1..4], ARGV[1..4]: see common.lua (no further arguments)
 -- The truth is the accounts of the nodes registered in presence:nodes (expired but not
 -- yet reaped ones included: reap subtracts them later).
 -- Online: for every user in counts U online_users U those accounts, expected = the user's
@@ -10,6 +10,7 @@
 --   it, the actions index follows, and joined/left transitions go out as room events.
 -- Runs in O(users + account entries + stored room members).
 -- Returns a flat list { userId, expected, found, action ('' for online drift), ... }.
+REASON = 'repair'
 local ts = now_ms()
 local expected, names, order, seen = {}, {}, {}, {}
 local want_room, room_actions = {}, {}

@@ -7,6 +7,7 @@
 --   ARGV[1] key prefix P; node, action and room keys are built from it here
 --   ARGV[2] event channel (P presence)
 --   ARGV[3] this node's id
+--   ARGV[4] event stream length (XADD MAXLEN ~; 0 = no event stream)
 -- Keys built from P (not declared; Redis Cluster needs P to carry a hash tag such as '{gw}'):
 --   P presence:node:<id>            HASH  userId -> this node's connections
 --   P presence:node:<id>:usernames  HASH  userId -> username
@@ -16,9 +17,14 @@
 --   P actions                       ZSET  action -> members (users); an action is here while it has one
 --   P presence:room-seq             STRING incremented once per published room event
 --   channel P room:<action>         JSON {seq, changes:[{userId, username, status: joined|left, ts}]}
-local P, CHANNEL, NODE = ARGV[1], ARGV[2], ARGV[3]
+--   P events                        STREAM one entry per transition published here (below)
+local P, CHANNEL, NODE, EVENTS_MAXLEN = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local K_ONLINE, K_COUNTS, K_SEQ, K_NODES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_NAMES, K_ACTIONS, K_ROOM_SEQ = P .. 'presence:names', P .. 'actions', P .. 'presence:room-seq'
+local K_EVENTS = P .. 'events'
+-- What the event stream records for the transitions of this step: why (each script sets its
+-- reason) and whose connection caused them (this node, or the dead node reap settles).
+local REASON, EVENT_NODE = 'change', NODE
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -61,14 +67,14 @@ local function add_count(changes, ts, uid, uname, delta)
     redis.call('SADD', K_ONLINE, uid)
     if old <= 0 then
       redis.call('HSET', K_NAMES, uid, uname)
-      changes[#changes + 1] = { userId = uid, username = uname, status = 'online', ts = ts }
+      changes[#changes + 1] = { userId = uid, username = uname, status = 'online', ts = ts, node = EVENT_NODE }
     end
   else
     redis.call('HDEL', K_COUNTS, uid)
     redis.call('SREM', K_ONLINE, uid)
     redis.call('HDEL', K_NAMES, uid)
     if old > 0 then
-      changes[#changes + 1] = { userId = uid, username = uname, status = 'offline', ts = ts }
+      changes[#changes + 1] = { userId = uid, username = uname, status = 'offline', ts = ts, node = EVENT_NODE }
     end
   end
 end
@@ -89,7 +95,7 @@ local function set_room(rooms, ts, action, uid, new)
     rooms[#rooms + 1] = action
   end
   local uname = redis.call('HGET', K_NAMES, uid) or uid
-  list[#list + 1] = { userId = uid, username = uname, status = new > 0 and 'joined' or 'left', ts = ts }
+  list[#list + 1] = { userId = uid, username = uname, status = new > 0 and 'joined' or 'left', ts = ts, node = EVENT_NODE }
 end
 
 local function add_room(rooms, ts, action, uid, delta)
@@ -106,17 +112,40 @@ local function drop_memberships(rooms, ts, members_key)
   redis.call('DEL', members_key)
 end
 
+-- Appends one transition to the event stream, in the step that made it: the stream holds
+-- every transition published, none other, in the order they happened.
+local function record(change, seq, action)
+  if EVENTS_MAXLEN <= 0 then return end
+  local fields = { 'type', change.status, 'userId', change.userId, 'username', change.username }
+  if action then
+    fields[#fields + 1] = 'action'
+    fields[#fields + 1] = action
+  end
+  for _, f in ipairs({ 'node', change.node, 'reason', REASON, 'ts', change.ts, 'seq', seq }) do fields[#fields + 1] = f end
+  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(fields))
+end
+
+-- What subscribers get of a change (the node stays in the stream).
+local function public(changes, seq, action)
+  local out = {}
+  for i, c in ipairs(changes) do
+    record(c, seq, action)
+    out[i] = { userId = c.userId, username = c.username, status = c.status, ts = c.ts }
+  end
+  return out
+end
+
 -- Publishes one event carrying all changes, atomically with them; nothing when there are none.
 local function publish(changes)
   if #changes == 0 then return end
   local seq = redis.call('INCR', K_SEQ)
-  redis.call('PUBLISH', CHANNEL, cjson.encode({ seq = seq, changes = changes }))
+  redis.call('PUBLISH', CHANNEL, cjson.encode({ seq = seq, changes = public(changes, seq) }))
 end
 
 -- One room event per action that changed, each with its own room seq.
 local function publish_rooms(rooms)
   for _, action in ipairs(rooms) do
     local seq = redis.call('INCR', K_ROOM_SEQ)
-    redis.call('PUBLISH', P .. 'room:' .. action, cjson.encode({ seq = seq, changes = rooms[action] }))
+    redis.call('PUBLISH', P .. 'room:' .. action, cjson.encode({ seq = seq, changes = public(rooms[action], seq, action) }))
   end
 end

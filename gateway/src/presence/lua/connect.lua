@@ -1,15 +1,16 @@
 -- connect: one more connection of a user on this node, plus a snapshot of the online set.
--- KEYS[1..4], ARGV[1..3]: see common.lua
--- ARGV[4] userId
--- ARGV[5] username
--- ARGV[6] snapshot limit (>= 0)
--- ARGV[7] most connections per user cluster-wide (0 = unlimited)
+-- KEYS[1..4], ARGV[1..4]: see common.lua
+-- ARGV[5] userId
+-- ARGV[6] username
+-- ARGV[7] snapshot limit (>= 0)
+-- ARGV[8] most connections per user cluster-wide (0 = unlimited)
 -- Returns { wentOnline 0|1, seq, onlineCount, cursor ('' = none), { userId... }, refused 0|1 }.
--- Refused (the user's counter is already >= ARGV[7]): nothing is changed or published and
+-- Refused (the user's counter is already >= ARGV[8]): nothing is changed or published and
 -- the reply is { 0, seq, onlineCount, '', {}, 1 }.
 -- The cursor is '<sscan cursor>' or '<sscan cursor>:<offset>' when one SSCAN reply held
 -- more than the limit (small sets come back whole); ../redis.ts reads the same format.
-local uid, uname, limit, max = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+REASON = 'connect'
+local uid, uname, limit, max = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 if max > 0 and tonumber(redis.call('HGET', K_COUNTS, uid) or '0') >= max then
   return { 0, tonumber(redis.call('GET', K_SEQ) or '0'), redis.call('SCARD', K_ONLINE), '', {}, 1 }
 end
