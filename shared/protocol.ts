@@ -106,6 +106,9 @@ export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; 
  */
 export interface PresenceResetMessage { type: 'presence_reset'; online: string[]; onlineCursor?: string }
 
+/** The server removed this connection from `action` (the backend's `POST /api/unsubscribe`). */
+export interface LeftMessage { type: 'left'; action: string; reason: string }
+
 /** A user's profile changed (display name or picture): sent to sockets that see that user. */
 export interface ProfileMessage { type: 'profile'; user: UserInfo }
 
@@ -114,7 +117,7 @@ export interface TokenExpiringMessage { type: 'token_expiring'; expiresAt: numbe
 
 export type ServerMessage =
   | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage | PresenceResetMessage
-  | RoomMessage | RoomResetMessage;
+  | RoomMessage | RoomResetMessage | LeftMessage;
 
 export interface SearchUser extends UserInfo { online: boolean }
 export interface SearchResult { users: SearchUser[] }
@@ -149,6 +152,8 @@ export const CloseCodes = {
   internalError: 1011,
   serviceRestart: 1012,
   tokenExpired: 4001,
+  /** The backend disconnected this user (`POST /api/disconnect`): do not reconnect without a new token. */
+  disconnected: 4003,
   slowConsumer: 4008,
   rateLimited: 4029,
 } as const;

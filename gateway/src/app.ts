@@ -34,6 +34,11 @@ import { startSweeper } from './session/sweep.js';
 import { createTransport, type Routes } from './transport/server.js';
 import type { Uws } from './transport/uws.js';
 import type { UserDirectory } from './users/types.js';
+import { Revocations, type RevocationStore } from './auth/revocations.js';
+import type { EventLog } from './events/types.js';
+import { WebhookDispatcher } from './events/webhooks.js';
+import { ClusterControl } from './node/control.js';
+import { createSteering } from './session/steer.js';
 
 export interface GatewayParts {
   config: Readonly<Config>;
@@ -43,6 +48,10 @@ export interface GatewayParts {
   presence: PresenceStore;
   /** Rate limits shared by the cluster (sign-in attempts). */
   limits: SharedLimits;
+  /** The event stream's reader (webhook delivery). */
+  events: EventLog;
+  /** Token revocations of the server API, shared by the cluster. */
+  revocations: RevocationStore;
   /** Consume the Redis publish inbox on this connection (Redis mode). */
   inbox?: { redis: Redis; prefix: string };
   users: UserDirectory;
@@ -65,10 +74,26 @@ export interface Gateway {
   stop(code?: number): Promise<void>;
 }
 
+/** Webhook delivery of the event stream, when WEBHOOK_URL is set; returns its stop. */
+function startWebhooks(parts: GatewayParts, metrics: ReturnType<typeof createMetrics>): () => void {
+  const hook = parts.config.webhook;
+  if (!hook) return () => {};
+  const dispatcher = new WebhookDispatcher({
+    events: parts.events, url: hook.url, secret: hook.secret, types: hook.types && new Set(hook.types), batch: hook.batch,
+    timeoutMs: hook.timeoutMs, log: parts.log.child({ component: 'webhooks' }), metrics,
+  });
+  dispatcher.start();
+  return () => void dispatcher.stop();
+}
+
 export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const { config, log, broker, presence, users } = parts;
   const child = (component: string) => log.child({ component });
-  const authenticate = createAuthenticate({ verify: parts.verify ?? createVerifier(config.auth), users, auth: config.auth });
+  const revocations = new Revocations(parts.revocations, config.auth.maxTtlS);
+  await revocations.reload();
+  const authenticate = createAuthenticate({
+    verify: parts.verify ?? createVerifier(config.auth), users, auth: config.auth, revoked: (uid, iat) => revocations.revoked(uid, iat),
+  });
   const metrics = createMetrics(config.nodeId);
   const transport = createTransport<SocketData>(parts.uws, {
     host: config.host, port: config.port, tls: config.tls, trustedProxies: config.trustedProxies, ...config.ws,
@@ -103,13 +128,17 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const admission = createAdmission({ config, authenticate, presence, hub, log: child('admission'), markDirty });
   const lifecycle = createLifecycle({ config, admission, session, hub, feed, presence, metrics, log, markDirty });
   const readiness = () => [...(lifecycle.draining() ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
+  const control = new ClusterControl({ hub, broker, presence, nodeId: config.nodeId, log: child('control') });
+  await control.start(createSteering({ hub, revocations, presence, log: child('steer'), markDirty, writes }));
   const routes = await buildRoutes({
     config, authenticate, users, presence, broker, hub, fanout, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
+    control, revocations,
   });
   const background = [
     parts.inbox ? startInbox(parts.inbox.redis, parts.inbox.prefix, config.nodeId, publish, child('inbox')) : () => {},
     startPresenceAudit(presence, { intervalMs: config.presence.auditIntervalMs, log: child('audit'), metrics }),
     startSweeper(() => hub.all(), { warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics }),
+    startWebhooks(parts, metrics),
   ];
   const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files });
   log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
@@ -125,5 +154,11 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     log.info({ closed }, 'gateway stopped');
   })());
 
-  return { port, nodeId: config.nodeId, connections: () => hub.size, readiness, reconnected: () => upkeep.reconnected(), stop };
+  return {
+    port, nodeId: config.nodeId, connections: () => hub.size, readiness, stop,
+    reconnected: () => {
+      upkeep.reconnected();
+      revocations.reload().catch((err) => log.warn({ err }, 'revocations not reloaded after reconnect'));
+    },
+  };
 }

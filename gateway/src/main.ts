@@ -49,6 +49,7 @@ async function main(): Promise<void> {
 
   const gateway = await startGateway({
     config, log, uws, users, broker: stores.broker, presence: stores.presence, limits: stores.limits, files: staticFiles(log), inbox: stores.inbox,
+    events: stores.events, revocations: stores.revocations,
   });
   stores.onReconnect(() => gateway.reconnected());
   process.send?.('ready'); // pm2 wait_ready

@@ -5,12 +5,11 @@
  * - Redis: see inbox.ts.
  * Messages are stamped `from: {"system": true}` and reach every member on every node.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ACTION_NAME } from '../../../shared/protocol.js';
 import { jsonDepthExceeds, MAX_DATA_DEPTH } from '../../../shared/codec.js';
 import { PublishTooLarge, type Publish } from '../node/publisher.js';
-import { bearer, fail, readJson } from './request.js';
+import { apiKeyGate, fail, readJson } from './request.js';
 import type { Route } from '../transport/server.js';
 
 const message = z.object({ action: z.string().regex(ACTION_NAME), data: z.unknown() })
@@ -30,24 +29,11 @@ export function parsePublishBody(raw: unknown): { ok: true; messages: SystemMess
   return { ok: true, messages: 'messages' in parsed.data ? parsed.data.messages : [parsed.data] };
 }
 
-/** Compares against every key in constant time per key (no early exit on a match). */
-export function keyChecker(keys: readonly string[]): (presented: string) => boolean {
-  const digest = (k: string) => createHash('sha256').update(k).digest();
-  const known = keys.map(digest);
-  return (presented) => {
-    const d = digest(presented);
-    let ok = false;
-    for (const k of known) ok = timingSafeEqual(k, d) || ok;
-    return ok;
-  };
-}
-
 export function createPublishRoute(apiKeys: readonly string[], publish: Publish): Route {
-  const valid = keyChecker(apiKeys);
+  const gate = apiKeyGate(apiKeys);
   return async (req, readBody) => {
-    if (apiKeys.length === 0) return fail(404, 'not_found', 'the publish API is off: set API_KEYS');
-    const key = bearer(req);
-    if (!key || !valid(key)) return { ...fail(401, 'unauthorized', 'missing or unknown API key'), headers: { 'www-authenticate': 'Bearer' } };
+    const refused = gate(req);
+    if (refused) return refused;
     const read = await readJson(req, readBody);
     if ('status' in read) return read;
     const parsed = parsePublishBody(read.json);

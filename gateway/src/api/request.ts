@@ -3,6 +3,7 @@
  * it identifies, its JSON body, and the error reply that refuses it (codes from the one table
  * in shared/protocol.ts). Bad input is always a 4xx; only an unreachable key server is a 503.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, type ErrorCode } from '../../../shared/protocol.js';
 import type { Authenticate, Session } from '../auth/sessions.js';
 import { AuthError } from '../auth/tokens.js';
@@ -42,4 +43,30 @@ export async function readJson(req: Pick<RouteRequest, 'header'>, body: () => Pr
   } catch {
     return fail(400, 'bad_json');
   }
+}
+
+/** Compares against every key in constant time per key (no early exit on a match). */
+export function keyChecker(keys: readonly string[]): (presented: string) => boolean {
+  const digest = (k: string) => createHash('sha256').update(k).digest();
+  const known = keys.map(digest);
+  return (presented) => {
+    const d = digest(presented);
+    let ok = false;
+    for (const k of known) ok = timingSafeEqual(k, d) || ok;
+    return ok;
+  };
+}
+
+/**
+ * The server API's guard: 404 while API_KEYS is unset (the API does not exist), 401 without a
+ * known key; undefined lets the request through.
+ */
+export function apiKeyGate(apiKeys: readonly string[]): (req: Pick<RouteRequest, 'header'>) => ApiReply | undefined {
+  const valid = keyChecker(apiKeys);
+  return (req) => {
+    if (apiKeys.length === 0) return fail(404, 'not_found', 'the server API is off: set API_KEYS');
+    const key = bearer(req);
+    if (!key || !valid(key)) return { ...fail(401, 'unauthorized', 'missing or unknown API key'), headers: { 'www-authenticate': 'Bearer' } };
+    return undefined;
+  };
 }

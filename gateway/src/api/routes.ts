@@ -1,7 +1,7 @@
 /**
  * Every HTTP route of a node in one table: health, readiness and who-am-I (account.ts),
  * sign-in and refresh (signin.ts), the backend publish API (publish.ts), profiles
- * (profiles.ts) and metrics.
+ * (profiles.ts), the server API for backends (cluster.ts) and metrics.
  *
  * `/metrics` answers callers on this host (the client address, as resolved through trusted
  * proxies, is loopback) or, with METRICS_TOKEN, anyone presenting it as a Bearer token; others
@@ -19,10 +19,13 @@ import type { Publish } from '../node/publisher.js';
 import type { PresenceStore } from '../presence/types.js';
 import type { Route, Routes } from '../transport/server.js';
 import type { UserDirectory } from '../users/types.js';
+import type { Revocations } from '../auth/revocations.js';
+import type { ClusterControl } from '../node/control.js';
 import { createAccount } from './account.js';
+import { createClusterApi } from './cluster.js';
 import { createProfiles } from './profiles.js';
-import { createPublishRoute, keyChecker } from './publish.js';
-import { bearer, fail } from './request.js';
+import { createPublishRoute } from './publish.js';
+import { bearer, fail, keyChecker } from './request.js';
 import { createSignIn } from './signin.js';
 
 export interface RouteDeps {
@@ -39,6 +42,8 @@ export interface RouteDeps {
   log: Logger;
   readiness: () => string[];
   draining: () => boolean;
+  control: Pick<ClusterControl, 'run'>;
+  revocations: Pick<Revocations, 'revoke'>;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
@@ -67,9 +72,10 @@ export async function buildRoutes(d: RouteDeps): Promise<Omit<Routes, 'files'>> 
   const profiles = await createProfiles({
     users: d.users, hub: d.hub, fanout: d.fanout, broker: d.broker, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes,
   });
+  const server = createClusterApi({ apiKeys: config.apiKeys, presence: d.presence, control: d.control, revocations: d.revocations });
   return {
-    get: { ...account.get, ...profiles.get, '/metrics': metricsRoute(d) },
-    post: { ...signIn.post, '/api/publish': createPublishRoute(config.apiKeys, d.publish) },
+    get: { ...account.get, ...profiles.get, ...server.get, '/metrics': metricsRoute(d) },
+    post: { ...signIn.post, ...server.post, '/api/publish': createPublishRoute(config.apiKeys, d.publish) },
     put: profiles.put,
     patch: profiles.patch,
   };

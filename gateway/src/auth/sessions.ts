@@ -4,6 +4,8 @@
  * - revocation: a directory user's tokens carry the user's token version (`ver`); a password
  *   change or `users revoke` bumps it and every older token is refused ('revoked'). Only for
  *   tokens this gateway signs (JWT_SECRET): with JWKS_URL the identity provider owns sessions;
+ * - server revocation: `POST /api/disconnect` refuses the user's tokens issued until then
+ *   (revocations.ts), whoever signed them;
  * - absolute lifetime: a session ends SESSION_MAX_AGE_S after its sign-in (`auth_time`),
  *   however often it was refreshed;
  * - names: the username and display name come from the directory. A subject that is not in
@@ -33,6 +35,8 @@ export interface SessionDeps {
   verify: Verifier;
   users: Pick<UserDirectory, 'byId'>;
   auth: Pick<Config['auth'], 'secret' | 'sessionMaxAgeS' | 'clockSkewS'>;
+  /** Tokens revoked by the server API (revocations.ts): true refuses the token as 'revoked'. */
+  revoked?: (userId: string, iatS: number) => boolean;
   now?: () => number;
 }
 
@@ -42,6 +46,7 @@ export function createAuthenticate(d: SessionDeps): Authenticate {
     const identity = await d.verify(token);
     const user = d.users.byId(identity.userId);
     if (d.auth.secret && user && (identity.version ?? 0) !== user.tokenVersion) throw new AuthError('revoked');
+    if (d.revoked?.(identity.userId, identity.iat)) throw new AuthError('revoked');
     if (identity.authTime + d.auth.sessionMaxAgeS < now() - d.auth.clockSkewS) throw new AuthError('expired');
     return sessionOf(identity, user);
   };

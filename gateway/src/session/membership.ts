@@ -39,14 +39,31 @@ export interface MembershipDeps {
 /** Most members in one `members` page. */
 const MEMBERS_PAGE = 100;
 
+type RegistryDeps = Pick<MembershipDeps, 'hub' | 'presence' | 'log' | 'markDirty' | 'writes'>;
+
+/** Write a membership change to the store; a failed write marks the node for a re-sync. */
+function register(d: RegistryDeps, conn: Connection, action: string, op: 'join' | 'leave'): void {
+  const write = op === 'join' ? d.presence.join(action, conn.id, conn.userId, conn.username) : d.presence.leave(action, conn.id, conn.userId, conn.username);
+  write.catch((err) => {
+    d.log.warn({ err, action }, 'membership registry write failed; next sync repairs it');
+    d.markDirty();
+  });
+}
+
+/** `conn` leaves `action` on this node and in the store (a client's `leave`, or the server's unsubscribe). */
+export async function removeMember(d: RegistryDeps, conn: Connection, action: string): Promise<boolean> {
+  if (!conn.actions.has(action)) return false;
+  d.writes.pending += 1;
+  try {
+    await d.hub.leave(conn, action);
+    register(d, conn, action, 'leave');
+  } finally {
+    d.writes.pending -= 1;
+  }
+  return true;
+}
+
 export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | 'leave' | 'members'> {
-  const register = (conn: Connection, action: string, op: 'join' | 'leave') => {
-    const write = op === 'join' ? d.presence.join(action, conn.id, conn.userId, conn.username) : d.presence.leave(action, conn.id, conn.userId, conn.username);
-    write.catch((err) => {
-      d.log.warn({ err, action }, 'membership registry write failed; next sync repairs it');
-      d.markDirty();
-    });
-  };
 
   return {
     async join(conn, msg) {
@@ -73,7 +90,7 @@ export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | '
         if (conn.closed) return;
         // A `leave` handled while this join waited: answer with the state it left.
         if (!conn.actions.has(action)) return ack(conn, msg.id, { action, joined: false });
-        register(conn, action, 'join');
+        register(d, conn, action, 'join');
         written = true;
       } finally {
         d.writes.pending -= 1;
@@ -90,15 +107,7 @@ export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | '
     },
 
     async leave(conn, msg) {
-      if (conn.actions.has(msg.action)) {
-        d.writes.pending += 1;
-        try {
-          await d.hub.leave(conn, msg.action);
-          register(conn, msg.action, 'leave');
-        } finally {
-          d.writes.pending -= 1;
-        }
-      }
+      await removeMember(d, conn, msg.action);
       ack(conn, msg.id, { action: msg.action, joined: false });
     },
 

@@ -1,0 +1,102 @@
+/**
+ * The server API for backends (API key as for /api/publish; 404 while API_KEYS is unset):
+ *   POST /api/disconnect   {userId, code?, reason?, connectionId?, revoke?} close a user's connections cluster-wide
+ *   POST /api/unsubscribe  {userId, action, reason?}  remove a user from an action cluster-wide (client gets `left`)
+ *   GET  /api/channels?prefix=&cursor=&limit=        actions with members, and their user counts
+ *   GET  /api/presence?action=&cursor=&limit=        members of an action
+ *   GET  /api/online?cursor=&limit=                  online users
+ *   GET  /api/info                                   nodes registered (leases), their users and connections
+ * Commands answer `{affected, nodes, missing}`: `missing` names registered nodes that did not
+ * confirm within the timeout (the command is idempotent: send it again). Unknown users and
+ * actions give empty results; bad input 400/413/415; a store that cannot be reached 503.
+ */
+import { z } from 'zod';
+import { ACTION_NAME, CloseCodes } from '../../../shared/protocol.js';
+import type { Revocations } from '../auth/revocations.js';
+import type { ClusterControl, ControlCommand } from '../node/control.js';
+import { CursorError, type PresenceStore } from '../presence/types.js';
+import type { ApiReply } from '../transport/http.js';
+import type { Route, RouteRequest } from '../transport/server.js';
+import { apiKeyGate, fail, readJson } from './request.js';
+
+export interface ClusterApiDeps {
+  apiKeys: readonly string[];
+  presence: PresenceStore;
+  control: Pick<ClusterControl, 'run'>;
+  revocations: Pick<Revocations, 'revoke'>;
+}
+
+const userId = z.string().min(1).max(256);
+/** WebSocket close reasons are at most 123 bytes. */
+const reason = z.string().refine((r) => Buffer.byteLength(r) <= 123, 'at most 123 bytes');
+const disconnectBody = z.object({
+  userId, connectionId: z.string().min(1).max(128).optional(),
+  code: z.number().int().min(4000).max(4999).default(CloseCodes.disconnected),
+  reason: reason.default('disconnected by the server'),
+  revoke: z.boolean().optional(),
+}).strict();
+const unsubscribeBody = z.object({ userId, action: z.string().regex(ACTION_NAME), reason: reason.default('unsubscribed') }).strict();
+const page = { cursor: z.string().max(64).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) };
+const channelsQuery = z.object({ prefix: z.string().max(200).default(''), ...page });
+const presenceQuery = z.object({ action: z.string().regex(ACTION_NAME), ...page });
+const onlineQuery = z.object(page);
+
+function invalid(error: z.ZodError): ApiReply {
+  const issue = error.issues[0];
+  return fail(400, 'bad_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Runs `read`, mapping a cursor this API did not hand out to 400 and a store failure to 503. */
+async function answer(read: () => Promise<unknown>): Promise<ApiReply> {
+  try {
+    return { status: 200, body: await read() };
+  } catch (err) {
+    if (err instanceof CursorError) return fail(400, 'bad_request', err.message);
+    return fail(503, 'unavailable', (err as Error).message);
+  }
+}
+
+export function createClusterApi(d: ClusterApiDeps): { get: Record<string, Route>; post: Record<string, Route> } {
+  const gate = apiKeyGate(d.apiKeys);
+  const command = (schema: z.ZodType, toCommand: (body: never) => Promise<ControlCommand & { revokedAt?: number }>): Route =>
+    async (req, readBody) => {
+      const refused = gate(req);
+      if (refused) return refused;
+      const read = await readJson(req, readBody);
+      if ('status' in read) return read;
+      const parsed = schema.safeParse(read.json);
+      if (!parsed.success) return invalid(parsed.error);
+      return answer(async () => {
+        const cmd = await toCommand(parsed.data as never);
+        return { ...(await d.control.run(cmd)), ...(cmd.op === 'disconnect' && cmd.revokedAt !== undefined ? { revokedAt: cmd.revokedAt } : {}) };
+      });
+    };
+  const query = <T>(schema: z.ZodType<T>, read: (q: T) => Promise<unknown>): Route => async (req: RouteRequest) => {
+    const refused = gate(req);
+    if (refused) return refused;
+    const parsed = schema.safeParse(Object.fromEntries(new URLSearchParams(req.query)));
+    if (!parsed.success) return invalid(parsed.error);
+    return answer(() => read(parsed.data));
+  };
+  return {
+    post: {
+      '/api/disconnect': command(disconnectBody, async (b: z.infer<typeof disconnectBody>) => {
+        // Closing one connection leaves the user's tokens alone unless asked; closing the user revokes them.
+        const revoke = b.revoke ?? b.connectionId === undefined;
+        const revokedAt = revoke ? await d.revocations.revoke(b.userId) : undefined;
+        return { op: 'disconnect', userId: b.userId, connectionId: b.connectionId, code: b.code, reason: b.reason, revokedAt };
+      }),
+      '/api/unsubscribe': command(unsubscribeBody, async (b: z.infer<typeof unsubscribeBody>) => ({ op: 'unsubscribe', ...b })),
+    },
+    get: {
+      '/api/channels': query(channelsQuery, (q) => d.presence.channels(q.prefix, q.cursor, q.limit)),
+      '/api/presence': query(presenceQuery, async (q) => ({ action: q.action, ...(await d.presence.members(q.action, q.cursor, q.limit)) })),
+      '/api/online': query(onlineQuery, (q) => d.presence.online(q.cursor, q.limit)),
+      '/api/info': query(z.object({}), async () => {
+        const now = Date.now();
+        const nodes = (await d.presence.nodes()).map((n) => ({ ...n, alive: n.leaseExpiresAt > now }));
+        return { nodes, connections: nodes.reduce((sum, n) => sum + n.connections, 0) };
+      }),
+    },
+  };
+}
