@@ -15,6 +15,9 @@
  *   sorted>` (direct.ts), a room only the two may join, shown in the rooms bar by the other
  *   user's name. The other user sees it once they open it too (a message reaches only members).
  * - A refused join shows the server's message (e.g. a `dm#` of two other users: forbidden).
+ * - A room the backend removed this user from (a `left` frame) stays in the rooms bar, marked
+ *   `data-left="<reason>"`, with a notice in its log; it is not re-joined after a reconnect and
+ *   takes no messages until the user joins it again by name.
  */
 import { ACTION_NAME, type ActionMessage } from '../../shared/protocol.js';
 import type { GatewayClient, JoinResult } from './client.js';
@@ -60,6 +63,8 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   const rooms = new Map<string, Line[]>();
   /** Rooms the server has acknowledged on the current connection. */
   const joined = new Set<string>();
+  /** Rooms the backend removed this user from, with the server's reason, until joined again. */
+  const removed = new Map<string, string>();
   let current: string | undefined;
   let welcomes = 0;
   const members = mountMembersPanel(client, roster, profiles, signal, openDirect, me);
@@ -121,9 +126,11 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   function renderRooms(): void {
     roomsBar.replaceChildren(...[...rooms.keys()].map((room) => {
       const direct = directPeer(room, me()) !== undefined;
-      const attrs = { type: 'button', 'aria-pressed': String(room === current), 'data-room': room, 'data-joined': String(joined.has(room)) };
-      const title = joined.has(room) ? (direct ? `Direct conversation (${room})` : '') : 'joining…';
-      const b = el('button', { className: `room${direct ? ' direct' : ''}`, text: roomLabel(room), title, attrs });
+      const gone = removed.get(room);
+      const attrs: Record<string, string> = { type: 'button', 'aria-pressed': String(room === current), 'data-room': room, 'data-joined': String(joined.has(room)) };
+      if (gone !== undefined) attrs['data-left'] = gone;
+      const title = gone !== undefined ? `Removed by the server (${gone})` : joined.has(room) ? (direct ? `Direct conversation (${room})` : '') : 'joining…';
+      const b = el('button', { className: `room${direct ? ' direct' : ''}${gone !== undefined ? ' left' : ''}`, text: roomLabel(room), title, attrs });
       b.addEventListener('click', () => select(room), { signal });
       return b;
     }));
@@ -132,8 +139,9 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
       leaveButton.addEventListener('click', () => void leave(), { signal });
       roomsBar.append(leaveButton);
     }
-    compose.disabled = sendButton.disabled = !current;
-    compose.placeholder = current ? `Message ${roomLabel(current)} (Enter to send)` : 'Join a room to chat';
+    const gone = current !== undefined && removed.has(current);
+    compose.disabled = sendButton.disabled = !current || gone;
+    compose.placeholder = !current ? 'Join a room to chat' : gone ? `You were removed from ${roomLabel(current)}: join it again to chat` : `Message ${roomLabel(current)} (Enter to send)`;
   }
 
   /** Rooms and the whole message log: only when the selected room changes (the log is a live region). */
@@ -184,6 +192,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
     const room = current;
     if (!room) return;
     rooms.delete(room);
+    removed.delete(room);
     current = rooms.keys().next().value;
     render();
     await client.leave(room).catch(() => {}); // not connected: the server forgot it with the socket
@@ -213,6 +222,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
     }),
     client.on('joined', ({ action, result, rejoin }) => {
       joined.add(action);
+      removed.delete(action);
       renderRooms();
       const note = rejoin && welcomes > 1 ? recoveryNote(result) : undefined;
       if (note) add(action, { kind: 'notice', text: note, ts: Date.now() });
@@ -232,6 +242,13 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
         add(room, { kind: 'notice', text: `Reconnected (node ${w.node}).`, ts: Date.now() });
       }
     }),
+    client.on('left', ({ action, reason }) => {
+      if (!rooms.has(action)) return;
+      joined.delete(action);
+      removed.set(action, reason);
+      renderRooms();
+      add(action, { kind: 'notice', text: `You were removed from ${roomLabel(action)} by the server (${reason}).`, ts: Date.now() });
+    }),
     client.on('serverError', (e) => {
       if (e.action) notice.textContent = `Left #${e.action}: ${e.message}`;
     }),
@@ -250,6 +267,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   signal.addEventListener('abort', () => {
     for (const off of offs) off();
     rooms.clear();
+    removed.clear();
     current = undefined;
     notice.textContent = '';
     render();

@@ -3,7 +3,7 @@
  * is given), what it reports (events, connection status) and the commands it sends. No code.
  */
 import type {
-  ActionMessage, ClientMessage, ErrorCode, JoinResult, PresenceMessage, PresenceResetMessage, ProfileMessage, RoomMessage,
+  ActionMessage, ClientMessage, ErrorCode, JoinResult, LeftMessage, PresenceMessage, PresenceResetMessage, ProfileMessage, RoomMessage,
   RoomResetMessage, TokenExpiringMessage, WelcomeMessage,
 } from '../../shared/protocol.js';
 import type { BackoffPolicy } from './backoff.js';
@@ -27,7 +27,8 @@ export type ConnectionStatus =
   | { state: 'reconnecting'; attempt: number; delayMs: number; retryAt: number; code?: number }
   | { state: 'offline'; reason: 'stopped' | 'auth' };
 
-export interface AuthFailure { reason: 'expired' | 'unauthorized'; message: string }
+/** Why the client stopped for good: the token expired, was refused (401), or the backend disconnected the user (close 4003). */
+export interface AuthFailure { reason: 'expired' | 'unauthorized' | 'disconnected'; message: string }
 
 export type { JoinResult };
 
@@ -43,6 +44,8 @@ export interface ClientEvents {
   room: RoomMessage;
   /** Read the room's `members` again from scratch (sent after the presence store came back from an outage). */
   roomReset: RoomResetMessage;
+  /** The backend removed this connection from `action` (POST /api/unsubscribe): it is no longer kept joined. */
+  left: LeftMessage;
   status: ConnectionStatus;
   authFailure: AuthFailure;
   /** The server will close with 4001 at `expiresAt` unless a `refresh` command brings a newer token. */

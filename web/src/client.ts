@@ -13,6 +13,8 @@
  *   the attempt counter resets on each welcome. Close 1012 (service restart) retries after a
  *   small jitter instead. Close 4001 (token expired) stops with `authFailure`, unless `token()`
  *   meanwhile returns another token than the link was opened with (renewed: see renewal.ts).
+ *   Close 4003 (the backend's POST /api/disconnect) stops with `authFailure` 'disconnected'
+ *   even after a renewal (the server revoked the user's tokens): only a new sign-in connects.
  * - A browser cannot see the 401 of a refused upgrade (only a 1006), so after every drop the
  *   token's `exp` is checked locally, and before every reconnect GET `meUrl` is asked: a 401
  *   stops the client with `authFailure`. Other answers (or none) let the reconnect go ahead.
@@ -22,6 +24,8 @@
  *   joined with it, else plainly (memberships.ts). A re-join answered `recovered: false` is
  *   reported (`unrecovered`); an action joined with `history: N` is then left and joined again
  *   with `history: N`, so its current state comes back.
+ * - A `left` frame (the backend's POST /api/unsubscribe) forgets the action and its position:
+ *   it is reported (`left`) and not re-joined after a reconnect, only by a new join().
  * - Room presence: `members(action, cursor?)` reads a page of an action's members; `room` and
  *   `roomReset` events pass the server's frames on (room-members.ts applies them).
  * - `request()` is the promise API for commands: it adds the `id`, resolves with the ack's
@@ -40,6 +44,12 @@ import { tokenExpired } from './token.js';
 
 export type { AuthFailure, ClientEvents, ClientOptions, Command, ConnectionStatus, FetchLike, JoinResult, SocketCtor, SocketLike } from './client-types.js';
 export { RequestError, type JoinOptions, type Timers };
+
+const AUTH_FAILURE_TEXT: Record<AuthFailure['reason'], string> = {
+  expired: 'Your session expired. Please sign in again.',
+  unauthorized: 'Your session expired or was revoked. Please sign in again.',
+  disconnected: 'Disconnected by the server. Please sign in again.',
+};
 
 /** retry: backoff wait; connect: open + welcome deadline; heartbeat: next ping; pong: answer deadline. */
 type TimerName = 'retry' | 'connect' | 'heartbeat' | 'pong';
@@ -193,6 +203,9 @@ export class GatewayClient {
       case 'ack': return this.pending.resolve(msg.id, msg.result);
       case 'error': return this.errorArrived(msg);
       case 'token_expiring': return this.emit('tokenExpiring', msg);
+      case 'left':
+        this.wanted.delete(msg.action);
+        return this.emit('left', msg);
       default: return; // pong, and frame types newer than this client: liveness only
     }
   }
@@ -252,6 +265,7 @@ export class GatewayClient {
   private lost(code: number, reason: string, byClient: boolean): void {
     this.teardown(code, reason, byClient);
     if (this.stopped) return;
+    if (code === CloseCodes.disconnected) return this.authFail('disconnected');
     const token = this.opts.token();
     if (code === CloseCodes.tokenExpired && token === this.openedWith) return this.authFail('expired');
     if (!token || tokenExpired(token, this.opts.now())) return this.authFail('expired');
@@ -292,8 +306,7 @@ export class GatewayClient {
     this.timers.clear('retry');
     this.teardown(CloseCodes.normal, 'session over', true);
     this.emit('status', { state: 'offline', reason: 'auth' });
-    const message = reason === 'expired' ? 'Your session expired. Please sign in again.' : 'Your session expired or was revoked. Please sign in again.';
-    this.emit('authFailure', { reason, message });
+    this.emit('authFailure', { reason, message: AUTH_FAILURE_TEXT[reason] });
   }
 
   private emit<K extends keyof ClientEvents>(event: K, value: ClientEvents[K]): void {

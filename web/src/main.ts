@@ -7,6 +7,10 @@
  *   say when the session ends.
  * - Profiles: the welcome's `user` is the signed-in user's current profile; `profile` frames
  *   update names and pictures everywhere (Profiles notifies every panel).
+ * - When the client stops for good (token expired or revoked, or the backend disconnected the
+ *   user: close 4003), the session ends as on sign-out and the form says why, with the reason
+ *   as `#signin-message[data-reason]` ('expired', 'unauthorized', 'disconnected'). The page
+ *   does not reconnect by itself; signing in again starts a new client.
  *
  * For tests and operators, <body> carries data-state (connection state), data-node (the
  * gateway node of the current link) and data-close-code (the code this page last closed with).
@@ -89,7 +93,7 @@ function begin(session: Session): void {
   client.on('closed', (c) => {
     if (c.byClient) document.body.dataset.closeCode = String(c.code);
   });
-  client.on('authFailure', (f) => end(f.message, 'warning'));
+  client.on('authFailure', (f) => end(f.message, 'warning', f.reason));
   // A click on a person opens a direct conversation in the chat (mounted next; clicks come later).
   mountPeople(client, roster, profiles, done.signal, (userId) => chat.openDirect(userId));
   const chat = mountChat(client, roster, profiles, done.signal, myId);
@@ -97,8 +101,8 @@ function begin(session: Session): void {
   client.start();
 }
 
-/** End the session: close 1000, forget the token, show the form with `message`. */
-function end(message: string, tone: Tone): void {
+/** End the session: close 1000, forget the token, show the form with `message` (and why: `reason`). */
+function end(message: string, tone: Tone, reason?: string): void {
   if (!current) return;
   const { stop, done } = current;
   current = undefined;
@@ -109,7 +113,7 @@ function end(message: string, tone: Tone): void {
   nodeLabel.textContent = 'node: –';
   delete document.body.dataset.node;
   status.show({ state: 'signed-out' });
-  signIn.show(message, tone);
+  signIn.show(message, tone, reason);
 }
 
 byId('signout').addEventListener('click', () => end('You signed out.', 'info'));

@@ -8,9 +8,11 @@
  *   by their username at once, then by their profile (the `users` command, Profiles.fill).
  * - A namespace without room presence answers `forbidden`: the panel says so instead of a list.
  * - Clicking a member (not yourself) calls `open(userId)`: a direct conversation.
+ * - Removed from the room by the backend (a `left` frame): no list (a non-member sees none),
+ *   a note with the server's reason, until the room is joined again.
  *
  * For tests: `#members[data-room]` is the room shown, `data-members` is `loading`, `ready`,
- * `off` (no room presence there) or `none` (no room).
+ * `off` (no room presence there), `left` (removed from it) or `none` (no room).
  */
 import { RequestError, type GatewayClient } from './client.js';
 import { byId } from './dom.js';
@@ -24,7 +26,7 @@ export interface MembersPanel {
   show(room: string | undefined): void;
 }
 
-type State = 'none' | 'loading' | 'ready' | 'off';
+type State = 'none' | 'loading' | 'ready' | 'off' | 'left';
 
 /** Most members shown; a larger room says "and N more" (the count is exact). */
 const MAX_LISTED = 300;
@@ -38,6 +40,8 @@ export function mountMembersPanel(
   const note = byId('members-note');
   /** Rooms whose join the server acknowledged on the current connection: only members may ask. */
   const acked = new Set<string>();
+  /** Rooms the backend removed this user from (`left`), with the reason, until joined again. */
+  const removed = new Map<string, string>();
   let view: RoomMembers | undefined;
   let state: State = 'none';
   /** A refusal or failure to show instead of "and N more". */
@@ -49,13 +53,19 @@ export function mountMembersPanel(
     if (view) panel.dataset.room = view.action;
     else delete panel.dataset.room;
     panel.hidden = state === 'none';
-    const ids = state === 'off' || !view ? [] : view.list();
+    const ids = state === 'off' || state === 'left' || !view ? [] : view.list();
     const people = ids.map((id) => ({ id, label: roster.label(id) })).sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base' }));
     list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) => personRow(
       { id: p.id, label: p.id === self ? `${p.label} (you)` : p.label, handle: roster.username(p.id), picture: roster.avatar(p.id) },
       p.id === self ? undefined : open)));
     count.textContent = state === 'ready' && view ? String(view.count()) : '–';
     note.textContent = problem || (people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '');
+  }
+
+  function showRemoved(reason: string): void {
+    state = 'left';
+    problem = `You were removed from this room by the server (${reason}).`;
+    render();
   }
 
   async function read(): Promise<void> {
@@ -84,9 +94,17 @@ export function mountMembersPanel(
     client.on('joined', ({ action, result }) => {
       if (!result.joined) return;
       acked.add(action);
+      removed.delete(action);
       if (action === view?.action) void read();
     }),
     client.on('closed', () => acked.clear()), // the list stays (dimmed) until the re-join reads it again
+    client.on('left', ({ action, reason }) => {
+      acked.delete(action);
+      removed.set(action, reason);
+      if (action !== view?.action) return;
+      view.reset(); // a running read is stale; a later join reads from scratch
+      showRemoved(reason);
+    }),
     client.on('room', (msg) => {
       if (msg.action !== view?.action) return;
       for (const c of msg.changes) roster.learn(c.userId, c.username);
@@ -110,6 +128,8 @@ export function mountMembersPanel(
     show(room) {
       if (room === view?.action) return;
       view = room === undefined ? undefined : new RoomMembers(room);
+      const gone = room === undefined ? undefined : removed.get(room);
+      if (gone !== undefined) return showRemoved(gone);
       state = view ? 'loading' : 'none';
       problem = '';
       render();

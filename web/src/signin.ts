@@ -9,8 +9,11 @@ import { byId } from './dom.js';
 export type Tone = 'error' | 'warning' | 'info';
 
 export interface SignInView {
-  /** Show the form, with `message` (e.g. "session expired") in the given tone when given. */
-  show(message?: string, tone?: Tone): void;
+  /**
+   * Show the form, with `message` (e.g. "session expired") in the given tone when given;
+   * `reason` (why the last session ended, e.g. 'disconnected') becomes the message's data-reason.
+   */
+  show(message?: string, tone?: Tone, reason?: string): void;
   hide(): void;
 }
 
@@ -52,10 +55,11 @@ export function createSignIn(onSession: (session: Session) => void): SignInView 
   });
 
   return {
-    show(text, tone = 'info') {
+    show(text, tone = 'info', reason) {
       section.hidden = false;
       say(text ?? '', tone);
-      delete message.dataset.reason;
+      if (reason === undefined) delete message.dataset.reason;
+      else message.dataset.reason = reason;
       (username.value ? password : username).focus();
     },
     hide() {
