@@ -20,6 +20,8 @@ interface Setup {
   /** A reader of the stream as node `id`. */
   log(id: string): EventLog;
   untilExpired(id: string): Promise<void>;
+  /** Put `userId` in the online set behind every script's back (drift for the audit). */
+  strayOnline(userId: string): Promise<void>;
   /** The store comes back empty (Redis restart). */
   wipe?(): Promise<void>;
   dispose(): Promise<void>;
@@ -42,6 +44,9 @@ function memorySetup(maxLen: number): Promise<Setup> {
     log: () => log,
     async untilExpired(id) {
       clock = Math.max(clock, (backend.leases.get(id) ?? clock) + 1);
+    },
+    async strayOnline(userId) {
+      backend.online.add(userId);
     },
     async dispose() {},
   });
@@ -73,6 +78,9 @@ function redisSetup(server: () => RedisServer) {
           const [score, [sec, usec]] = await Promise.all([probe.zscore(`${prefix}presence:nodes`, nodeId), probe.time()]);
           return score !== null && Number(score) < Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
         });
+      },
+      async strayOnline(userId) {
+        await probe.sadd(`${prefix}online_users`, userId);
       },
       async wipe() {
         await server().stop();
@@ -144,6 +152,18 @@ function eventsContract(name: string, make: (maxLen: number) => Promise<Setup>):
       expect(events.find((e) => e.type === 'online' && e.userId === 'u1')).toMatchObject({ reason: 'connect', node: 'a', username: 'one' });
       expect(events.find((e) => e.type === 'left' && e.userId === 'u1')).toMatchObject({ reason: 'leave', node: 'a', action: 'room' });
       expect(events.map((e) => e.id)).toEqual([...events.map((e) => e.id)].sort(compare));
+      await s.dispose();
+    });
+
+    it('records the audit\'s repairs, so a replay still equals the repaired state', async () => {
+      const s = await make(10_000);
+      const a = await s.node('a');
+      await a.connect('u1', 'one', 0);
+      await s.strayOnline('ghost');
+      expect((await a.audit()).map((r) => r.userId)).toEqual(['ghost']);
+      const events = await readAll(s.log('a'));
+      expect(events.at(-1)).toMatchObject({ type: 'offline', userId: 'ghost', reason: 'repair', node: 'a' });
+      expect(replay(events)).toEqual(await stateOf(a));
       await s.dispose();
     });
 

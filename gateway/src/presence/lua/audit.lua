@@ -73,7 +73,7 @@ for _, uid in ipairs(order) do
     end
     if was ~= (want > 0) then
       local status = want > 0 and 'online' or 'offline'
-      changes[#changes + 1] = { userId = uid, username = names[uid] or uid, status = status, ts = ts }
+      changes[#changes + 1] = { userId = uid, username = names[uid] or uid, status = status, ts = ts, node = EVENT_NODE }
     end
     repaired[#repaired + 1] = uid
     repaired[#repaired + 1] = want

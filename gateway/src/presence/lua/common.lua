@@ -121,7 +121,8 @@ local function record(change, seq, action)
     fields[#fields + 1] = 'action'
     fields[#fields + 1] = action
   end
-  for _, f in ipairs({ 'node', change.node, 'reason', REASON, 'ts', change.ts, 'seq', seq }) do fields[#fields + 1] = f end
+  -- Every field has a value: an error here would come after the script's writes.
+  for _, f in ipairs({ 'node', change.node or EVENT_NODE, 'reason', REASON, 'ts', change.ts, 'seq', seq }) do fields[#fields + 1] = f end
   redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(fields))
 end
 
