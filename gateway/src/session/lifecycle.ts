@@ -59,6 +59,7 @@ function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot)
 export function createLifecycle(d: SocketDeps): Lifecycle {
   const lingering = new Map<string, NodeJS.Timeout>();
   let draining = false;
+  let drainCode: number = CloseCodes.serviceRestart;
 
   /** Issue the store's disconnect and drop `conn` from the account, in the same tick. */
   const countOut = (conn: Connection) => {
@@ -84,6 +85,8 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
       const { conn, snapshot } = data;
       data.snapshot = undefined; // it can hold a thousand ids: needed for the welcome only
       conn.socket = socket;
+      // Admitted before the drain began, upgraded after it took its list: close it like the rest.
+      if (draining) return socket.close(drainCode, 'service restart');
       d.feed.watch(conn, '*');
       sendTo(conn, welcome(d.config, conn, snapshot!));
       d.feed.replaySince(conn, snapshot!.seq);
@@ -102,6 +105,7 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
 
   async function drain(code: number): Promise<number> {
     draining = true;
+    drainCode = code;
     const open = [...d.hub.all()].filter((c) => !c.closed);
     d.log.info({ connections: open.length, spreadMs: d.config.drainSpreadMs, graceMs: d.config.presence.graceMs }, 'draining');
     await closeInBatches(open, code, d.config.drainSpreadMs);

@@ -33,7 +33,7 @@ export class TestClient {
       ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
       ws.once('error', reject);
     });
-    if (opts.waitWelcome !== false) await client.next((f) => f.type === 'welcome');
+    if (opts.waitWelcome !== false) await client.welcomed();
     return client;
   }
 
@@ -45,6 +45,28 @@ export class TestClient {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
+  /** Resolves at the next frame or close, or after `ms`. */
+  private wakeOrAfter(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** Wait for the welcome; a socket closed before it fails at once, naming the close code. */
+  private async welcomed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.frames.some((f) => f.type === 'welcome')) {
+      if (this.closed) throw new Error(`closed ${this.closed.code} (${this.closed.reason}) before the welcome`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no welcome within ${timeoutMs} ms`);
+      await this.wakeOrAfter(left);
+    }
+  }
+
   /** Wait for the first frame (already received or future) matching `match`. */
   async next(match: (f: Frame) => boolean, timeoutMs = 5000, from = 0): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
@@ -53,13 +75,7 @@ export class TestClient {
       if (found) return found;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await this.wakeOrAfter(left);
     }
   }
 

@@ -139,6 +139,8 @@ describe('pm2 cluster mode on one port', () => {
     console.log(`pm2 reload of 2 instances: ${reloadMs} ms; moves per client: ${JSON.stringify(countBy(moves))}; `
       + `reconnect gap max ${Math.max(...gaps)} ms; failed handshakes retried: ${clients.reduce((n, c) => n + c.handshakeFailures, 0)}; `
       + `online_users samples: ${samples.length}`);
+    const failures = clients.flatMap((c) => c.failures);
+    if (failures.length > 0) console.log(`failed handshakes: ${JSON.stringify(failures)}`);
 
     expect(clients.every((c) => !c.gaveUp)).toBe(true);
     expect(clients.flatMap((c) => c.closes).filter((code) => code !== 1012)).toEqual([]);

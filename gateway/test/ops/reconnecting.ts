@@ -22,6 +22,8 @@ export class ReconnectingClient {
   readonly moves: Move[] = [];
   /** Upgrade attempts that failed (refused port, 503 from a draining node, reset). */
   handshakeFailures = 0;
+  /** Why each failed attempt failed, with when it started and ended (for the test's report). */
+  readonly failures: string[] = [];
   gaveUp = false;
   private stopped = false;
 
@@ -69,12 +71,14 @@ export class ReconnectingClient {
   private async open(): Promise<void> {
     const deadline = Date.now() + this.retryForMs;
     while (!this.stopped) {
+      const tried = Date.now();
       try {
         const c = await TestClient.connect(this.url, { token: this.token });
         this.attach(c);
         return;
-      } catch {
+      } catch (err) {
         this.handshakeFailures += 1;
+        this.failures.push(`${(err as Error).message.slice(0, 200)} after ${Date.now() - tried} ms`);
         if (Date.now() > deadline) {
           this.gaveUp = true;
           return;
