@@ -125,8 +125,10 @@ describe('a `left` frame: removed from an action by the backend', () => {
     const rejoining = client.join('news');
     expect(last().sent.at(-1)).toEqual({ type: 'join', action: 'news', id: expect.any(String) });
     expect(client.position('news')).toBeUndefined(); // nothing published while removed is owed
+    // The drop rejects the pending join: its handler is attached before the drop happens.
+    const refused = expect(rejoining).rejects.toMatchObject({ code: 'disconnected' });
     let ws = await reconnect(); // before the ack: the re-join is plain, not `since` the old position
-    await expect(rejoining).rejects.toMatchObject({ code: 'disconnected' });
+    await refused;
     expect(ws.sent).toEqual([{ type: 'join', action: 'news', id: expect.any(String) }]);
     ws.ack('join', { action: 'news', joined: true, offset: '9-0', epoch: 'e1' });
     await vi.advanceTimersByTimeAsync(0);
