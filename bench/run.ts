@@ -109,13 +109,22 @@ async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults):
   const storms = await startCluster('ours', redis, 2);
   try {
     await phase(results, `ours: connection storm, ${p.stormClients} clients`, async () => {
-      results.connectionStorm = await runConnectionStorm(storms, client, p.stormClients, AGENTS);
+      results.connectionStorms.push({ label: 'event stream on', ...(await runConnectionStorm(storms, client, p.stormClients, AGENTS)) });
     });
     await phase(results, `ours: presence storm, ${p.presenceUsers} users, default grace`, async () => {
       results.presenceStorms.push(await runPresenceStorm(storms, 'default grace', p.presenceUsers, AGENTS, p.watchersPerNode));
     });
   } finally {
     await storms.stop();
+  }
+  // The same storm without the event stream: what its XADD per connect costs the connect path.
+  const noEvents = await startCluster('ours', redis, 2, { env: { EVENTS_MAXLEN: '0' } });
+  try {
+    await phase(results, `ours: connection storm, ${p.stormClients} clients, EVENTS_MAXLEN=0`, async () => {
+      results.connectionStorms.push({ label: 'EVENTS_MAXLEN=0', ...(await runConnectionStorm(noEvents, client, p.stormClients, AGENTS)) });
+    });
+  } finally {
+    await noEvents.stop();
   }
   // Without the grace window every reconnect is an offline and an online change: the feed's batching under load.
   const flapping = await startCluster('ours', redis, 2, { env: { PRESENCE_GRACE_MS: '0' } });
@@ -169,7 +178,7 @@ function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void
 
 async function main(): Promise<void> {
   const p = plan(process.argv.slice(2));
-  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, presenceStorms: [], http: [], jitter: [], errors: [] };
+  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, connectionStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
   const m0 = machineTicks();
   await sleep(1000);
   const idleBusy = busyFraction(m0, machineTicks());

@@ -15,7 +15,8 @@ export const KINDS: ServerKind[] = ['ours', 'uws', 'ws', 'socketio'];
 export interface RunResults {
   fanout: Array<{ spec: FanoutSpec; by: Partial<Record<ServerKind, FanoutResult>> }>;
   memory: Partial<Record<ServerKind, MemoryResult>>;
-  connectionStorm?: ConnectionStormResult;
+  /** One per gateway setting, e.g. with the event stream (the default) and with EVENTS_MAXLEN=0. */
+  connectionStorms: Array<ConnectionStormResult & { label: string }>;
   presenceStorms: PresenceStormResult[];
   http: HttpResult[];
   scale?: ScaleResult;
@@ -54,12 +55,12 @@ function fanoutRows(r: RunResults): Row[] {
 function oursOnlyRows(r: RunResults): Row[] {
   const rows: Row[] = [];
   const add = (metric: string, v: number | undefined, digits: number) => rows.push({ metric, values: { ours: v }, digits, oursOnly: true });
-  const cs = r.connectionStorm;
-  if (cs) {
-    add(`connection storm ${cs.clients} clients: connections/s`, cs.connectionsPerS, 0);
-    add(`connection storm: all welcomed, ms`, cs.allWelcomedMs, 0);
-    add(`connection storm: all in online_users, ms`, cs.allInOnlineSetMs, 0);
-    add(`connection storm: watcher on other node saw all online, ms`, cs.watcherSawAllMs, 0);
+  for (const cs of r.connectionStorms) {
+    const name = `connection storm (${cs.label})`;
+    add(`${name} ${cs.clients} clients: connections/s`, cs.connectionsPerS, 0);
+    add(`${name}: all welcomed, ms`, cs.allWelcomedMs, 0);
+    add(`${name}: all in online_users, ms`, cs.allInOnlineSetMs, 0);
+    add(`${name}: watcher on other node saw all online, ms`, cs.watcherSawAllMs, 0);
   }
   for (const ps of r.presenceStorms) {
     const name = `presence storm (${ps.label})`;
@@ -179,7 +180,9 @@ export function notes(r: RunResults): string[] {
       if (x && x.notes.length > 0) out.push(`${LABELS[k]}, ${scenarioName(spec)}: ${x.notes.join('; ')} (busiest generator ${x.generatorCpuPct.toFixed(0)}%, busiest server ${x.serverCpuPct.toFixed(0)}% of a core)`);
     }
   }
-  if (r.connectionStorm?.failed) out.push(`connection storm: ${r.connectionStorm.failed} of ${r.connectionStorm.clients} clients failed to connect`);
+  for (const cs of r.connectionStorms) {
+    if (cs.failed) out.push(`connection storm (${cs.label}): ${cs.failed} of ${cs.clients} clients failed to connect`);
+  }
   for (const ps of r.presenceStorms) {
     if (ps.failed > 0) out.push(`presence storm (${ps.label}): ${ps.failed} of ${ps.users} reconnects failed (${ps.firstError}); the views were checked against the users that came back`);
   }

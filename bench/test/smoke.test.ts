@@ -60,7 +60,7 @@ describe('bench smoke: a tiny fan-out through the real code paths', () => {
   });
 
   it('prints a table with ours next to the relay, and a verdict per target', () => {
-    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, presenceStorms: [], http: [], jitter: [], errors: [] };
+    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, connectionStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
     const text = table(run);
     expect(text).toMatch(/\| fan-out 20 subs × 20\/s × 128 B: latency p99 ms \| \d/);
     expect(text).toMatch(/\d+\.\d\dx \| — \|/);
