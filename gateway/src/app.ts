@@ -99,7 +99,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     host: config.host, port: config.port, tls: config.tls, trustedProxies: config.trustedProxies, ...config.ws,
   }, child('transport'));
   const { fanout } = transport;
-  const feed = new PresenceFeed(fanout, config.presence.batchMs);
+  const feed = new PresenceFeed(fanout, config.presence.batchMs, config.presence.maxBatchMs);
   const feeds = new HistoryFeeds({
     broker, fanout, log: child('history'), onFanOut: fanOutCounter(metrics, 'history'), onLost: (n) => metrics.historyGapsLost.inc(n),
   });

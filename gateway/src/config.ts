@@ -44,6 +44,7 @@ const env = z.object({
   WELCOME_ONLINE_LIMIT: int(0, 100_000).default(100),
   PRESENCE_LEASE_MS: int(1000, 600_000).default(9000),
   PRESENCE_BATCH_MS: int(0, 1000).default(20),
+  PRESENCE_BATCH_MAX_MS: int(0, 5000).optional(),
   AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   LOGIN_TOKEN_TTL_S: int(60, 30 * 86_400).default(3600),
@@ -116,7 +117,8 @@ export interface Config {
   allowedOrigins?: string[];
   logLevel: string;
   ws: { maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutS: number; maxActions: number };
-  presence: { leaseMs: number; batchMs: number; welcomeOnlineLimit: number; graceMs: number; auditIntervalMs: number };
+  /** maxBatchMs: the longest presence window under churn (node/presence-feed.ts). */
+  presence: { leaseMs: number; batchMs: number; maxBatchMs: number; welcomeOnlineLimit: number; graceMs: number; auditIntervalMs: number };
   limits: {
     /** Frames per second per connection, and the burst above it. */
     msgRatePerS: number;
@@ -247,6 +249,13 @@ function apiKeysFrom(e: z.infer<typeof env>): string[] {
 
 const EVENT_TYPES = ['online', 'offline', 'joined', 'left'];
 
+/** PRESENCE_BATCH_MAX_MS: at least PRESENCE_BATCH_MS; by default 250 ms (4 frames/s under churn). */
+function maxBatchMs(e: z.infer<typeof env>): number {
+  const max = e.PRESENCE_BATCH_MAX_MS ?? Math.max(250, e.PRESENCE_BATCH_MS);
+  if (max < e.PRESENCE_BATCH_MS) throw new ConfigError(`PRESENCE_BATCH_MAX_MS (${max}) must not be below PRESENCE_BATCH_MS (${e.PRESENCE_BATCH_MS})`);
+  return max;
+}
+
 function eventsFrom(e: z.infer<typeof env>): Pick<Config, 'events' | 'webhook'> {
   const hasRedis = Boolean(e.REDIS_URL || e.REDIS_SENTINELS || e.REDIS_CLUSTER_NODES);
   const maxLen = e.EVENTS_MAXLEN ?? (hasRedis ? 100_000 : 10_000);
@@ -295,7 +304,7 @@ export function loadConfig(
       idleTimeoutS: e.IDLE_TIMEOUT_S, maxActions: e.MAX_ACTIONS_PER_CONNECTION,
     },
     presence: {
-      leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT,
+      leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, maxBatchMs: maxBatchMs(e), welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT,
       graceMs: e.PRESENCE_GRACE_MS, auditIntervalMs: e.AUDIT_INTERVAL_MS,
     },
     limits: {

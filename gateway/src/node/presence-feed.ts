@@ -1,9 +1,17 @@
 /**
  * Delivers presence changes from the store to local sockets.
  *
- * Changes arriving within `batchMs` go out as one `presence` frame, encoded once and
+ * Changes arriving within one window go out as one `presence` frame, encoded once and
  * fanned out through the transport's topics: all changes to sockets watching '*', and
  * each user's changes to sockets watching that user, in the order the store published them.
+ *
+ * The window adapts to churn, so a watcher's frames per second stay bounded however many
+ * users connect or reconnect at once (each frame costs every watcher a write): it is
+ * `batchMs` while changes arrive slower than BUSY_PER_S, doubles after each busier window up
+ * to `maxBatchMs`, and falls back to `batchMs` after a quieter window or a window's worth of
+ * silence. So a quiet cluster delivers a single change within `batchMs`, and under churn a
+ * watcher gets at most 1000 / maxBatchMs frames per second (after at most
+ * log2(maxBatchMs / batchMs) shorter windows while the window grows).
  * A user who flapped within a batch is coalesced: an even number of changes (offline then
  * online again) cancels out, an odd number leaves the last one; so a watcher gets at most
  * one change per user per batch however fast the user reconnects.
@@ -20,21 +28,35 @@ import type { Logger } from '../log.js';
 import type { PresenceEvent, PresenceStore } from '../presence/types.js';
 
 const REPLAY_KEEP = 512;
+/** Changes per second above which a window counts as busy and the next one is longer. */
+export const BUSY_PER_S = 100;
 
 export class PresenceFeed {
   private lastSeq = 0;
   private pending: PresenceEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly flushed: PresenceEvent[] = [];
+  private windowMs: number;
+  private lastFlushAt = 0;
 
-  constructor(private readonly fanout: LocalFanout, private readonly batchMs: number) {}
+  constructor(
+    private readonly fanout: LocalFanout,
+    private readonly batchMs: number,
+    private readonly maxBatchMs = batchMs,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.windowMs = batchMs;
+  }
 
   push(event: PresenceEvent): void {
     if (event.seq <= this.lastSeq) this.reset();
     this.lastSeq = event.seq;
     this.pending.push(event);
-    if (this.batchMs === 0) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.batchMs);
+    if (this.batchMs === 0) return this.flush();
+    if (this.timer) return;
+    // A window's worth of silence since the last frame: the cluster is quiet again.
+    if (this.now() - this.lastFlushAt > this.windowMs) this.windowMs = this.batchMs;
+    this.timer = setTimeout(() => this.flush(), this.windowMs);
   }
 
   /** Forget seqs seen so far: the store restarted and numbers events from 1 again. */
@@ -49,13 +71,22 @@ export class PresenceFeed {
     const events = this.pending;
     if (events.length === 0) return;
     this.pending = [];
-    const changes = coalesce(events.flatMap((e) => e.changes));
+    const all = events.flatMap((e) => e.changes);
+    this.pace(all.length);
+    const changes = coalesce(all);
     if (changes.length > 0) {
       this.fanout.publish(topics.presenceAll, frame(changes));
       this.publishPerUser(changes);
     }
     this.flushed.push(...events);
     if (this.flushed.length > REPLAY_KEEP) this.flushed.splice(0, this.flushed.length - REPLAY_KEEP);
+  }
+
+  /** The next window's length, from how busy the one just flushed was. */
+  private pace(changes: number): void {
+    this.lastFlushAt = this.now();
+    const busy = changes * 1000 > BUSY_PER_S * this.windowMs;
+    this.windowMs = busy ? Math.min(this.maxBatchMs, this.windowMs * 2) : this.batchMs;
   }
 
   private publishPerUser(changes: PresenceChange[]): void {

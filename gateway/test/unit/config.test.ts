@@ -14,6 +14,12 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c) && Object.isFrozen(c.ws)).toBe(true);
   });
 
+  it('grows the presence window under churn up to 250 ms by default, never below PRESENCE_BATCH_MS', () => {
+    expect(loadConfig({ JWT_SECRET: SECRET }).presence).toMatchObject({ batchMs: 20, maxBatchMs: 250 });
+    expect(loadConfig({ JWT_SECRET: SECRET, PRESENCE_BATCH_MS: '500' }).presence).toMatchObject({ batchMs: 500, maxBatchMs: 500 });
+    expect(loadConfig({ JWT_SECRET: SECRET, PRESENCE_BATCH_MAX_MS: '20' }).presence).toMatchObject({ batchMs: 20, maxBatchMs: 20 });
+  });
+
   it('keeps an empty Redis prefix by default so the set is literally online_users', () => {
     expect(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6390' }).redis).toEqual({ url: 'redis://127.0.0.1:6390', prefix: '' });
   });
@@ -39,6 +45,7 @@ describe('loadConfig', () => {
     [{ API_KEYS: 'short' }, /API_KEYS/],
     [{ TLS_CERT: '/nonexistent.pem', TLS_KEY: '/nonexistent.key' }, /TLS_CERT/],
     [{ TLS_CERT: '/nonexistent.pem' }, /go together/],
+    [{ PRESENCE_BATCH_MS: '50', PRESENCE_BATCH_MAX_MS: '40' }, /PRESENCE_BATCH_MAX_MS \(40\) must not be below PRESENCE_BATCH_MS/],
   ])('refuses %o', (env, message) => {
     expect(() => loadConfig({ JWT_SECRET: SECRET, ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ JWT_SECRET: SECRET, ...env })).toThrow(message);
