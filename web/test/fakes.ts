@@ -2,6 +2,7 @@
  * Test doubles for the browser client: a scripted WebSocket (the test plays the server), a
  * JWT-shaped token, and a client wired to them and to vitest's fake timers.
  */
+import { vi } from 'vitest';
 import { GatewayClient, type ClientOptions, type SocketLike } from '../src/client.js';
 
 export class FakeSocket implements SocketLike {
@@ -46,6 +47,17 @@ export class FakeSocket implements SocketLike {
 }
 
 export const last = (): FakeSocket => FakeSocket.all[FakeSocket.all.length - 1];
+
+/** Drop the link (1006) and bring the next one up with a welcome from node n2; returns the new socket. */
+export async function reconnect(): Promise<FakeSocket> {
+  const before = last();
+  before.drop();
+  await vi.advanceTimersByTimeAsync(0);
+  const next = last();
+  if (next === before) throw new Error('the client did not open a new socket after the drop');
+  next.welcome('n2');
+  return next;
+}
 
 /** A JWT-shaped token (unsigned: the client only reads `exp`). */
 export function jwt(expMs: number, sub = 'u1'): string {

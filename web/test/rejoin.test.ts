@@ -9,7 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClientEvents, JoinResult } from '../src/client.js';
 import { compareOffsets, Memberships } from '../src/memberships.js';
-import { fakeClient, FakeSocket, jwt, last } from './fakes.js';
+import { fakeClient, FakeSocket, jwt, last, reconnect } from './fakes.js';
 
 const token = () => jwt(Date.now() + 3_600_000);
 
@@ -21,15 +21,6 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-async function reconnect(): Promise<FakeSocket> {
-  const before = last();
-  before.drop();
-  await vi.advanceTimersByTimeAsync(0);
-  const next = last();
-  expect(next).not.toBe(before);
-  next.welcome('n2');
-  return next;
-}
 
 const message = (action: string, offset?: string) => ({ type: 'message', action, from: { system: true }, data: 1, ts: 1, ...(offset ? { offset } : {}) });
 

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AuthFailure, ClientEvents, ConnectionStatus } from '../src/client.js';
-import { fakeClient, FakeSocket, jwt, last } from './fakes.js';
+import { fakeClient, FakeSocket, jwt, last, reconnect } from './fakes.js';
 
 let token: string;
 let asked: string[];
@@ -27,16 +27,6 @@ function makeClient() {
   return { client, failures, statuses, left };
 }
 
-/** Drop the link (1006) and bring the next one up with a welcome; returns the new socket. */
-async function reconnect(): Promise<FakeSocket> {
-  const before = last();
-  before.drop();
-  await vi.advanceTimersByTimeAsync(0);
-  const next = last();
-  expect(next).not.toBe(before);
-  next.welcome('n2');
-  return next;
-}
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });

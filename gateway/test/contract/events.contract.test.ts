@@ -4,14 +4,14 @@
  * stream; the EventLog reads it as the webhook deliverer does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import type { ClusterEvent, EventLog } from '../../src/events/types.js';
 import { MemoryEventLog } from '../../src/events/memory.js';
 import { RedisEventLog } from '../../src/events/redis.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
 import type { PresenceStore } from '../../src/presence/types.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
+import { clientPool, startRedis, type RedisServer } from '../harness/redis.js';
+import { replay } from '../harness/replay.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 
 interface Setup {
@@ -55,13 +55,8 @@ function memorySetup(maxLen: number): Promise<Setup> {
 function redisSetup(server: () => RedisServer) {
   return async (maxLen: number): Promise<Setup> => {
     const prefix = uniquePrefix('events');
-    const clients: Redis[] = [];
-    const client = () => {
-      const c = new Redis(server().url);
-      c.on('error', () => {});
-      clients.push(c);
-      return c;
-    };
+    const pool = clientPool(server);
+    const { client, all: clients } = pool;
     const probe = client();
     const stores: PresenceStore[] = [];
     return {
@@ -89,24 +84,10 @@ function redisSetup(server: () => RedisServer) {
       },
       async dispose() {
         await Promise.all(stores.map((s) => s.close()));
-        for (const c of clients) c.disconnect();
+        pool.disconnect();
       },
     };
   };
-}
-
-/** The online set and memberships that replaying `events` from the start gives. */
-function replay(events: ClusterEvent[]): { online: string[]; members: Record<string, string[]> } {
-  const online = new Set<string>();
-  const members = new Map<string, Set<string>>();
-  for (const e of events) {
-    if (e.type === 'online') online.add(e.userId);
-    if (e.type === 'offline') online.delete(e.userId);
-    if (e.type === 'joined') members.set(e.action!, (members.get(e.action!) ?? new Set()).add(e.userId));
-    if (e.type === 'left') members.get(e.action!)?.delete(e.userId);
-  }
-  const rooms = Object.fromEntries([...members].filter(([, s]) => s.size > 0).map(([a, s]) => [a, [...s].sort()]));
-  return { online: [...online].sort(), members: rooms };
 }
 
 /** The store's own state, read through its paged queries. */

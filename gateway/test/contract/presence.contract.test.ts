@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { CursorError, type NodeAccount, type PresenceEvent, type PresenceStore, type RoomEvent } from '../../src/presence/types.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
+import { clientPool, startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 
 type Store = PresenceStore;
@@ -78,14 +78,9 @@ function memoryCluster(): Promise<Cluster> {
 function redisCluster(server: () => RedisServer): () => Promise<Cluster & { prefix: string }> {
   return async () => {
     const prefix = uniquePrefix('presence');
-    const clients: Redis[] = [];
+    const pool = clientPool(server);
+    const { client, all: clients } = pool;
     const stores: Store[] = [];
-    const client = () => {
-      const c = new Redis(server().url);
-      c.on('error', () => {});
-      clients.push(c);
-      return c;
-    };
     const probe = client();
     return {
       prefix,
@@ -131,7 +126,7 @@ function redisCluster(server: () => RedisServer): () => Promise<Cluster & { pref
       },
       async dispose() {
         await Promise.all(stores.map((s) => s.close()));
-        for (const c of clients) c.disconnect();
+        pool.disconnect();
       },
     };
   };

@@ -75,3 +75,23 @@ export async function startRedis(): Promise<RedisServer> {
     },
   };
 }
+
+/**
+ * Clients of `server()` a test makes as it goes and drops together; errors while the server is
+ * stopped are expected and ignored (ioredis reconnects when it is back).
+ */
+export function clientPool(server: () => RedisServer): { client(): Redis; all: Redis[]; disconnect(): void } {
+  const all: Redis[] = [];
+  return {
+    all,
+    client() {
+      const c = new Redis(server().url);
+      c.on('error', () => {});
+      all.push(c);
+      return c;
+    },
+    disconnect() {
+      for (const c of all) c.disconnect();
+    },
+  };
+}

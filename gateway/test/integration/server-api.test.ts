@@ -12,6 +12,7 @@ import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 import { startReceiver, type Receiver } from '../harness/webhook.js';
 import { eventOf, type ClusterEvent } from '../../src/events/types.js';
+import { replay } from '../harness/replay.js';
 
 const KEY = 'server-api-key-0123456789';
 const SECRET = 'webhook-secret-for-the-server-api-test';
@@ -184,17 +185,10 @@ describe('the event stream and webhooks', () => {
     const raw = (await r.xrange(`${P}events`, '-', '+')) as Array<[string, string[]]>;
     const events = raw.map(([id, f]) => eventOf(id, f)).filter((e): e is ClusterEvent => e !== undefined);
     expect(events).toHaveLength(raw.length);
-    const online = new Set<string>();
-    const members = new Map<string, Set<string>>();
-    for (const e of events) {
-      if (e.type === 'online') online.add(e.userId);
-      if (e.type === 'offline') online.delete(e.userId);
-      if (e.type === 'joined') members.set(e.action!, (members.get(e.action!) ?? new Set()).add(e.userId));
-      if (e.type === 'left') members.get(e.action!)?.delete(e.userId);
-    }
-    expect([...online].sort()).toEqual((await r.smembers(`${P}online_users`)).sort());
-    for (const action of new Set([...members.keys(), ...(await r.zrange(`${P}actions`, 0, -1))])) {
-      expect([...(members.get(action) ?? [])].sort(), action).toEqual((await r.hkeys(`${P}members:${action}`)).sort());
+    const { online, members } = replay(events);
+    expect(online).toEqual((await r.smembers(`${P}online_users`)).sort());
+    for (const action of new Set([...Object.keys(members), ...(await r.zrange(`${P}actions`, 0, -1))])) {
+      expect(members[action] ?? [], action).toEqual((await r.hkeys(`${P}members:${action}`)).sort());
     }
     const lost = events.filter((e) => e.reason === 'node_lost');
     expect(lost.length).toBeGreaterThan(0);
