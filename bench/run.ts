@@ -7,6 +7,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
+import { runJoinStorm, type JoinStormVariant } from './load/join-storm.js';
 import { formatJitter, JITTER_FULL, JITTER_QUICK, runJitter, type JitterSpec } from './load/jitter.js';
 import { runMemory } from './load/memory.js';
 import { busyFraction, machineTicks, sleep, startRedis, type RedisServer } from './load/procs.js';
@@ -25,6 +26,8 @@ interface Plan {
   fanout: FanoutSpec[];
   memoryConnections: number;
   stormClients: number;
+  /** Sizes of the join storm next to the relay. */
+  joinStorms: number[];
   presenceUsers: number;
   watchersPerNode: number;
   searchUsers: number;
@@ -44,13 +47,13 @@ function plan(argv: string[]): Plan {
   const common = { quick, profile: argv.includes('--profile'), kinds: only ?? KINDS };
   if (quick) {
     return {
-      ...common, fanout: [spec(1000, 50, 256, 3)], memoryConnections: 1000, stormClients: 500, presenceUsers: 500,
+      ...common, fanout: [spec(1000, 50, 256, 3)], memoryConnections: 1000, stormClients: 500, joinStorms: [500], presenceUsers: 500,
       watchersPerNode: 1, searchUsers: 10_000, httpSeconds: 2, jitter: JITTER_QUICK, watchdogMs: 5 * 60_000,
     };
   }
   return {
     ...common, fanout: [spec(1000, 50, 256, 8, 3), spec(1000, 200, 256, 8, 3), spec(5000, 10, 1024, 8, 3)],
-    memoryConnections: 10_000, stormClients: 5000, presenceUsers: 5000, watchersPerNode: 2,
+    memoryConnections: 10_000, stormClients: 5000, joinStorms: [4000, 10_000], presenceUsers: 5000, watchersPerNode: 2,
     searchUsers: 100_000, httpSeconds: 10, scaleTarget: 50_000, jitter: JITTER_FULL, watchdogMs: 27 * 60_000,
   };
 }
@@ -101,6 +104,20 @@ async function comparisonPhases(redis: RedisServer, p: Plan, results: RunResults
     }
   } finally {
     await Promise.all([...clusters.values()].map((c) => c.stop()));
+  }
+}
+
+/** The connect path next to the relay's: ours with the default feed, ours with `watch []`, the relay. */
+async function joinStormPhases(redis: RedisServer, p: Plan, results: RunResults): Promise<void> {
+  const variants: JoinStormVariant[] = ['uws', 'ours', 'ours-watch-none'];
+  for (const n of p.joinStorms) {
+    const entry: RunResults['joinStorms'][number] = { n, by: {} };
+    results.joinStorms.push(entry);
+    for (const variant of variants) {
+      await phase(results, `${variant}: join storm, ${n} clients`, async () => {
+        entry.by[variant] = await runJoinStorm(redis, variant, n, AGENTS);
+      });
+    }
   }
 }
 
@@ -178,7 +195,7 @@ function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void
 
 async function main(): Promise<void> {
   const p = plan(process.argv.slice(2));
-  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, connectionStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
+  const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, connectionStorms: [], joinStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
   const m0 = machineTicks();
   await sleep(1000);
   const idleBusy = busyFraction(m0, machineTicks());
@@ -191,6 +208,7 @@ async function main(): Promise<void> {
   let profile: string | undefined;
   try {
     await comparisonPhases(redis, p, results);
+    if (p.kinds.includes('ours') && p.kinds.includes('uws')) await joinStormPhases(redis, p, results);
     if (p.kinds.includes('ours')) await oursOnlyPhases(redis, p, results);
     if (p.scaleTarget && p.kinds.includes('ours')) {
       await phase(results, `ours: scale to ${p.scaleTarget} connections`, async () => {

@@ -8,6 +8,7 @@ import type { JitterResult } from './jitter.js';
 import type { HttpResult } from './search.js';
 import type { ScaleResult } from './scale.js';
 import type { ConnectionStormResult, PresenceStormResult } from './storm.js';
+import type { JoinStormResult, JoinStormVariant } from './join-storm.js';
 import { LABELS, type ServerKind } from './wire.js';
 
 export const KINDS: ServerKind[] = ['ours', 'uws', 'ws', 'socketio'];
@@ -18,6 +19,8 @@ export interface RunResults {
   /** One per gateway setting, e.g. with the event stream (the default) and with EVENTS_MAXLEN=0. */
   connectionStorms: Array<ConnectionStormResult & { label: string }>;
   presenceStorms: PresenceStormResult[];
+  /** The connect path next to the relay's, per storm size (join-storm.ts). */
+  joinStorms: Array<{ n: number; by: Partial<Record<JoinStormVariant, JoinStormResult>> }>;
   http: HttpResult[];
   scale?: ScaleResult;
   /** Why scale was not run, when it was not. */
@@ -81,6 +84,36 @@ function oursOnlyRows(r: RunResults): Row[] {
   return rows;
 }
 
+function joinStormRows(r: RunResults): Row[] {
+  return r.joinStorms.flatMap(({ n, by }) => {
+    const name = `join storm ${fmt(n, 0)} clients on 2 nodes (connect, join, ack)`;
+    const relay = by.uws;
+    return [
+      { metric: `${name}: all joined, ms (ours: default presence feed)`, values: { ours: by.ours?.joinedMs, uws: relay?.joinedMs }, digits: 0 },
+      { metric: `${name}: all joined, ms (ours: clients send watch [] first)`, values: { ours: by['ours-watch-none']?.joinedMs, uws: relay?.joinedMs }, digits: 0 },
+      { metric: `${name}: nodes' CPU per connection, ms (default feed)`, values: { ours: by.ours?.nodeCpuMsPerConn, uws: relay?.nodeCpuMsPerConn }, digits: 3 },
+      {
+        metric: `${name}: first attempts that failed (abrupt closes), both runs`,
+        values: { ours: (by.ours?.retried ?? 0) + (by['ours-watch-none']?.retried ?? 0), uws: relay?.retried }, digits: 0,
+      },
+    ];
+  });
+}
+
+function joinStormVerdicts(r: RunResults): Verdict[] {
+  const worstRatio = (variant: JoinStormVariant) => {
+    const qs = r.joinStorms.filter(({ by }) => by[variant] && by.uws).map(({ n, by }) => ({ n, q: by[variant]!.joinedMs / by.uws!.joinedMs }));
+    return qs.sort((a, b) => b.q - a.q)[0];
+  };
+  const d = (w?: { n: number; q: number }) => (w ? `worst ${w.q.toFixed(2)}x the relay at ${fmt(w.n, 0)} clients` : 'no data');
+  const feed = worstRatio('ours');
+  const quiet = worstRatio('ours-watch-none');
+  return [
+    verdict(feed && feed.q <= 2, 'connection storm with the default presence feed within 2x the relay', d(feed)),
+    verdict(quiet && quiet.q <= 1.5, 'connection storm with watch [] within 1.5x the relay', d(quiet)),
+  ];
+}
+
 function memoryRows(r: RunResults): Row[] {
   const kinds = KINDS.filter((k) => r.memory[k]);
   const n = Math.max(0, ...kinds.map((k) => r.memory[k]!.connections));
@@ -91,7 +124,7 @@ function memoryRows(r: RunResults): Row[] {
 }
 
 export function table(r: RunResults): string {
-  const rows = [...fanoutRows(r), ...memoryRows(r), ...oursOnlyRows(r)];
+  const rows = [...fanoutRows(r), ...joinStormRows(r), ...memoryRows(r), ...oursOnlyRows(r)];
   const head = `| metric | ${KINDS.map((k) => LABELS[k]).join(' | ')} | ours ÷ uWS relay | ours ÷ Socket.IO |`;
   const sep = `|---|${KINDS.map(() => '---:').join('|')}|---:|---:|`;
   const body = rows.map((row) => {
@@ -168,7 +201,7 @@ function jitterVerdict(r: RunResults): Verdict {
 }
 
 export function verdicts(r: RunResults): Verdict[] {
-  return [...cpuVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r)];
+  return [...cpuVerdicts(r), ...joinStormVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r)];
 }
 
 /** Generator and machine warnings from the fan-out runs. */
@@ -178,6 +211,11 @@ export function notes(r: RunResults): string[] {
     for (const k of KINDS) {
       const x = by[k];
       if (x && x.notes.length > 0) out.push(`${LABELS[k]}, ${scenarioName(spec)}: ${x.notes.join('; ')} (busiest generator ${x.generatorCpuPct.toFixed(0)}%, busiest server ${x.serverCpuPct.toFixed(0)}% of a core)`);
+    }
+  }
+  for (const { n, by } of r.joinStorms) {
+    for (const [variant, x] of Object.entries(by)) {
+      if (x?.firstRetryReason) out.push(`join storm ${n} (${variant}): ${x.retried} first attempts failed, e.g. ${x.firstRetryReason}`);
     }
   }
   for (const cs of r.connectionStorms) {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFanout, type FanoutResult } from '../load/fanout.js';
 import { DIST, ROOT, startRedis, type RedisServer } from '../load/procs.js';
 import { formatJitter, runJitter } from '../load/jitter.js';
+import { runJoinStorm } from '../load/join-storm.js';
 import { table, verdicts, type RunResults } from '../load/report.js';
 import { startCluster } from '../load/targets.js';
 import type { ServerKind } from '../load/wire.js';
@@ -60,11 +61,22 @@ describe('bench smoke: a tiny fan-out through the real code paths', () => {
   });
 
   it('prints a table with ours next to the relay, and a verdict per target', () => {
-    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, connectionStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
+    const run: RunResults = { fanout: [{ spec, by: results }], memory: {}, connectionStorms: [], joinStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
     const text = table(run);
     expect(text).toMatch(/\| fan-out 20 subs × 20\/s × 128 B: latency p99 ms \| \d/);
     expect(text).toMatch(/\d+\.\d\dx \| — \|/);
     expect(verdicts(run).map((v) => v.line.split(' ')[0])).toContain('NOT');
+  });
+});
+
+describe('bench smoke: a small join storm next to the relay', () => {
+  it.each(['ours', 'ours-watch-none', 'uws'] as const)('joins every client of %s and reports time, CPU and retries', async (variant) => {
+    const r = await runJoinStorm(redis, variant, 60, 1);
+    expect(r.failed).toBe(0);
+    expect(r.joinedMs).toBeGreaterThan(0);
+    // CPU comes from /proc in clock ticks (10 ms): a few dozen relay connects may read as 0.
+    expect(Number.isFinite(r.nodeCpuMsPerConn) && r.nodeCpuMsPerConn >= 0).toBe(true);
+    expect(r.retried).toBeLessThanOrEqual(r.clients);
   });
 });
 
