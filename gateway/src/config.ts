@@ -138,7 +138,7 @@ export interface Config {
   tls?: { certFile: string; keyFile: string };
   /** Actions that keep history, from HISTORY_ACTIONS (pattern=count/age): the shorthand the channel policy falls back to. */
   history: HistoryRule[];
-  /** Namespaces and their rules (CHANNELS_FILE; without it `default` is public + members + presence). */
+  /** Namespaces and their rules (CHANNELS_FILE; without it `default` is public + members, no room presence). */
   channels: ChannelPolicy;
   /** Bearer token for GET /metrics from other hosts (METRICS_TOKEN); without it only this host may read it. */
   metricsToken?: string;

@@ -13,7 +13,8 @@
  * - history: `count/age` (as in HISTORY_ACTIONS, which stays a shorthand: it applies where the
  *   namespace sets none).
  * User-limited actions (`<name>#<id>,<id>`) admit only the listed users, whatever the namespace.
- * Without CHANNELS_FILE, `default` is public + members + presence: today's behaviour.
+ * Without CHANNELS_FILE, `default` is public + members, without room presence: presence is
+ * opt-in per namespace, as each change costs every member of the room a frame.
  */
 import { z } from 'zod';
 import type { HistoryPolicy } from '../broker/types.js';
@@ -108,7 +109,7 @@ function historyOf(text: string | undefined, name: string): HistoryPolicy | unde
 export function parseChannelPolicy(text: string | undefined, shorthand: readonly HistoryRule[] = []): ChannelPolicy {
   const namespaces = new Map<string, Namespace>();
   if (text === undefined) {
-    namespaces.set('default', { name: 'default', subscribe: 'public', publish: 'members', presence: true });
+    namespaces.set('default', { name: 'default', subscribe: 'public', publish: 'members', presence: false });
   } else {
     let json: unknown;
     try {

@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
 import { gatewayFixture } from '../harness/fixture.js';
@@ -44,6 +45,7 @@ beforeAll(async () => {
     REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('api'), DB_PATH: tempDbPath(), API_KEYS: KEY, PRESENCE_GRACE_MS: '0',
     PRESENCE_LEASE_MS: '1500', PRESENCE_BATCH_MS: '10', WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET,
     MAX_CONNECTIONS_PER_USER: '0', CONNECT_RATE_PER_S: '10000', CONNECT_BURST: '10000',
+    CHANNELS_FILE: fileURLToPath(new URL('../../../deploy/channels.example.json', import.meta.url)), // room presence in `default`
   };
   [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'api-a' }), fx.gateway({ ...env, NODE_ID: 'api-b' })]);
 });
