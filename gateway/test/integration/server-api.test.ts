@@ -101,6 +101,35 @@ describe('POST /api/disconnect', () => {
   }, 60_000);
 });
 
+describe('a signed-in user without an API key', () => {
+  it('gets 401 from every server route with their own access token, and nothing is written', async () => {
+    const victimToken = await fx.mint('victim');
+    const victim = await fx.connectWith(a, victimToken);
+    expect((await victim.request({ type: 'join', action: 'guarded' })).type).toBe('ack');
+    const hostile = await fx.mint('hostile');
+    const r = redis.client();
+    const P = env.REDIS_PREFIX;
+    const eventsBefore = await r.xlen(`${P}events`);
+    const calls: Array<['GET' | 'POST', string, unknown?]> = [
+      ['POST', '/api/disconnect', { userId: 'victim' }],
+      ['POST', '/api/unsubscribe', { userId: 'victim', action: 'guarded' }],
+      ['GET', '/api/presence?action=guarded'], ['GET', '/api/channels'], ['GET', '/api/online'], ['GET', '/api/info'],
+    ];
+    for (const [method, path, body] of calls) {
+      const res = await api(a, method, path, body, { key: hostile });
+      expect(res.status, path).toBe(401);
+      expect(await res.json(), path).toEqual({ error: 'unauthorized', message: 'missing or unknown API key' });
+    }
+    // Nothing happened: no revocation, no close, no removal, no event.
+    expect(await r.zscore(`${P}revoked`, 'victim')).toBeNull();
+    expect(victim.closed).toBeUndefined();
+    expect(await r.hexists(`${P}members:guarded`, 'victim')).toBe(1);
+    expect(victim.frames.some((f) => f.type === 'left')).toBe(false);
+    expect(await r.xlen(`${P}events`)).toBe(eventsBefore);
+    fx.track(await TestClient.connect(b.url, { token: victimToken })); // the victim's token still works
+  });
+});
+
 describe('POST /api/unsubscribe', () => {
   it('removes the user from the action on every node: the client is told, the room updates, messages stop', async () => {
     const [u1, u2] = [await fx.connect(a, 'kicked'), await fx.connect(b, 'kicked')];
