@@ -3,7 +3,8 @@
  * same contract as the Redis group (types.ts). Always the leader: there is one node.
  */
 import type { MemoryPresenceBackend } from '../presence/memory-backend.js';
-import { compareIds, type EventBatch, type EventLog } from './types.js';
+import { compareOffsets } from '../envelope.js';
+import type { EventBatch, EventLog } from './types.js';
 import type { ClusterEvent } from '../presence/types.js';
 
 export class MemoryEventLog implements EventLog {
@@ -30,12 +31,12 @@ export class MemoryEventLog implements EventLog {
       return batch;
     }
     const batch: EventBatch = { events: [] };
-    if (compareIds(this.backend.eventsDeleted, this.delivered) > 0) {
+    if (compareOffsets(this.backend.eventsDeleted, this.delivered) > 0) {
       batch.gap = { reason: 'trimmed', after: this.delivered, through: this.backend.eventsDeleted };
     }
-    batch.events = events.filter((e) => compareIds(e.id, this.delivered) > 0).slice(0, count);
+    batch.events = events.filter((e) => compareOffsets(e.id, this.delivered) > 0).slice(0, count);
     if (batch.events.length > 0) this.delivered = batch.events.at(-1)!.id;
-    if (batch.gap && compareIds(batch.gap.through, this.delivered) > 0) this.delivered = batch.gap.through;
+    if (batch.gap && compareOffsets(batch.gap.through, this.delivered) > 0) this.delivered = batch.gap.through;
     this.pending.push(...batch.events);
     return batch;
   }
@@ -46,10 +47,10 @@ export class MemoryEventLog implements EventLog {
   }
 
   async lag(): Promise<number> {
-    return this.backend.events.filter((e) => compareIds(e.id, this.delivered) > 0).length;
+    return this.backend.events.filter((e) => compareOffsets(e.id, this.delivered) > 0).length;
   }
 
   async range(after: string, count: number): Promise<ClusterEvent[]> {
-    return this.backend.events.filter((e) => compareIds(e.id, after) > 0).slice(0, count);
+    return this.backend.events.filter((e) => compareOffsets(e.id, after) > 0).slice(0, count);
   }
 }

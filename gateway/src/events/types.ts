@@ -46,10 +46,3 @@ export function eventOf(id: string, fields: string[]): ClusterEvent | undefined 
   if (f.action !== undefined) event.action = f.action;
   return event;
 }
-
-/** Stream ids compared as Redis does (`<ms>-<seq>`). */
-export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am !== bm ? am - bm : as - bs;
-}

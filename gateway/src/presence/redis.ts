@@ -71,6 +71,17 @@ const WATCH_TIMEOUT_MS = 2000;
 /** Largest SCAN cursor (2^64 - 1). */
 const MAX_SCAN = 0xffffffffffffffffn;
 
+/**
+ * The page a SCAN-family reply gives, in the cursor format parseCursor reads: small keys come
+ * back whole from one call, so a reply longer than `count` is paged by offset (`<scan>:<skip>`);
+ * otherwise the next page starts at Redis's cursor (none when it is '0').
+ */
+function scanPage<T>(found: T[], at: { scan: string; skip: number; count: number; next: string }): { items: T[]; cursor?: string } {
+  const rest = found.slice(at.skip);
+  if (rest.length > at.count) return { items: rest.slice(0, at.count), cursor: `${at.scan}:${at.skip + at.count}` };
+  return at.next === '0' ? { items: rest } : { items: rest, cursor: at.next };
+}
+
 /** Parses an `online()` or `members()` cursor: '0' (or none) starts; CursorError for anything this store did not hand out. */
 function parseCursor(cursor: string | undefined): { scan: string; skip: number } {
   const m = /^(\d{1,20})(?::(\d{1,9}))?$/.exec(cursor ?? '0');
@@ -245,10 +256,8 @@ export class RedisPresenceStore implements PresenceStore {
     const { scan, skip } = parseCursor(cursor);
     const count = Math.max(1, Math.floor(limit));
     const [next, found] = await this.redis.sscan(this.keys[0], scan, 'COUNT', count);
-    const rest = found.slice(skip);
-    // Small sets come back whole from one SSCAN: page through that reply by offset.
-    if (rest.length > count) return { users: rest.slice(0, count), cursor: `${scan}:${skip + count}` };
-    return next === '0' ? { users: rest } : { users: rest, cursor: next };
+    const page = scanPage(found, { scan, skip, count, next });
+    return page.cursor ? { users: page.items, cursor: page.cursor } : { users: page.items };
   }
 
   /** One ZSCAN page of the actions index (MATCH on the escaped prefix); same guarantees as `online()`. */
@@ -259,9 +268,8 @@ export class RedisPresenceStore implements PresenceStore {
     const [next, flat] = await this.redis.zscan(`${this.prefix}actions`, scan, 'MATCH', match, 'COUNT', count);
     const found: ChannelInfo[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) found.push({ action: flat[i], members: Number(flat[i + 1]) });
-    const rest = found.slice(skip);
-    if (rest.length > count) return { channels: rest.slice(0, count), cursor: `${scan}:${skip + count}` };
-    return next === '0' ? { channels: rest } : { channels: rest, cursor: next };
+    const page = scanPage(found, { scan, skip, count, next });
+    return page.cursor ? { channels: page.items, cursor: page.cursor } : { channels: page.items };
   }
 
   async nodes(): Promise<NodeInfo[]> {
