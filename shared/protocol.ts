@@ -104,7 +104,8 @@ export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; 
  * is set). Sent after Redis came back from an outage: changes made during it were not published.
  * Sent to sockets watching '*'; a socket watching a list should re-send its `watch`.
  */
-export interface PresenceResetMessage { type: 'presence_reset'; online: string[]; onlineCursor?: string }
+/** `reason`: 'outage' (Redis came back; changes made meanwhile were never published) or 'churn' (a window's changes would not fit one frame). */
+export interface PresenceResetMessage { type: 'presence_reset'; online: string[]; onlineCursor?: string; reason?: 'outage' | 'churn' }
 
 /** The server removed this connection from `action` (the backend's `POST /api/unsubscribe`). */
 export interface LeftMessage { type: 'left'; action: string; reason: string }

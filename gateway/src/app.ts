@@ -99,7 +99,10 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     host: config.host, port: config.port, tls: config.tls, trustedProxies: config.trustedProxies, ...config.ws,
   }, child('transport'));
   const { fanout } = transport;
-  const feed = new PresenceFeed(fanout, config.presence.batchMs, config.presence.maxBatchMs);
+  const feed = new PresenceFeed(fanout, {
+    batchMs: config.presence.batchMs, maxBatchMs: config.presence.maxBatchMs, log: child('presence-feed'),
+    snapshot: () => presence.online(undefined, config.presence.welcomeOnlineLimit),
+  });
   const feeds = new HistoryFeeds({
     broker, fanout, log: child('history'), onFanOut: fanOutCounter(metrics, 'history'), onLost: (n) => metrics.historyGapsLost.inc(n),
   });

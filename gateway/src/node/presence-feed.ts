@@ -21,13 +21,36 @@
  * A socket's welcome snapshot is taken at seq S before the socket exists; `replaySince(S)`
  * sends it the changes this node already flushed after S, so no change falls between the
  * snapshot and the topic subscription. Later changes reach it through the topics.
+ *
+ * Bytes are bounded too: a window whose `*` frame would exceed `maxFrameBytes` (a storm: N
+ * reconnects would cost every watcher N changes, N² bytes over the cluster) goes out as one
+ * `presence_reset` instead: the first page of the online set, read once per node from the
+ * store, whatever the number of watchers. Changes that arrive while it is read are held and
+ * sent after it; they are idempotent (a status, not a toggle), so one that the snapshot already
+ * reflects changes nothing, and none is lost. If the read fails, the changes go out as frames
+ * of at most `maxFrameBytes`. Frames stay below uWebSockets.js's 16 KB cork buffer: a larger
+ * frame is assembled in the socket's own buffer, which this build keeps for the socket's life.
  */
-import type { PresenceChange } from '../../../shared/protocol.js';
+import type { PresenceChange, PresenceResetMessage } from '../../../shared/protocol.js';
 import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { PresenceEvent, PresenceStore } from '../presence/types.js';
 
 const REPLAY_KEEP = 512;
+/** Largest presence frame: below uWebSockets.js's 16 KB cork buffer (see the header). */
+export const PRESENCE_FRAME_MAX_BYTES = 12 * 1024;
+
+export interface PresenceFeedOptions {
+  /** The window in a quiet cluster (PRESENCE_BATCH_MS); 0 sends every event at once. */
+  batchMs: number;
+  /** The longest window under churn (PRESENCE_BATCH_MAX_MS); default batchMs. */
+  maxBatchMs?: number;
+  /** The first page of the online set, for a `presence_reset` in place of an oversized frame; without it, such a window is split into frames. */
+  snapshot?: () => Promise<{ users: string[]; cursor?: string }>;
+  maxFrameBytes?: number;
+  log?: Logger;
+  now?: () => number;
+}
 /** Changes per second above which a window counts as busy and the next one is longer. */
 export const BUSY_PER_S = 100;
 
@@ -38,20 +61,26 @@ export class PresenceFeed {
   private readonly flushed: PresenceEvent[] = [];
   private windowMs: number;
   private lastFlushAt = 0;
+  /** Set while a `presence_reset` snapshot is read: changes wait until it is sent. */
+  private resetting = false;
+  private readonly batchMs: number;
+  private readonly maxBatchMs: number;
+  private readonly maxFrameBytes: number;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly fanout: LocalFanout,
-    private readonly batchMs: number,
-    private readonly maxBatchMs = batchMs,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.windowMs = batchMs;
+  constructor(private readonly fanout: LocalFanout, private readonly opts: PresenceFeedOptions) {
+    this.batchMs = opts.batchMs;
+    this.maxBatchMs = opts.maxBatchMs ?? opts.batchMs;
+    this.maxFrameBytes = opts.maxFrameBytes ?? PRESENCE_FRAME_MAX_BYTES;
+    this.now = opts.now ?? Date.now;
+    this.windowMs = this.batchMs;
   }
 
   push(event: PresenceEvent): void {
     if (event.seq <= this.lastSeq) this.reset();
     this.lastSeq = event.seq;
     this.pending.push(event);
+    if (this.resetting) return;
     if (this.batchMs === 0) return this.flush();
     if (this.timer) return;
     // A window's worth of silence since the last frame: the cluster is quiet again.
@@ -69,17 +98,38 @@ export class PresenceFeed {
     clearTimeout(this.timer);
     this.timer = undefined;
     const events = this.pending;
-    if (events.length === 0) return;
+    if (events.length === 0 || this.resetting) return;
     this.pending = [];
     const all = events.flatMap((e) => e.changes);
     this.pace(all.length);
     const changes = coalesce(all);
     if (changes.length > 0) {
-      this.fanout.publish(topics.presenceAll, frame(changes));
+      const text = frame(changes);
+      if (text.length <= this.maxFrameBytes) this.fanout.publish(topics.presenceAll, text);
+      else if (this.opts.snapshot) this.resetInstead(changes, this.opts.snapshot);
+      else this.publishSplit(changes);
       this.publishPerUser(changes);
     }
     this.flushed.push(...events);
     if (this.flushed.length > REPLAY_KEEP) this.flushed.splice(0, this.flushed.length - REPLAY_KEEP);
+  }
+
+  /** `*` watchers get a snapshot instead of `changes`; what arrives meanwhile follows it. */
+  private resetInstead(changes: PresenceChange[], snapshot: NonNullable<PresenceFeedOptions['snapshot']>): void {
+    this.resetting = true;
+    snapshot().then((page) => {
+      this.fanout.publish(topics.presenceAll, resetFrame(page, 'churn'));
+    }, (err) => {
+      this.opts.log?.warn({ err, changes: changes.length }, 'presence snapshot failed; sending the changes instead');
+      this.publishSplit(changes);
+    }).finally(() => {
+      this.resetting = false;
+      if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.batchMs);
+    });
+  }
+
+  private publishSplit(changes: PresenceChange[]): void {
+    for (const text of frames(changes, this.maxFrameBytes)) this.fanout.publish(topics.presenceAll, text);
   }
 
   /** The next window's length, from how busy the one just flushed was. */
@@ -122,7 +172,7 @@ export class PresenceFeed {
       .filter((e) => e.seq > seq)
       .flatMap((e) => e.changes)
       .filter((c) => watching === '*' || watching.has(c.userId)));
-    if (changes.length > 0) sendTo(conn, frame(changes));
+    for (const text of frames(changes, this.maxFrameBytes)) sendTo(conn, text);
   }
 
   close(): void {
@@ -150,6 +200,30 @@ function frame(changes: PresenceChange[]): string {
   return JSON.stringify({ type: 'presence', changes });
 }
 
+/** `changes` as presence frames of at most `maxBytes` each (a single oversized change gets its own), in order. */
+export function frames(changes: PresenceChange[], maxBytes: number): string[] {
+  const out: string[] = [];
+  let batch: PresenceChange[] = [];
+  let bytes = 0;
+  for (const c of changes) {
+    const size = JSON.stringify(c).length + 1;
+    if (batch.length > 0 && bytes + size > maxBytes - 40) {
+      out.push(frame(batch));
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(c);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(frame(batch));
+  return out;
+}
+
+function resetFrame(page: { users: string[]; cursor?: string }, reason: 'churn' | 'outage'): string {
+  const msg: PresenceResetMessage = { type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}), reason };
+  return JSON.stringify(msg);
+}
+
 /**
  * Send every local socket watching '*' a fresh snapshot of the online set. Used after the
  * store came back from an outage: changes made during it (a user who left) were never published.
@@ -159,8 +233,8 @@ export async function sendPresenceReset(
 ): Promise<void> {
   try {
     const page = await store.online(undefined, limit);
-    const frame = JSON.stringify({ type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}) });
-    for (const c of conns) if (!c.closed && c.watching === '*') sendTo(c, frame);
+    const text = resetFrame(page, 'outage');
+    for (const c of conns) if (!c.closed && c.watching === '*') sendTo(c, text);
     log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
   } catch (err) {
     log.warn({ err }, 'presence reset snapshot failed');

@@ -47,7 +47,7 @@ describe('lifecycle drain', () => {
       presence: { graceMs: 0, welcomeOnlineLimit: 100 },
     } as unknown as Config;
     const lifecycle = createLifecycle({
-      config, admission: {} as ReturnType<typeof createAdmission>, session: () => {}, hub, feed: new PresenceFeed(fanout, 0),
+      config, admission: {} as ReturnType<typeof createAdmission>, session: () => {}, hub, feed: new PresenceFeed(fanout, { batchMs: 0 }),
       presence, metrics: createMetrics('n1'), log, markDirty: () => {},
     });
     // Admitted (counted in the hub) but not yet upgraded when the drain starts.

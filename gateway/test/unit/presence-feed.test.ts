@@ -1,7 +1,9 @@
 /**
  * Unit: the presence feed's adaptive window (pure logic, fake timers): a quiet cluster gets a
  * single change within PRESENCE_BATCH_MS; under churn a watcher's frames per second stay
- * bounded by 1000 / maxBatchMs whatever the rate, and no change is lost or reordered.
+ * bounded by 1000 / maxBatchMs whatever the rate, and no change is lost or reordered; a
+ * window too large for one frame becomes a `presence_reset` (or, without a snapshot, frames of
+ * bounded size).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { topics, type LocalFanout } from '../../src/connection.js';
@@ -33,7 +35,7 @@ afterEach(() => {
 describe('PresenceFeed pacing', () => {
   it('delivers a single change in a quiet cluster within batchMs, also right after a storm', async () => {
     const { fanout, frames } = recorder();
-    const feed = new PresenceFeed(fanout, 20, 250);
+    const feed = new PresenceFeed(fanout, { batchMs: 20, maxBatchMs: 250, maxFrameBytes: Infinity });
     const t0 = Date.now();
     feed.push(online('a'));
     await vi.advanceTimersByTimeAsync(20);
@@ -53,7 +55,7 @@ describe('PresenceFeed pacing', () => {
 
   it('sends a watcher at most 1000 / maxBatchMs frames per second under churn, every change once, in order', async () => {
     const { fanout, frames } = recorder();
-    const feed = new PresenceFeed(fanout, 20, 250);
+    const feed = new PresenceFeed(fanout, { batchMs: 20, maxBatchMs: 250, maxFrameBytes: Infinity });
     const sent: string[] = [];
     for (let ms = 0; ms < 10_000; ms++) { // 10 s at 1,000 changes per second
       sent.push(`u${ms}`);
@@ -70,12 +72,71 @@ describe('PresenceFeed pacing', () => {
 
   it('keeps the fixed window when maxBatchMs equals batchMs', async () => {
     const { fanout, frames } = recorder();
-    const feed = new PresenceFeed(fanout, 20, 20);
+    const feed = new PresenceFeed(fanout, { batchMs: 20, maxBatchMs: 20, maxFrameBytes: Infinity });
     for (let ms = 0; ms < 1000; ms++) {
       feed.push(online(`u${ms}`));
       await vi.advanceTimersByTimeAsync(1);
     }
     await vi.advanceTimersByTimeAsync(20);
     expect(frames.length).toBe(50);
+  });
+});
+
+describe('PresenceFeed frame size', () => {
+  function texts() {
+    const sent: Array<{ topic: string; msg: any; bytes: number }> = [];
+    const fanout: LocalFanout = {
+      publish: (topic, text) => void sent.push({ topic, msg: JSON.parse(text), bytes: text.length }),
+      subscribers: () => 0,
+    };
+    return { fanout, sent };
+  }
+  const burst = (feed: PresenceFeed, from: number, n: number) => {
+    for (let i = from; i < from + n; i++) feed.push(online(`user-with-a-longer-id-${i}`));
+  };
+
+  it('sends a presence_reset instead of an oversized window, then the changes that arrived meanwhile', async () => {
+    const { fanout, sent } = texts();
+    let release!: (page: { users: string[] }) => void;
+    let reads = 0;
+    const snapshot = () => { reads += 1; return new Promise<{ users: string[] }>((r) => { release = r; }); };
+    const feed = new PresenceFeed(fanout, { batchMs: 20, maxBatchMs: 250, snapshot, maxFrameBytes: 4096 });
+    burst(feed, 0, 500);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(reads).toBe(1);
+    expect(sent).toEqual([]); // nothing until the snapshot is read
+    burst(feed, 500, 3);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sent).toEqual([]); // held behind the reset
+    release({ users: ['user-with-a-longer-id-0'] });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(sent.map((f) => f.msg.type)).toEqual(['presence_reset', 'presence']);
+    expect(sent[0].msg).toEqual({ type: 'presence_reset', online: ['user-with-a-longer-id-0'], reason: 'churn' });
+    expect(sent[1].msg.changes.map((c: { userId: string }) => c.userId)).toEqual([500, 501, 502].map((i) => `user-with-a-longer-id-${i}`));
+    expect(Math.max(...sent.map((f) => f.bytes))).toBeLessThanOrEqual(4096);
+  });
+
+  it('splits the window into frames of bounded size, in order, when the snapshot cannot be read', async () => {
+    const { fanout, sent } = texts();
+    const feed = new PresenceFeed(fanout, { batchMs: 20, snapshot: () => Promise.reject(new Error('store down')), maxFrameBytes: 4096 });
+    burst(feed, 0, 500);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(sent.length).toBeGreaterThan(1);
+    expect(sent.every((f) => f.topic === topics.presenceAll && f.msg.type === 'presence' && f.bytes <= 4096)).toBe(true);
+    expect(sent.flatMap((f) => f.msg.changes.map((c: { userId: string }) => c.userId)))
+      .toEqual(Array.from({ length: 500 }, (_, i) => `user-with-a-longer-id-${i}`));
+  });
+
+  it('replays a late socket its missed changes in frames of bounded size', async () => {
+    const { fanout } = texts();
+    const feed = new PresenceFeed(fanout, { batchMs: 0, maxFrameBytes: 4096 });
+    burst(feed, 0, 300);
+    const got: string[] = [];
+    const socket = { send: (t: string) => { got.push(t); return true; } };
+    feed.replaySince({ closed: false, socket, watching: '*' } as never, 100);
+    expect(got.length).toBeGreaterThan(1);
+    expect(got.every((t) => t.length <= 4096)).toBe(true);
+    expect(got.flatMap((t) => JSON.parse(t).changes.map((c: { userId: string }) => c.userId)))
+      .toEqual(Array.from({ length: 200 }, (_, i) => `user-with-a-longer-id-${i + 100}`));
   });
 });

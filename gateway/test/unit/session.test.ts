@@ -62,7 +62,7 @@ beforeEach(async () => {
   users.add({ username: 'alina', displayName: 'Alina B' });
   const feeds = new HistoryFeeds({ broker, fanout: rec.fanout, log });
   const hub = new Hub(broker, rec.fanout, feeds, new RoomFeed(presence, rec.fanout, 0), log);
-  const feed = new PresenceFeed(rec.fanout, 0);
+  const feed = new PresenceFeed(rec.fanout, { batchMs: 0 });
   const channels = parseChannelPolicy(undefined, parseHistoryRules('news*=3/1h'));
   const access = createAccess({ verifyGrant: async () => { throw new Error('no tokens here'); }, log });
   dispatch = createSession({
