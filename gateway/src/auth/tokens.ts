@@ -1,11 +1,17 @@
 /**
- * Access tokens: verification for the gateway (jose), signing for the dev CLI and /api/login.
+ * Access tokens: verification for the gateway, signing for the dev CLI and /api/login.
+ * Tokens signed with the shared secret (HS*) are verified synchronously by fast-jwt on
+ * node:crypto: WebCrypto (jose) queues every HMAC as an async job, a quarter of the CPU of a
+ * connection storm. Tokens of a JWKS issuer are verified by jose, which fetches and rotates
+ * the keys. Both check the same claims: algorithm, signature, exp, iat not in the future,
+ * maximum age, issuer and audience, with JWT_CLOCK_SKEW_S of tolerance.
  * A verified token yields an Identity; every failure is an AuthError with a reason that is
  * safe to log. Token text is never logged or put in an error message.
  */
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { withDeadline } from '../deadline.js';
+import { createVerifier as createHmacVerifier, TokenError, type Algorithm } from 'fast-jwt';
 
 export interface Identity {
   userId: string;
@@ -65,12 +71,6 @@ function remoteKeys(url: string, timeoutMs: number): JWTVerifyGetKey {
  * The HS256 secret as a WebCrypto key, imported once: handing jose the raw bytes makes it
  * import them again on every verification (the top cost of a connection storm).
  */
-function hmacKey(secret: Uint8Array): () => Promise<CryptoKey> {
-  let key: Promise<CryptoKey> | undefined;
-  return () => (key ??= crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
-}
-
-/** A whole number of seconds, or undefined. */
 function seconds(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
@@ -84,13 +84,34 @@ function identityOf(payload: JWTPayload, auth: Config['auth']): Identity {
   if (exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
   const authTime = seconds(payload.auth_time) ?? iat!;
   if (authTime > iat! + auth.clockSkewS) throw new AuthError('invalid');
+  if (iat! > Date.now() / 1000 + auth.clockSkewS) throw new AuthError('invalid');
   const name = typeof payload.name === 'string' && payload.name.length <= 128 ? payload.name : undefined;
   return { userId: sub, name, exp: exp!, iat: iat!, authTime, version: seconds(payload.ver), channels: channelsClaim(payload.channels) };
 }
 
 /** The signature and registered claims of `token`, by the configured key; AuthError for every failure. */
+/** A synchronous HS* check of signature and standard claims; throws AuthError. */
+function hmacChecker(auth: Config['auth'], secret: Uint8Array, requiredClaims: string[]): (token: string) => JWTPayload {
+  const verify = createHmacVerifier({
+    key: Buffer.from(secret),
+    algorithms: auth.algorithms as Algorithm[],
+    allowedIss: auth.issuer,
+    allowedAud: auth.audience,
+    clockTolerance: auth.clockSkewS * 1000,
+    maxAge: (auth.maxTtlS + auth.clockSkewS) * 1000,
+    requiredClaims,
+  });
+  return (token) => {
+    try {
+      return verify(token) as JWTPayload;
+    } catch (err) {
+      throw new AuthError(err instanceof TokenError && err.code === TokenError.codes.expired ? 'expired' : 'invalid');
+    }
+  };
+}
+
 function createChecker(auth: Config['auth'], requiredClaims: string[]): (token: string) => Promise<JWTPayload> {
-  const secretKey = auth.secret ? hmacKey(auth.secret) : undefined;
+  const hmac = auth.secret ? hmacChecker(auth, auth.secret, requiredClaims) : undefined;
   const remote: JWTVerifyGetKey | undefined = auth.secret ? undefined : remoteKeys(auth.jwksUrl!, auth.timeoutMs);
   const options = {
     algorithms: auth.algorithms,
@@ -103,12 +124,9 @@ function createChecker(auth: Config['auth'], requiredClaims: string[]): (token: 
   return async (token) => {
     if (!token) throw new AuthError('missing');
     if (token.length > MAX_TOKEN_CHARS) throw new AuthError('invalid');
+    if (hmac) return hmac(token);
     try {
-      const { payload } = await withDeadline(
-        remote ? jwtVerify(token, remote, options) : jwtVerify(token, await secretKey!(), options),
-        auth.timeoutMs,
-        () => new AuthError('timeout'),
-      );
+      const { payload } = await withDeadline(jwtVerify(token, remote!, options), auth.timeoutMs, () => new AuthError('timeout'));
       return payload;
     } catch (err) {
       if (err instanceof AuthError) throw err;
@@ -119,12 +137,6 @@ function createChecker(auth: Config['auth'], requiredClaims: string[]): (token: 
   };
 }
 
-/**
- * Build the verifier once per process. Only configured algorithms pass; `exp`, `sub` and `iat`
- * are required; `iat` may not lie in the future beyond the clock skew, nor be older than
- * TOKEN_MAX_TTL_S, and `exp - iat` may not exceed it (a token "valid until 2999" is refused).
- * A subscription token (it has `channel`) is not an access token and is refused here.
- */
 export function createVerifier(auth: Config['auth']): Verifier {
   const check = createChecker(auth, ['exp', 'sub', 'iat']);
   return async (token) => {
@@ -152,6 +164,7 @@ export function createGrantVerifier(auth: Config['auth']): GrantVerifier {
   return async (token) => {
     const { sub, channel, exp, iat } = await check(token);
     if (typeof sub !== 'string' || typeof channel !== 'string' || exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
+    if (iat! > Date.now() / 1000 + auth.clockSkewS) throw new AuthError('invalid');
     return { userId: sub, channel, exp: exp! };
   };
 }
