@@ -95,7 +95,13 @@ export interface Config {
     sentinelName?: string;
     /** Redis Cluster seed nodes: every connection is an ioredis Cluster client. */
     clusterNodes?: Array<{ host: string; port: number }>;
+    /** Prefix of every key and channel; in a cluster it carries the hash tag that keeps presence in one slot. */
     prefix: string;
+    /**
+     * Cluster only: prefix of the broker's sharded action channels and history keys, which carry
+     * the action as their own hash tag (spread over the shards): `prefix` without its braces.
+     */
+    actionPrefix?: string;
   };
   auth: {
     /** HS256 secret bytes, when verifying with a shared secret. */
@@ -206,13 +212,26 @@ function hostPorts(name: string, items: string[]): Array<{ host: string; port: n
   });
 }
 
+/**
+ * The two prefixes of cluster mode (docs/SCALING.md). Presence scripts change several keys at
+ * once, so REDIS_PREFIX must hold a hash tag: Redis hashes only what lies between the first '{'
+ * and the next '}', and an empty tag ('{}') hashes the whole name. Action channels and history
+ * keys must spread over the shards instead, so they use the prefix without braces and put the
+ * action in their own tag (`gw:action:{room}`).
+ */
+function clusterPrefixes(prefix: string): { prefix: string; actionPrefix: string } {
+  const open = prefix.indexOf('{');
+  const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
+  if (open < 0 || close < 0) throw new ConfigError(`REDIS_CLUSTER_NODES needs a hash-tagged REDIS_PREFIX such as {gw}: (got "${prefix}")`);
+  if (close === open + 1) throw new ConfigError(`REDIS_PREFIX "${prefix}": its first hash tag is empty ('{}'), so Redis would hash whole key names; use one like {gw}:`);
+  return { prefix, actionPrefix: prefix.replace(/[{}]/g, '') };
+}
+
 function redisFrom(e: z.infer<typeof env>): Config['redis'] {
   const ways = [e.REDIS_URL, e.REDIS_SENTINELS, e.REDIS_CLUSTER_NODES].filter(Boolean).length;
   if (ways > 1) throw new ConfigError('set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
   if (e.REDIS_CLUSTER_NODES) {
-    // The presence scripts change several keys at once: in a cluster they must share one slot.
-    if (!/\{[^}]+\}/.test(e.REDIS_PREFIX)) throw new ConfigError('REDIS_CLUSTER_NODES needs a hash-tagged REDIS_PREFIX such as {gw}:');
-    return { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES), prefix: e.REDIS_PREFIX };
+    return { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES), ...clusterPrefixes(e.REDIS_PREFIX) };
   }
   if (!e.REDIS_SENTINELS) return e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined;
   if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the monitored primary)');

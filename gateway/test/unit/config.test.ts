@@ -24,6 +24,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6390' }).redis).toEqual({ url: 'redis://127.0.0.1:6390', prefix: '' });
   });
 
+  it('in cluster mode, keeps the hash-tagged prefix for presence and strips its braces for action channels and history', () => {
+    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001', REDIS_PREFIX: '{gw}:' }).redis).toEqual({
+      clusterNodes: [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 7001 }], prefix: '{gw}:', actionPrefix: 'gw:',
+    });
+    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: 'app:{eu}:' }).redis).toMatchObject({ prefix: 'app:{eu}:', actionPrefix: 'app:eu:' });
+    // Outside a cluster, action names stay under REDIS_PREFIX as they always were.
+    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6390', REDIS_PREFIX: '{gw}:' }).redis).not.toHaveProperty('actionPrefix');
+  });
+
   it.each([
     [{ PORT: '70000' }, /PORT/],
     [{ PORT: 'abc' }, /PORT/],
@@ -40,6 +49,8 @@ describe('loadConfig', () => {
     [{ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://x:1' }, /one of REDIS_URL, REDIS_SENTINELS/],
     [{ REDIS_CLUSTER_NODES: 'a:1' }, /hash-tagged REDIS_PREFIX/],
     [{ REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: 'gw:' }, /hash-tagged REDIS_PREFIX/],
+    [{ REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: 'gw}:{' }, /hash-tagged REDIS_PREFIX/],
+    [{ REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: '{}{gw}:' }, /first hash tag is empty/],
     [{ HISTORY_ACTIONS: 'news=0/5m' }, /HISTORY_ACTIONS/],
     [{ HISTORY_ACTIONS: 'news' }, /HISTORY_ACTIONS/],
     [{ API_KEYS: 'short' }, /API_KEYS/],
