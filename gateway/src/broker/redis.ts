@@ -1,8 +1,9 @@
 /**
- * The Broker on Redis pub/sub and Streams. Names, all under the key prefix P:
- *   channel  P action:<topic>         pub/sub of the topic
- *   stream   P history:<topic>        history topics: the kept messages (field p: payload)
- *   hash     P history-meta:<topic>   history topics: epoch, top, floor (lua/publish.lua)
+ * The Broker on Redis pub/sub and Streams. A topic's names (channel, history stream and meta
+ * hash) come from ./names.ts, in one of two layouts: classic (PUBLISH / SUBSCRIBE, one Redis
+ * or Sentinel; `P action:<topic>`) or sharded (SPUBLISH / SSUBSCRIBE on a Redis Cluster; the
+ * topic is the names' hash tag, `P action:{<topic>}`, so each topic lives on one shard and
+ * the topics spread over all of them).
  * A message on the channel is `<origin>\n<payload>`: `origin` is the publishing node's id for
  * plain publishes, so a receiver drops its own by comparing that prefix without parsing the
  * payload (node ids never contain '\n' or '*'); for history publishes it is
@@ -18,16 +19,16 @@
  *   either way `publish` rejects once `publishTimeoutMs` has passed. It also runs the history
  *   scripts (publish-with-append and reads).
  * - `subscriber` dedicated to subscriptions (it enters subscriber mode). It may be shared
- *   with other components using other channels: only our channels are handled.
+ *   with other components using other channels: only our channels are handled. Sharded: an
+ *   ioredis Cluster created with `shardedSubscribers: true`.
  *
- * Subscriptions survive reconnects: ioredis re-subscribes (`autoResubscribe`), and this class
- * also re-applies its own topic set on every 'ready', so topics added or removed while Redis
- * was away are settled too (SUBSCRIBE and UNSUBSCRIBE are idempotent in Redis).
+ * Subscriptions survive reconnects (and, sharded, a primary's restart): ./redis-subscriptions.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { withDeadline } from '../deadline.js';
 import type { Logger } from '../log.js';
+import { classicNames, shardedNames, type TopicNames } from './names.js';
+import { confirmed, RedisSubscriptions } from './redis-subscriptions.js';
 import type { Broker, Delivery, HistoryPolicy, HistoryQuery, HistoryRead, StreamPosition } from './types.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -39,8 +40,10 @@ type StreamEntry = [id: string, fields: string[]];
 export interface RedisBrokerOptions {
   publisher: Redis;
   subscriber: Redis;
-  /** Key prefix shared by the cluster (REDIS_PREFIX). */
+  /** Prefix of the broker's names: REDIS_PREFIX, or its brace-less form when sharded. */
   prefix: string;
+  /** Redis Cluster: sharded pub/sub and per-topic hash tags (./names.ts). Default false. */
+  sharded?: boolean;
   /** This node's id; must not contain '\n' nor start with '*'. */
   nodeId: string;
   logger?: Logger;
@@ -50,26 +53,15 @@ export interface RedisBrokerOptions {
 
 type Handler = (delivery: Delivery) => void;
 
-/** Rejects with a 'broker unavailable' error when Redis has not confirmed `what` within `ms`. */
-function confirmed<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return withDeadline(p, ms, () => new Error(`broker unavailable: ${what} not confirmed within ${ms} ms`));
-}
-
 export class RedisBroker implements Broker {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly nodeId: string;
   private readonly logger?: Logger;
-  private readonly channelPrefix: string;
-  private readonly prefix: string;
+  private readonly names: TopicNames;
+  private readonly subscriptions: RedisSubscriptions;
   private readonly timeoutMs: number;
-  /** Topics this node wants: the source of truth, whatever Redis currently has. */
-  private readonly topics = new Set<string>();
-  /** Topics left while the subscriber was away: unsubscribed on the next 'ready'. */
-  private readonly stale = new Set<string>();
   private handler: Handler | undefined;
-  private onResume: (() => void) | undefined;
-  private everReady = false;
   private closed = false;
 
   constructor(opts: RedisBrokerOptions) {
@@ -78,19 +70,18 @@ export class RedisBroker implements Broker {
     this.subscriber = opts.subscriber;
     this.nodeId = opts.nodeId;
     this.logger = opts.logger;
-    this.prefix = opts.prefix;
-    this.channelPrefix = `${opts.prefix}action:`;
+    this.names = opts.sharded ? shardedNames(opts.prefix) : classicNames(opts.prefix);
     for (const [name, script] of Object.entries(SCRIPTS)) {
       if (!(name in this.publisher)) this.publisher.defineCommand(name, { numberOfKeys: 2, lua: script });
     }
     this.timeoutMs = opts.publishTimeoutMs ?? 2000;
-    this.subscriber.on('message', this.onRedisMessage);
-    this.everReady = this.subscriber.status === 'ready';
-    this.subscriber.on('ready', this.onSubscriberReady);
+    this.subscriptions = new RedisSubscriptions({
+      subscriber: this.subscriber, names: this.names, timeoutMs: this.timeoutMs, logger: this.logger, onMessage: this.onRedisMessage,
+    });
   }
 
   onResumed(handler: () => void): void {
-    this.onResume = handler;
+    this.subscriptions.onResumed(handler);
   }
 
   /**
@@ -100,13 +91,15 @@ export class RedisBroker implements Broker {
    */
   async publish(topic: string, payload: string, opts: { history?: HistoryPolicy } = {}): Promise<Partial<StreamPosition>> {
     this.ensureReady();
+    const channel = this.names.channel(topic);
     if (!opts.history) {
-      await this.call('publish', () => this.publisher.publish(this.channelPrefix + topic, `${this.nodeId}\n${payload}`));
+      const message = `${this.nodeId}\n${payload}`;
+      await this.call('publish', () => (this.names.sharded ? this.publisher.spublish(channel, message) : this.publisher.publish(channel, message)));
       return {};
     }
     const { count, ageMs } = opts.history;
     const [offset, epoch] = (await this.call('publish', () => this.script('brokerPublish')(
-      ...this.streamKeys(topic), this.channelPrefix + topic, payload, String(count), String(ageMs),
+      ...this.names.history(topic), channel, payload, String(count), String(ageMs), this.names.sharded ? 'SPUBLISH' : 'PUBLISH',
     ))) as [string, string];
     return { offset, epoch };
   }
@@ -117,15 +110,11 @@ export class RedisBroker implements Broker {
       ? ['since', q.since.offset, q.since.epoch ?? '', String(q.limit)]
       : ['last', String(Math.max(0, q.last ?? 0)), '', '0'];
     const [epoch, top, recovered, entries] = (await this.call('history read', () => this.script('brokerHistory')(
-      ...this.streamKeys(topic), ...args, String(q.policy.ageMs),
+      ...this.names.history(topic), ...args, String(q.policy.ageMs),
     ))) as [string, string, number, StreamEntry[]];
     const list = q.since ? entries : entries.reverse();
     const messages = list.map(([offset, fields]) => ({ offset, payload: fields[fields.indexOf('p') + 1] }));
     return { ...(q.since ? { recovered: recovered === 1 } : {}), messages, top: { offset: top, epoch } };
-  }
-
-  private streamKeys(topic: string): [string, string] {
-    return [`${this.prefix}history:${topic}`, `${this.prefix}history-meta:${topic}`];
   }
 
   private script(name: keyof typeof SCRIPTS): ScriptFn {
@@ -148,33 +137,15 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /**
-   * Resolves when Redis confirmed, or at once while the subscriber is reconnecting (the topic
-   * is subscribed on 'ready'). Rejects when Redis refuses or does not answer in time; the topic
-   * stays wanted either way and is re-applied on the next reconnect.
-   */
+  /** See RedisSubscriptions.add: resolves once confirmed (or at once while reconnecting). */
   async subscribe(topic: string): Promise<void> {
     if (this.closed) throw new Error('broker closed');
-    if (this.topics.has(topic)) return;
-    this.topics.add(topic);
-    this.stale.delete(topic);
-    if (this.subscriber.status !== 'ready') return;
-    await confirmed(this.subscriber.subscribe(this.channelPrefix + topic), this.timeoutMs, 'subscribe');
+    await this.subscriptions.add(topic);
   }
 
-  /** Delivery for `topic` stops at once; Redis is told now, or on the next 'ready'. Never rejects. */
+  /** Delivery for `topic` stops at once; Redis is told now, or after the next reconnect. Never rejects. */
   async unsubscribe(topic: string): Promise<void> {
-    if (!this.topics.delete(topic)) return;
-    if (this.subscriber.status !== 'ready') {
-      this.stale.add(topic);
-      return;
-    }
-    try {
-      await confirmed(this.subscriber.unsubscribe(this.channelPrefix + topic), this.timeoutMs, 'unsubscribe');
-    } catch (err) {
-      this.stale.add(topic);
-      this.logger?.warn({ err, topic }, 'unsubscribe not confirmed; retried on reconnect');
-    }
+    await this.subscriptions.remove(topic);
   }
 
   onMessage(handler: Handler): void {
@@ -189,24 +160,12 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.subscriber.off('message', this.onRedisMessage);
-    this.subscriber.off('ready', this.onSubscriberReady);
-    const channels = [...this.topics, ...this.stale].map((t) => this.channelPrefix + t);
-    this.topics.clear();
-    this.stale.clear();
-    if (channels.length === 0 || this.subscriber.status !== 'ready') return;
-    try {
-      await confirmed(this.subscriber.unsubscribe(...channels), this.timeoutMs, 'unsubscribe');
-    } catch (err) {
-      this.logger?.warn({ err }, 'unsubscribe on close failed');
-    }
+    await this.subscriptions.close();
   }
 
   /** Never throws: a bad message or a throwing handler is logged and dropped. */
-  private readonly onRedisMessage = (channel: string, message: string): void => {
-    if (!channel.startsWith(this.channelPrefix)) return;
-    const topic = channel.slice(this.channelPrefix.length);
-    if (!this.topics.has(topic) || !this.handler) return;
+  private readonly onRedisMessage = (topic: string, message: string): void => {
+    if (!this.handler || this.closed) return;
     const delivery = this.decode(topic, message);
     if (!delivery) return;
     try {
@@ -234,28 +193,5 @@ export class RedisBroker implements Broker {
       return undefined;
     }
     return { topic, payload, position: { offset, prev, epoch } };
-  }
-
-  /**
-   * After a (re)connect: subscribe everything wanted and drop what was left meanwhile. ioredis
-   * emits 'ready' on the next tick, after its own autoResubscribe was sent, so these commands
-   * go after it on the connection and have the last word.
-   */
-  private readonly onSubscriberReady = (): void => {
-    if (this.closed || this.subscriber.status !== 'ready') return;
-    const stale = [...this.stale].filter((t) => !this.topics.has(t)).map((t) => this.channelPrefix + t);
-    const wanted = [...this.topics].map((t) => this.channelPrefix + t);
-    this.stale.clear();
-    if (stale.length > 0) this.subscriber.unsubscribe(...stale).catch((err) => this.logger?.warn({ err }, 'unsubscribe after reconnect failed'));
-    if (wanted.length === 0) return this.resumed();
-    this.subscriber.subscribe(...wanted)
-      .then(() => this.resumed())
-      .catch((err) => this.logger?.warn({ err }, 'resubscribe after reconnect failed'));
-  };
-
-  /** Live delivery is back: only after the first 'ready' was there anything to miss. */
-  private resumed(): void {
-    if (this.everReady && !this.closed) this.onResume?.();
-    this.everReady = true;
   }
 }

@@ -1,0 +1,222 @@
+/**
+ * The topics one node wants from Redis, kept subscribed across reconnects, for the broker
+ * (./redis.ts). `topics` is the source of truth, whatever Redis currently has.
+ *
+ * classic (one Redis, Sentinel; names from ./names.ts): SUBSCRIBE / UNSUBSCRIBE on one
+ * connection. ioredis re-subscribes by itself (`autoResubscribe`), and on every 'ready' the
+ * whole wanted set is re-applied and what was left meanwhile unsubscribed, so changes made
+ * while Redis was away are settled too (both commands are idempotent in Redis and in ioredis).
+ * Live delivery is back (onResumed) once that SUBSCRIBE is confirmed.
+ *
+ * sharded (an ioredis Cluster with `shardedSubscribers: true`): SSUBSCRIBE / SUNSUBSCRIBE,
+ * which ioredis sends on one connection per primary, chosen by the channel's slot. ioredis
+ * keeps its own per-slot channel lists and re-subscribes them itself whenever a primary's
+ * connection was lost or the slot map changed, then emits 'subscribersReady'. Re-sending a
+ * topic it already has would append a duplicate to its list at every reconnect, so this class
+ * re-sends only what ioredis may not have (`retry`: subscribed while the cluster was down, or
+ * not confirmed), unsubscribes `stale` topics, and then confirms the lot with one probe round
+ * trip per wanted topic on that topic's connection (names.probe). A lost connection ('-node',
+ * 'close') marks an interruption; the first fully confirmed settle after it is the resume.
+ * A settle that fails is retried on the next 'subscribersReady' or after `timeoutMs`.
+ */
+import type { Redis } from 'ioredis';
+import { withDeadline } from '../deadline.js';
+import type { Logger } from '../log.js';
+import type { TopicNames } from './names.js';
+
+export interface SubscriptionsOptions {
+  subscriber: Redis;
+  names: TopicNames;
+  /** A subscribe (or probe) not confirmed within this time rejects. */
+  timeoutMs: number;
+  logger?: Logger;
+  /** Every message on a wanted topic's channel, raw. */
+  onMessage: (topic: string, message: string) => void;
+}
+
+/** Rejects with a 'broker unavailable' error when Redis has not confirmed `what` within `ms`. */
+export function confirmed<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(p, ms, () => new Error(`broker unavailable: ${what} not confirmed within ${ms} ms`));
+}
+
+export class RedisSubscriptions {
+  private readonly sub: Redis;
+  private readonly names: TopicNames;
+  private readonly ms: number;
+  private readonly logger?: Logger;
+  private readonly topics = new Set<string>();
+  /** Topics left while their unsubscribe could not be confirmed: unsubscribed on the next settle. */
+  private readonly stale = new Set<string>();
+  /** Sharded: wanted topics ioredis may not have been given; sent again on the next settle. */
+  private readonly retry = new Set<string>();
+  private onResume: (() => void) | undefined;
+  private everReady: boolean;
+  private interrupted = false;
+  private settling = false;
+  private again = false;
+  private closed = false;
+  private readonly events: Array<[string, (...args: string[]) => void]>;
+
+  constructor(private readonly opts: SubscriptionsOptions) {
+    this.sub = opts.subscriber;
+    this.names = opts.names;
+    this.ms = opts.timeoutMs;
+    this.logger = opts.logger;
+    this.everReady = this.sub.status === 'ready';
+    const interrupted = () => { this.interrupted = true; };
+    this.events = this.names.sharded
+      ? [['smessage', this.onRedisMessage], ['subscribersReady', this.onShardsReady], ['-node', interrupted], ['close', interrupted]]
+      : [['message', this.onRedisMessage], ['ready', this.onClassicReady]];
+    for (const [event, fn] of this.events) this.sub.on(event, fn);
+  }
+
+  onResumed(handler: () => void): void {
+    this.onResume = handler;
+  }
+
+  wants(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
+  /**
+   * Resolves when Redis confirmed, or at once while the subscriber is reconnecting (the topic
+   * is subscribed then). Rejects when Redis refuses or does not answer in time; the topic stays
+   * wanted either way and is applied again after the next reconnect.
+   */
+  async add(topic: string): Promise<void> {
+    if (this.closed) throw new Error('broker closed');
+    const channel = this.names.channel(topic);
+    if (this.topics.has(topic)) return;
+    this.topics.add(topic);
+    this.stale.delete(topic);
+    if (this.sub.status !== 'ready') {
+      if (this.names.sharded) this.retry.add(topic);
+      return;
+    }
+    try {
+      await confirmed(this.names.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel), this.ms, 'subscribe');
+    } catch (err) {
+      if (this.names.sharded && this.topics.has(topic)) this.retry.add(topic);
+      throw err;
+    }
+  }
+
+  /** Delivery for `topic` stops at once; Redis is told now, or after the next reconnect. Never rejects. */
+  async remove(topic: string): Promise<void> {
+    if (!this.topics.delete(topic)) return;
+    this.retry.delete(topic);
+    if (this.sub.status !== 'ready') {
+      this.stale.add(topic);
+      return;
+    }
+    try {
+      await confirmed(this.unsubscribe([topic]), this.ms, 'unsubscribe');
+    } catch (err) {
+      this.stale.add(topic);
+      this.logger?.warn({ err, topic }, 'unsubscribe not confirmed; retried on reconnect');
+    }
+  }
+
+  /** Stops delivery, unsubscribes every channel (best effort) and detaches; the client stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [event, fn] of this.events) this.sub.off(event, fn);
+    const topics = [...this.topics, ...this.stale];
+    this.topics.clear();
+    this.stale.clear();
+    this.retry.clear();
+    if (topics.length === 0 || this.sub.status !== 'ready') return;
+    try {
+      await confirmed(this.unsubscribe(topics), this.ms, 'unsubscribe');
+    } catch (err) {
+      this.logger?.warn({ err }, 'unsubscribe on close failed');
+    }
+  }
+
+  /** One UNSUBSCRIBE for all (classic); one SUNSUBSCRIBE per topic (each its own slot). */
+  private async unsubscribe(topics: string[]): Promise<void> {
+    const channels = topics.map((t) => this.names.channel(t));
+    if (!this.names.sharded) await this.sub.unsubscribe(...channels);
+    else await Promise.all(channels.map((c) => this.sub.sunsubscribe(c)));
+  }
+
+  private readonly onRedisMessage = (channel: string, message: string): void => {
+    const topic = this.names.topicOf(channel);
+    if (topic !== undefined && this.topics.has(topic)) this.opts.onMessage(topic, message);
+  };
+
+  /**
+   * Classic, after a (re)connect: subscribe everything wanted and drop what was left meanwhile.
+   * ioredis emits 'ready' on the next tick, after its own autoResubscribe was sent, so these
+   * commands go after it on the connection and have the last word.
+   */
+  private readonly onClassicReady = (): void => {
+    if (this.closed || this.sub.status !== 'ready') return;
+    const stale = [...this.stale].filter((t) => !this.topics.has(t)).map((t) => this.names.channel(t));
+    const wanted = [...this.topics].map((t) => this.names.channel(t));
+    this.stale.clear();
+    if (stale.length > 0) this.sub.unsubscribe(...stale).catch((err) => this.logger?.warn({ err }, 'unsubscribe after reconnect failed'));
+    if (wanted.length === 0) return this.classicResumed();
+    this.sub.subscribe(...wanted)
+      .then(() => this.classicResumed())
+      .catch((err) => this.logger?.warn({ err }, 'resubscribe after reconnect failed'));
+  };
+
+  /** Live delivery is back: only after the first 'ready' was there anything to miss. */
+  private classicResumed(): void {
+    if (this.everReady && !this.closed) this.onResume?.();
+    this.everReady = true;
+  }
+
+  /** Sharded: ioredis re-subscribed its channels; settle ours, one settle at a time. */
+  private readonly onShardsReady = (): void => {
+    if (this.closed) return;
+    if (this.settling) {
+      this.again = true;
+      return;
+    }
+    this.settling = true;
+    void this.settleLoop().finally(() => { this.settling = false; });
+  };
+
+  private async settleLoop(): Promise<void> {
+    let ok = false;
+    do {
+      this.again = false;
+      ok = await this.settle();
+      if (ok && this.interrupted && !this.closed) {
+        this.interrupted = false;
+        this.onResume?.();
+      }
+    } while (this.again && !this.closed);
+    if (!ok && !this.closed) setTimeout(this.onShardsReady, this.ms).unref();
+  }
+
+  /** True when every stale topic is unsubscribed and every wanted one confirmed subscribed. */
+  private async settle(): Promise<boolean> {
+    const stale = [...this.stale].filter((t) => !this.topics.has(t));
+    const retry = [...this.retry].filter((t) => this.topics.has(t));
+    const resent = new Set(retry);
+    this.stale.clear();
+    this.retry.clear();
+    const step = async (topic: string, run: () => Promise<unknown>, failed: Set<string>) => {
+      try {
+        await confirmed(run(), this.ms, 'resubscribe');
+        return true;
+      } catch {
+        failed.add(topic);
+        return false;
+      }
+    };
+    const done = await Promise.all([
+      ...stale.map((t) => step(t, () => this.sub.sunsubscribe(this.names.channel(t)), this.stale)),
+      ...retry.map((t) => step(t, () => this.sub.ssubscribe(this.names.channel(t)), this.retry)),
+      // The probe follows ioredis' own SSUBSCRIBE on each topic's connection: once answered, it was applied.
+      ...[...this.topics].filter((t) => !resent.has(t)).map((t) => step(t, () => this.sub.sunsubscribe(this.names.probe(t)), new Set())),
+    ]);
+    const ok = done.every(Boolean);
+    if (!ok) this.logger?.warn({ stale: this.stale.size, retry: this.retry.size }, 'sharded resubscribe not confirmed; retried');
+    return ok;
+  }
+}
