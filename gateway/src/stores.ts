@@ -42,7 +42,8 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-function redisOptions(role: string, writes: boolean): RedisOptions {
+/** Options of one connection: `writes` ones fail at once while Redis is away (see above). */
+export function redisOptions(role: string, writes: boolean): RedisOptions {
   return {
     lazyConnect: true,
     connectionName: role,
@@ -60,13 +61,16 @@ function redisOptions(role: string, writes: boolean): RedisOptions {
  * One connection with `options`: to a URL, through Sentinels (ioredis asks them for the
  * current primary and follows a failover), or to a Redis Cluster. A Cluster client offers the
  * commands, scripts and pub/sub the stores use, so it is handed to them as a Redis.
+ * `shardedSubscribers` (Cluster only; the broker's subscriber): SSUBSCRIBE goes to one
+ * subscriber connection per primary, which ioredis re-creates and re-subscribes after a
+ * primary's connection was lost or the slot map changed (broker/redis-subscriptions.ts).
  */
-function connect(redis: NonNullable<Config['redis']>, options: RedisOptions): Redis {
+export function connect(redis: NonNullable<Config['redis']>, options: RedisOptions, shardedSubscribers = false): Redis {
   if (redis.clusterNodes) {
     const { enableOfflineQueue, lazyConnect, ...nodeOptions } = options;
     const cluster = new Cluster(redis.clusterNodes, {
       redisOptions: nodeOptions, enableOfflineQueue, lazyConnect, scaleReads: 'master',
-      clusterRetryStrategy: options.retryStrategy,
+      clusterRetryStrategy: options.retryStrategy, shardedSubscribers,
     });
     return cluster as unknown as Redis;
   }
@@ -74,10 +78,27 @@ function connect(redis: NonNullable<Config['redis']>, options: RedisOptions): Re
   return new Redis(redis.url!, options);
 }
 
+/**
+ * Connects `c`; on a Cluster also every node connection, now and whenever one is created.
+ * ioredis opens a Cluster's node connections lazily, and while a fresh one still handshakes it
+ * writes PUBLISH/SPUBLISH (flagged 'loading') at once but queues what was sent before: the first
+ * burst to a node would go out of order, breaking the broker's per-publisher order.
+ */
+export async function open(c: Redis): Promise<void> {
+  if (!((c as unknown) instanceof Cluster)) return c.connect();
+  const cluster = c as unknown as Cluster;
+  const connectNode = (node: Redis) => (node.status === 'wait' ? node.connect().catch(() => {}) : undefined);
+  await cluster.connect();
+  // Only once connected: connecting nodes while ioredis itself connects the cluster sometimes
+  // left cluster.connect() hanging (seen about once in 20 connects in the contract suite).
+  cluster.on('+node', connectNode);
+  await Promise.all(cluster.nodes('all').map(connectNode));
+}
+
 export async function createRedisStores(config: Readonly<Config>, log: Logger): Promise<Stores> {
-  const { prefix } = config.redis!;
-  const make = (role: string, writes: boolean) => {
-    const c = connect(config.redis!, redisOptions(`${config.nodeId}:${role}`, writes));
+  const { prefix, actionPrefix, clusterNodes } = config.redis!;
+  const make = (role: string, writes: boolean, sharded = false) => {
+    const c = connect(config.redis!, redisOptions(`${config.nodeId}:${role}`, writes), sharded);
     let lastError = '';
     c.on('error', (err) => {
       if (err.message !== lastError) log.warn({ role, err: err.message }, 'redis connection error');
@@ -89,16 +110,19 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
   const commands = make('commands', true);
   const presenceSub = make('presence-sub', false);
   const publisher = make('publisher', true);
-  const subscriber = make('subscriber', false);
+  const subscriber = make('subscriber', false, Boolean(clusterNodes));
   const inbox = make('inbox', true);
   const clients = [commands, presenceSub, publisher, subscriber, inbox];
-  await Promise.all(clients.map((c) => c.connect()));
+  await Promise.all(clients.map(open));
 
   const presence = new RedisPresenceStore({
     redis: commands, subscriber: presenceSub, prefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
     eventsMaxLen: config.events.maxLen, logger: log.child({ component: 'presence-store' }),
   });
-  const broker = new RedisBroker({ publisher, subscriber, prefix, nodeId: config.nodeId, logger: log.child({ component: 'broker' }) });
+  // On a cluster the broker's names spread over the shards (sharded pub/sub, config.ts clusterPrefixes).
+  const broker = new RedisBroker({
+    publisher, subscriber, prefix: actionPrefix ?? prefix, sharded: Boolean(clusterNodes), nodeId: config.nodeId, logger: log.child({ component: 'broker' }),
+  });
   const reconnectCbs: Array<() => void> = [];
   // Callbacks are registered after the first connect, so every 'ready' they see is a reconnect.
   commands.on('ready', () => {

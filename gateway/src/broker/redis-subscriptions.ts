@@ -14,10 +14,11 @@
  * connection was lost or the slot map changed, then emits 'subscribersReady'. Re-sending a
  * topic it already has would append a duplicate to its list at every reconnect, so this class
  * re-sends only what ioredis may not have (`retry`: subscribed while the cluster was down, or
- * not confirmed), unsubscribes `stale` topics, and then confirms the lot with one probe round
- * trip per wanted topic on that topic's connection (names.probe). A lost connection ('-node',
- * 'close') marks an interruption; the first fully confirmed settle after it is the resume.
- * A settle that fails is retried on the next 'subscribersReady' or after `timeoutMs`.
+ * not confirmed), unsubscribes `stale` topics, and confirms the rest with one probe round trip
+ * per wanted topic on that topic's connection (names.probe). A Cluster client stays 'ready'
+ * while single primaries are away, so a lost connection ('-node', 'close') marks the
+ * subscriptions interrupted (not live) until such a settle succeeds; that settle is the resume.
+ * Settles run on 'subscribersReady', and every `timeoutMs` while one is due.
  */
 import type { Redis } from 'ioredis';
 import { withDeadline } from '../deadline.js';
@@ -55,6 +56,7 @@ export class RedisSubscriptions {
   private settling = false;
   private again = false;
   private closed = false;
+  private timer: NodeJS.Timeout | undefined;
   private readonly events: Array<[string, (...args: string[]) => void]>;
 
   constructor(private readonly opts: SubscriptionsOptions) {
@@ -63,9 +65,8 @@ export class RedisSubscriptions {
     this.ms = opts.timeoutMs;
     this.logger = opts.logger;
     this.everReady = this.sub.status === 'ready';
-    const interrupted = () => { this.interrupted = true; };
     this.events = this.names.sharded
-      ? [['smessage', this.onRedisMessage], ['subscribersReady', this.onShardsReady], ['-node', interrupted], ['close', interrupted]]
+      ? [['smessage', this.onRedisMessage], ['subscribersReady', this.onShardsReady], ['-node', this.onShardLost], ['close', this.onShardLost]]
       : [['message', this.onRedisMessage], ['ready', this.onClassicReady]];
     for (const [event, fn] of this.events) this.sub.on(event, fn);
   }
@@ -74,8 +75,12 @@ export class RedisSubscriptions {
     this.onResume = handler;
   }
 
-  wants(topic: string): boolean {
-    return this.topics.has(topic);
+  /**
+   * The subscriber is connected (classic), and (sharded) no connection was lost since the last
+   * confirmed settle: a Cluster client stays 'ready' while single primaries are away.
+   */
+  isLive(): boolean {
+    return !this.closed && this.sub.status === 'ready' && !this.interrupted;
   }
 
   /**
@@ -121,6 +126,7 @@ export class RedisSubscriptions {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
     for (const [event, fn] of this.events) this.sub.off(event, fn);
     const topics = [...this.topics, ...this.stale];
     this.topics.clear();
@@ -169,7 +175,22 @@ export class RedisSubscriptions {
     this.everReady = true;
   }
 
-  /** Sharded: ioredis re-subscribed its channels; settle ours, one settle at a time. */
+  /** Sharded: a connection was lost; not live until a settle confirms everything again. */
+  private readonly onShardLost = (): void => {
+    this.interrupted = true;
+    this.scheduleSettle();
+  };
+
+  private scheduleSettle(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.onShardsReady();
+    }, this.ms);
+    this.timer.unref();
+  }
+
+  /** Sharded: ioredis re-subscribed its channels (or a retry is due); settle ours, one settle at a time. */
   private readonly onShardsReady = (): void => {
     if (this.closed) return;
     if (this.settling) {
@@ -190,30 +211,31 @@ export class RedisSubscriptions {
         this.onResume?.();
       }
     } while (this.again && !this.closed);
-    if (!ok && !this.closed) setTimeout(this.onShardsReady, this.ms).unref();
+    if (!ok) this.scheduleSettle();
   }
 
-  /** True when every stale topic is unsubscribed and every wanted one confirmed subscribed. */
+  /**
+   * True when the cluster answers, every stale topic is unsubscribed, and every wanted one is
+   * subscribed: re-sent if ioredis may not have it, otherwise probed on its connection. The
+   * probe's answer counts that connection's subscriptions: 0 means ioredis has not re-subscribed
+   * there yet (ioredis sends a connection's channels in one go, so more than 0 means all).
+   */
   private async settle(): Promise<boolean> {
     const stale = [...this.stale].filter((t) => !this.topics.has(t));
-    const retry = [...this.retry].filter((t) => this.topics.has(t));
-    const resent = new Set(retry);
+    const retry = new Set([...this.retry].filter((t) => this.topics.has(t)));
     this.stale.clear();
     this.retry.clear();
-    const step = async (topic: string, run: () => Promise<unknown>, failed: Set<string>) => {
-      try {
-        await confirmed(run(), this.ms, 'resubscribe');
-        return true;
-      } catch {
-        failed.add(topic);
-        return false;
-      }
+    const step = async (run: () => Promise<unknown>, onFail: () => void, ok: (r: unknown) => boolean = () => true) => {
+      const done = await confirmed(run(), this.ms, 'resubscribe').then(ok, () => false);
+      if (!done) onFail();
+      return done;
     };
+    const probe = (t: string) => step(() => this.sub.sunsubscribe(this.names.probe(t)), () => {}, (n) => typeof n === 'number' && n > 0);
     const done = await Promise.all([
-      ...stale.map((t) => step(t, () => this.sub.sunsubscribe(this.names.channel(t)), this.stale)),
-      ...retry.map((t) => step(t, () => this.sub.ssubscribe(this.names.channel(t)), this.retry)),
-      // The probe follows ioredis' own SSUBSCRIBE on each topic's connection: once answered, it was applied.
-      ...[...this.topics].filter((t) => !resent.has(t)).map((t) => step(t, () => this.sub.sunsubscribe(this.names.probe(t)), new Set())),
+      step(() => this.sub.ping(), () => {}),
+      ...stale.map((t) => step(() => this.sub.sunsubscribe(this.names.channel(t)), () => this.stale.add(t))),
+      ...[...retry].map((t) => step(() => this.sub.ssubscribe(this.names.channel(t)), () => this.retry.add(t))),
+      ...[...this.topics].filter((t) => !retry.has(t)).map(probe),
     ]);
     const ok = done.every(Boolean);
     if (!ok) this.logger?.warn({ stale: this.stale.size, retry: this.retry.size }, 'sharded resubscribe not confirmed; retried');

@@ -153,7 +153,7 @@ export class RedisBroker implements Broker {
   }
 
   isReady(): boolean {
-    return !this.closed && this.publisher.status === 'ready' && this.subscriber.status === 'ready';
+    return !this.closed && this.publisher.status === 'ready' && this.subscriptions.isLive();
   }
 
   /** Stops delivery, unsubscribes our channels (best effort) and detaches; the clients stay open. */

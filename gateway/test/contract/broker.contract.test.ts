@@ -1,314 +1,20 @@
 /**
- * The Broker contract, as one suite run against every implementation: the in-memory twin
- * and Redis (a real redis-server, a unique key prefix per test). Three nodes per test, with
- * ids chosen so that one is a prefix of another ('n', 'n1', 'n12').
- *
- * Absence is checked with a fence, never a sleep: after the message that must not arrive,
- * the same publisher sends a fence on a topic the receiver has; order is kept per publisher,
- * so once the fence is in, the unwanted message would have been too.
+ * The Broker contract (./broker-suite.ts) on every implementation: the in-memory twin, a real
+ * redis-server (classic pub/sub) and a real three-primary Redis Cluster (sharded pub/sub, the
+ * clients built as stores.ts builds them); then what only Redis shows: the wire format, and
+ * on the cluster where the topics live.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus, MemoryBroker } from '../../src/broker/memory.js';
 import { RedisBroker } from '../../src/broker/redis.js';
-import type { Broker, Delivery, HistoryPolicy, StreamPosition } from '../../src/broker/types.js';
+import type { Delivery } from '../../src/broker/types.js';
 import type { Logger } from '../../src/log.js';
+import { connect, open, redisOptions } from '../../src/stores.js';
+import { startRedisCluster, type RedisCluster } from '../harness/redis-cluster.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-
-interface Cluster {
-  nodes: Broker[];
-  /** Take the bus away and bring it back. */
-  outage: { stop(): Promise<void>; start(): Promise<void> };
-  /** Lose every stream, as a bus restarted empty. */
-  wipe(): Promise<void>;
-  close(): Promise<void>;
-}
-
-const NODE_IDS = ['n', 'n1', 'n12'];
-
-/** A logger that records what the broker reports. */
-function recordingLogger() {
-  const log = { error: vi.fn(), warn: vi.fn(), info: vi.fn(), debug: vi.fn() };
-  return { log, logger: log as unknown as Logger };
-}
-
-/** What one node received, with a check that fails on duplicates. */
-class Inbox {
-  readonly got: { topic: string; payload: string }[] = [];
-  readonly positions: Array<Delivery['position']> = [];
-  constructor(broker: Broker) {
-    broker.onMessage(({ topic, payload, position }) => {
-      this.got.push({ topic, payload });
-      this.positions.push(position);
-    });
-  }
-  payloads(topic?: string): string[] {
-    return this.got.filter((m) => topic === undefined || m.topic === topic).map((m) => m.payload);
-  }
-  has(payload: string): boolean {
-    return this.got.some((m) => m.payload === payload);
-  }
-  /** Every payload in `expected` arrived exactly `n` times. */
-  times(n: number, expected: string[]): void {
-    for (const p of expected) expect(this.got.filter((m) => m.payload === p), p).toHaveLength(n);
-  }
-}
-
-function deadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hung for ${ms} ms`)), ms))]);
-}
-
-function brokerContract(name: string, makeCluster: (logger: Logger) => Promise<Cluster>): void {
-  describe(`Broker contract: ${name}`, () => {
-    let cluster: Cluster;
-    let a: Broker, b: Broker, c: Broker;
-    let inA: Inbox, inB: Inbox, inC: Inbox;
-    let log: ReturnType<typeof recordingLogger>['log'];
-
-    async function fence(from: Broker, to: Inbox, topic: string): Promise<void> {
-      const id = `fence-${Math.random()}`;
-      await from.publish(topic, id);
-      await waitFor(`fence on ${topic}`, () => to.has(id));
-    }
-
-    beforeEach(async () => {
-      const recording = recordingLogger();
-      log = recording.log;
-      cluster = await makeCluster(recording.logger);
-      [a, b, c] = cluster.nodes;
-      [inA, inB, inC] = cluster.nodes.map((n) => new Inbox(n));
-      await waitFor('brokers ready', () => cluster.nodes.every((n) => n.isReady()));
-    });
-    afterEach(async () => cluster.close());
-
-    it('delivers a payload, untouched, to the other subscribed nodes', async () => {
-      await Promise.all([a.subscribe('room'), b.subscribe('room'), c.subscribe('room')]);
-      const payload = '{"t":"action","text":"héllo\\nworld 🚀"}\nsecond line\n';
-      await a.publish('room', payload);
-      await waitFor('b and c', () => inB.has(payload) && inC.has(payload));
-      expect(inB.got).toEqual([{ topic: 'room', payload }]);
-      expect(inC.got).toEqual([{ topic: 'room', payload }]);
-    });
-
-    it('never delivers to the publishing node', async () => {
-      await Promise.all([a.subscribe('room'), b.subscribe('room'), c.subscribe('room')]);
-      await b.publish('room', 'from-b');
-      await c.publish('room', 'from-c');
-      await a.publish('room', 'from-a');
-      await fence(b, inA, 'room');
-      await waitFor('c got from-b', () => inC.has('from-b'));
-      expect(inA.payloads()).not.toContain('from-a');
-      await fence(a, inB, 'room');
-      expect(inB.payloads()).toEqual(['from-c', 'from-a', expect.stringMatching(/^fence-/)]);
-      expect(inC.payloads()).not.toContain('from-c');
-    });
-
-    it('delivers only to nodes subscribed to the topic', async () => {
-      await Promise.all([a.subscribe('room'), b.subscribe('room'), c.subscribe('other')]);
-      await a.publish('room', 'for-room');
-      await fence(a, inC, 'other');
-      await waitFor('b', () => inB.has('for-room'));
-      expect(inC.payloads('room')).toEqual([]);
-    });
-
-    it('stops delivery after unsubscribe; both calls are idempotent', async () => {
-      await Promise.all([b.subscribe('room'), b.subscribe('room'), b.subscribe('other')]);
-      await a.publish('room', 'before');
-      await waitFor('before', () => inB.has('before'));
-      await b.unsubscribe('room');
-      await b.unsubscribe('room');
-      await b.unsubscribe('never-joined');
-      await a.publish('room', 'after');
-      await fence(a, inB, 'other');
-      expect(inB.payloads('room')).toEqual(['before']);
-    });
-
-    it('keeps publish order for 1,000 messages, each delivered exactly once', async () => {
-      await b.subscribe('room');
-      const sent = Array.from({ length: 1000 }, (_, i) => `m${i}`);
-      await Promise.all(sent.map((p) => a.publish('room', p)));
-      await fence(a, inB, 'room');
-      expect(inB.payloads('room').slice(0, -1)).toEqual(sent);
-      inB.times(1, sent);
-    });
-
-    it('delivers exactly once per publish from several publishers', async () => {
-      await Promise.all([a.subscribe('room'), b.subscribe('room'), c.subscribe('room')]);
-      await Promise.all([a.publish('room', 'x'), b.publish('room', 'y'), c.publish('room', 'z')]);
-      await Promise.all([fence(a, inB, 'room'), fence(b, inC, 'room'), fence(c, inA, 'room')]);
-      inA.times(1, ['y', 'z']);
-      inB.times(1, ['x', 'z']);
-      inC.times(1, ['x', 'y']);
-    });
-
-    it('a later onMessage handler replaces the earlier one', async () => {
-      await b.subscribe('room');
-      const second: string[] = [];
-      b.onMessage(({ payload }) => second.push(payload));
-      await a.publish('room', 'p');
-      await waitFor('second handler', () => second.includes('p'));
-      expect(inB.got).toEqual([]);
-    });
-
-    it('a throwing handler is logged and does not stop later deliveries', async () => {
-      await b.subscribe('room');
-      const got: string[] = [];
-      b.onMessage(({ payload }) => {
-        if (payload === 'boom') throw new Error('handler failed');
-        got.push(payload);
-      });
-      await a.publish('room', 'boom');
-      await a.publish('room', 'fine');
-      await waitFor('fine', () => got.includes('fine'));
-      expect(log.error).toHaveBeenCalledTimes(1);
-    });
-
-    it('after close: no delivery, publish rejects, not ready', async () => {
-      await Promise.all([b.subscribe('room'), c.subscribe('room')]);
-      await b.close();
-      expect(b.isReady()).toBe(false);
-      await expect(b.publish('room', 'x')).rejects.toThrow(/closed/);
-      await a.publish('room', 'late');
-      await fence(a, inC, 'room');
-      expect(inC.has('late')).toBe(true);
-      expect(inB.got).toEqual([]);
-    });
-
-    it('rejects publishes while the bus is down, and delivers again once it is back', async () => {
-      await b.subscribe('room');
-      await cluster.outage.stop();
-      await expect(deadline(a.publish('room', 'during'), 3000)).rejects.toThrow(/unavailable/);
-      await waitFor('not ready', () => !a.isReady());
-      await expect(deadline(a.publish('room', 'during-2'), 500)).rejects.toThrow(/unavailable/);
-      await cluster.outage.start();
-      let n = 0;
-      await waitFor('delivery resumes', async () => {
-        await a.publish('room', `after-${(n += 1)}`).catch(() => undefined);
-        return inB.payloads('room').some((p) => p.startsWith('after-'));
-      }, 15_000, 100);
-      expect(inB.payloads('room')).not.toContain('during');
-      const first = inB.payloads('room').find((p) => p.startsWith('after-'))!;
-      await fence(a, inB, 'room');
-      inB.times(1, [first]);
-    });
-
-    it('says when live delivery is back after an interruption, with every topic subscribed again by then', async () => {
-      await b.subscribe('room');
-      let resumed = 0;
-      b.onResumed(() => (resumed += 1));
-      await cluster.outage.stop();
-      await waitFor('not ready', () => !a.isReady() && !b.isReady());
-      expect(resumed).toBe(0);
-      await cluster.outage.start();
-      await waitFor('resumed', () => resumed > 0, 15_000);
-      await waitFor('publisher back', () => a.isReady(), 15_000);
-      await a.publish('room', 'first-after-resume');
-      await waitFor('delivered', () => inB.payloads('room').includes('first-after-resume'));
-      expect(resumed).toBe(1);
-    });
-
-    describe('history topics', () => {
-      const keep: HistoryPolicy = { count: 100, ageMs: 60_000 };
-      const read = (n: Broker, q: Partial<Parameters<Broker['history']>[1]>) => n.history('h', { limit: 100, policy: keep, ...q });
-
-      it('deliver to every subscribed node, the publisher included, each with its position', async () => {
-        await Promise.all([a.subscribe('h'), b.subscribe('h'), c.subscribe('h')]);
-        const first = await a.publish('h', 'one', { history: keep });
-        const second = await b.publish('h', 'two', { history: keep });
-        for (const inbox of [inA, inB, inC]) {
-          await waitFor('both', () => inbox.has('two'));
-          expect(inbox.payloads('h')).toEqual(['one', 'two']);
-          expect(inbox.positions).toEqual([
-            { offset: first.offset, prev: '0-0', epoch: first.epoch },
-            { offset: second.offset, prev: first.offset, epoch: first.epoch },
-          ]);
-          inbox.times(1, ['one', 'two']);
-        }
-        expect(second.epoch).toBe(first.epoch);
-      });
-
-      it('keep one order for every node, with an unbroken prev chain, for 300 publishes from three nodes', async () => {
-        await Promise.all([a.subscribe('h'), b.subscribe('h'), c.subscribe('h')]);
-        const sent = Array.from({ length: 300 }, (_, i) => `m${i}`);
-        await Promise.all(sent.map((p, i) => [a, b, c][i % 3].publish('h', p, { history: keep })));
-        await waitFor('all', () => [inA, inB, inC].every((x) => x.payloads('h').length === 300));
-        expect(inB.payloads('h')).toEqual(inA.payloads('h'));
-        expect(inC.payloads('h')).toEqual(inA.payloads('h'));
-        for (let i = 1; i < 300; i += 1) expect(inA.positions[i]!.prev).toBe(inA.positions[i - 1]!.offset);
-      });
-
-      it('read the last messages, or those after an offset, with the stream position taken in the same step', async () => {
-        const published: Array<Partial<StreamPosition>> = [];
-        for (const p of ['p0', 'p1', 'p2', 'p3', 'p4']) published.push(await a.publish('h', p, { history: keep }));
-        const last = await read(b, { last: 3 });
-        expect(last.messages.map((m) => m.payload)).toEqual(['p2', 'p3', 'p4']);
-        expect(last.top).toEqual({ offset: published[4].offset, epoch: published[0].epoch });
-        const since = await read(c, { since: { offset: published[1].offset!, epoch: published[0].epoch } });
-        expect(since).toMatchObject({ recovered: true, top: last.top });
-        expect(since.messages).toEqual([2, 3, 4].map((i) => ({ offset: published[i].offset, payload: `p${i}` })));
-        expect((await read(c, { since: { offset: published[4].offset! } })).messages).toEqual([]);
-      });
-
-      it('say not recovered when messages after the offset were trimmed, the epoch differs, or the offset is beyond the end', async () => {
-        const two: HistoryPolicy = { count: 2, ageMs: 60_000 };
-        const published: Array<Partial<StreamPosition>> = [];
-        for (const p of ['p0', 'p1', 'p2', 'p3']) published.push(await a.publish('h', p, { history: two }));
-        const epoch = published[0].epoch;
-        expect(await read(b, { since: { offset: published[0].offset!, epoch } })).toMatchObject({ recovered: false, messages: [] });
-        const kept = await read(b, { since: { offset: published[1].offset!, epoch } });
-        expect(kept).toMatchObject({ recovered: true });
-        expect(kept.messages.map((m) => m.payload)).toEqual(['p2', 'p3']);
-        expect(await read(b, { since: { offset: published[2].offset!, epoch: 'another' } })).toMatchObject({ recovered: false });
-        expect(await read(b, { since: { offset: '99999999999999-0', epoch } })).toMatchObject({ recovered: false });
-      });
-
-      it('trim by age at the next publish, and expire a stream idle for its age (a new epoch)', async () => {
-        const brief: HistoryPolicy = { count: 100, ageMs: 1000 };
-        const start = Date.now();
-        const first = await a.publish('h', 'old', { history: brief });
-        await waitFor('600 ms', () => Date.now() > start + 600, 3000, 20);
-        await a.publish('h', 'mid', { history: brief });
-        await waitFor('the first message to age past 1 s', () => Date.now() > start + 1150, 3000, 20);
-        await a.publish('h', 'new', { history: brief });
-        const since = (offset: string) => a.history('h', { since: { offset, epoch: first.epoch }, limit: 10, policy: brief });
-        expect((await since('0-0')).recovered).toBe(false);
-        expect((await since(first.offset!)).messages.map((m) => m.payload)).toEqual(['mid', 'new']);
-        const idle = Date.now() + 1100;
-        await waitFor('the stream to sit idle past its age', () => Date.now() > idle, 3000, 50);
-        const later = await a.publish('h', 'later', { history: brief });
-        expect(later.epoch).not.toBe(first.epoch);
-      });
-
-      it('hand out a position before the first message, which the first messages continue', async () => {
-        const empty = await read(a, { last: 0 });
-        expect(empty.top.offset).toBe('0-0');
-        expect(empty.messages).toEqual([]);
-        const p = await b.publish('h', 'first', { history: keep });
-        expect(p.epoch).toBe(empty.top.epoch);
-        const r = await read(c, { since: empty.top });
-        expect(r).toMatchObject({ recovered: true, messages: [{ offset: p.offset, payload: 'first' }] });
-      });
-
-      it('start a new epoch when the stream is recreated, so old positions never match it', async () => {
-        const old = await a.publish('h', 'before', { history: keep });
-        await cluster.wipe();
-        const fresh = await a.publish('h', 'after', { history: keep });
-        expect(fresh.epoch).not.toBe(old.epoch);
-        expect(await read(b, { since: { offset: old.offset!, epoch: old.epoch } })).toMatchObject({ recovered: false, messages: [] });
-        expect((await read(b, { last: 5 })).messages.map((m) => m.payload)).toEqual(['after']);
-      });
-
-      it('reject reads and history publishes while the bus is down', async () => {
-        await cluster.outage.stop();
-        await waitFor('not ready', () => !a.isReady());
-        await expect(deadline(a.publish('h', 'x', { history: keep }), 3000)).rejects.toThrow(/unavailable/);
-        await expect(deadline(read(a, { last: 1 }), 3000)).rejects.toThrow(/unavailable/);
-        await cluster.outage.start();
-      });
-    });
-  });
-}
+import { brokerContract, NODE_IDS, recordingLogger } from './broker-suite.js';
 
 brokerContract('memory', async (logger) => {
   const bus = createMemoryBus();
@@ -389,4 +95,92 @@ describe('RedisBroker wire format', () => {
     await broker.close();
     for (const c of [raw, publisher, subscriber, sender]) c.disconnect();
   });
+});
+
+let rc: RedisCluster;
+const clusterConfig = () => ({ clusterNodes: rc.ports.map((port) => ({ host: '127.0.0.1', port })), prefix: '' });
+
+/** A publisher and a sharded subscriber, exactly as stores.ts makes them on a cluster. */
+async function clusterClients(nodeId: string): Promise<{ publisher: Redis; subscriber: Redis }> {
+  const publisher = connect(clusterConfig(), redisOptions(`${nodeId}:publisher`, true));
+  const subscriber = connect(clusterConfig(), redisOptions(`${nodeId}:subscriber`, false), true);
+  for (const c of [publisher, subscriber]) c.on('error', () => {}); // surfaced through status and rejected commands
+  await Promise.all([open(publisher), open(subscriber)]);
+  return { publisher, subscriber };
+}
+
+/** Brokers on the cluster with a brace-less prefix unique to the test. */
+async function clusterBrokers(logger: Logger, ids = NODE_IDS) {
+  const prefix = uniquePrefix('sbroker');
+  const clients = await Promise.all(ids.map(clusterClients));
+  const nodes = ids.map((nodeId, i) => new RedisBroker({ ...clients[i], prefix, sharded: true, nodeId, logger, publishTimeoutMs: 1000 }));
+  const close = async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    for (const c of clients) for (const r of [c.publisher, c.subscriber]) r.disconnect();
+  };
+  return { prefix, nodes, close };
+}
+
+describe('on a three-primary Redis Cluster', () => {
+  beforeAll(async () => {
+    rc = await startRedisCluster();
+  }, 40_000);
+  afterAll(async () => rc?.stop());
+
+  brokerContract('redis cluster (sharded pub/sub)', async (logger) => {
+    const { nodes, close } = await clusterBrokers(logger);
+    return {
+      nodes,
+      // Every primary down, then back empty with its slots: the cluster's "Redis restarted empty".
+      outage: { stop: () => rc.stopNode(), start: () => rc.startNode() },
+      wipe: async () => {
+        for (const port of rc.ports) rc.cli(port, 'flushall');
+      },
+      close,
+    };
+  });
+
+  it('spreads 30 topics over the primaries: each topic one sharded channel, on the primary owning its slot', async () => {
+    const { prefix, nodes: [a, b], close } = await clusterBrokers(recordingLogger().logger, ['sa', 'sb']);
+    const topics = Array.from({ length: 30 }, (_, i) => `room-${i}`);
+    const got = new Set<string>();
+    b.onMessage(({ topic, payload }) => got.add(`${topic}=${payload}`));
+    await waitFor('brokers ready', () => a.isReady() && b.isReady());
+    await Promise.all(topics.map((t) => b.subscribe(t)));
+    await Promise.all(topics.map((t) => a.publish(t, `to ${t}`)));
+    await waitFor('all 30 delivered', () => got.size === 30);
+    const channels = topics.map((t) => `${prefix}action:{${t}}`);
+    const perPrimary = rc.ports.map((port) => {
+      const counts = rc.cli(port, 'pubsub', 'shardnumsub', ...channels).trim().split('\n');
+      return channels.filter((_, i) => counts[2 * i + 1] === '1').length;
+    });
+    console.log(`30 topics' sharded channels per primary: ${perPrimary.join(' / ')}`);
+    expect(perPrimary.reduce((x, y) => x + y)).toBe(30);
+    expect(perPrimary.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    for (const t of topics) expect(perPrimary[rc.ports.indexOf(rc.ownerOf(`${prefix}action:{${t}}`))]).toBeGreaterThan(0);
+    await close();
+  });
+
+  it('keeps a topic subscribed when the one primary holding its slot restarts, and says when delivery is back', async () => {
+    const { prefix, nodes: [a, b], close } = await clusterBrokers(recordingLogger().logger, ['ra', 'rb']);
+    await waitFor('brokers ready', () => a.isReady() && b.isReady());
+    await Promise.all([b.subscribe('moving'), b.subscribe('elsewhere-0'), b.subscribe('elsewhere-1')]);
+    const got: string[] = [];
+    b.onMessage(({ topic, payload }) => got.push(`${topic}=${payload}`));
+    let resumed = 0;
+    b.onResumed(() => (resumed += 1));
+    const channel = `${prefix}action:{moving}`;
+    const owner = rc.ownerOf(channel);
+    await rc.stopNode(owner);
+    await rc.startNode(owner);
+    await waitFor('resumed', () => resumed > 0, 20_000);
+    let n = 0;
+    await waitFor('delivery on the restarted primary', async () => {
+      await a.publish('moving', `m${(n += 1)}`).catch(() => undefined);
+      return got.some((g) => g.startsWith('moving='));
+    }, 10_000, 100);
+    expect(rc.cli(owner, 'pubsub', 'shardnumsub', channel).trim().split('\n')[1]).toBe('1');
+    expect(resumed).toBe(1);
+    await close();
+  }, 40_000);
 });
