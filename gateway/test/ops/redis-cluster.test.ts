@@ -1,15 +1,19 @@
 /**
  * Redis Cluster readiness of the stores (docs/SCALING.md): on a real three-master cluster,
  * the presence Lua scripts work when REDIS_PREFIX carries a hash tag ('{gw}:' puts every key
- * in one slot) and are refused without one (their keys span slots). The broker's pub/sub
- * works through a Cluster client too. These inject ioredis `Cluster` clients into the stores
- * directly; gateway/test/integration/cluster-mode.test.ts runs whole gateways with REDIS_CLUSTER_NODES.
+ * in one slot) and are refused without one (their keys span slots). The broker's classic
+ * pub/sub works through a Cluster client too; these inject ioredis `Cluster` clients into the
+ * stores directly. Then two gateways with REDIS_CLUSTER_NODES: their actions go over sharded
+ * pub/sub, spread over the primaries (gateway/test/integration/cluster-mode.test.ts covers
+ * presence, history and the publish API in that mode).
  */
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/broker/redis.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
 import type { PresenceEvent } from '../../src/presence/types.js';
+import { gatewayFixture } from '../harness/fixture.js';
+import { tempDbPath } from '../harness/gateway.js';
 import { startRedisCluster, type RedisCluster } from '../harness/redis-cluster.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -36,7 +40,11 @@ beforeAll(async () => {
   ports = redisCluster.ports;
 }, 40_000);
 
+const fx = gatewayFixture();
+const KEY = 'ops-cluster-api-key-0123456789';
+
 afterAll(async () => {
+  await fx.teardown();
   for (const c of clients) c.disconnect();
   await redisCluster?.stop();
 });
@@ -91,4 +99,46 @@ describe('action pub/sub on a three-master Redis Cluster', () => {
     expect(got).toEqual(['room {"hello":1}']);
     await Promise.all([a.close(), b.close()]);
   });
+});
+
+describe('two gateways on a three-master Redis Cluster (REDIS_CLUSTER_NODES)', () => {
+  it('carry messages on 30 actions across nodes over sharded channels spread over at least two primaries', async () => {
+    const env = { REDIS_CLUSTER_NODES: redisCluster.nodes, REDIS_PREFIX: '{ops}:', DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', API_KEYS: KEY };
+    const [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'ops-a' }), fx.gateway({ ...env, NODE_ID: 'ops-b' })]);
+    const alice = await fx.connect(a, 'ops-alice');
+    const bob = await fx.connect(b, 'ops-bob');
+    const actions = Array.from({ length: 30 }, (_, i) => `ops-room-${i}`);
+    for (const action of actions) await Promise.all([alice.request({ type: 'join', action }), bob.request({ type: 'join', action })]);
+    for (const action of actions) await bob.request({ type: 'publish', action, data: `from b on ${action}` });
+    for (const action of actions) await alice.request({ type: 'publish', action, data: `from a on ${action}` });
+    await waitFor('every action crossed both ways', () => actions.every((x) => alice.messages(x).length === 1 && bob.messages(x).length === 1), 10_000);
+    for (const action of actions) {
+      expect(alice.messages(action).map((m) => m.data)).toEqual([`from b on ${action}`]);
+      expect(bob.messages(action).map((m) => m.data)).toEqual([`from a on ${action}`]);
+    }
+    // Sharded channels carry the action as hash tag under the brace-less prefix; both nodes subscribe each.
+    const channels = actions.map((x) => `ops:action:{${x}}`);
+    const perPrimary = redisCluster.ports.map((port) => {
+      const counts = redisCluster.cli(port, 'pubsub', 'shardnumsub', ...channels).trim().split('\n');
+      return channels.filter((_, i) => counts[2 * i + 1] === '2').length;
+    });
+    console.log(`30 actions' sharded channels (2 subscribers each) per primary: ${perPrimary.join(' / ')}`);
+    expect(perPrimary.reduce((x, y) => x + y)).toBe(30);
+    expect(perPrimary.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    // Nothing of the actions went over classic pub/sub.
+    expect(redisCluster.cli(redisCluster.ports[0], 'pubsub', 'channels', '*action*').trim()).toBe('');
+
+    // Reserved topics go the same way: a server-API disconnect sent to a reaches bob on b over $control.
+    const systemChannels = ['$control', '$control-reply', '$profile'].map((t) => `ops:action:{${t}}`);
+    for (const ch of systemChannels) expect(redisCluster.cli(redisCluster.ownerOf(ch), 'pubsub', 'shardnumsub', ch).trim().split('\n')[1]).toBe('2');
+    const res = await fetch(`${a.http}/api/disconnect`, {
+      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'ops-bob' }),
+    });
+    const result = await res.json();
+    expect(result.affected).toBe(1);
+    expect([...result.nodes].sort()).toEqual(['ops-a', 'ops-b']); // both answered over $control-reply
+    await waitFor('bob closed on the other node', () => bob.closed);
+    expect(bob.closed?.code).toBe(4003);
+    alice.close();
+  }, 60_000);
 });
