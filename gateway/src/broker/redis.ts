@@ -139,7 +139,6 @@ export class RedisBroker implements Broker {
 
   /** See RedisSubscriptions.add: resolves once confirmed (or at once while reconnecting). */
   async subscribe(topic: string): Promise<void> {
-    if (this.closed) throw new Error('broker closed');
     await this.subscriptions.add(topic);
   }
 

@@ -22,6 +22,8 @@ export interface RedisCluster {
   cli(port: number, ...args: string[]): string;
   /** The port of the primary that owns `key`'s slot (channels hash the same way). */
   ownerOf(key: string): number;
+  /** PUBSUB SHARDNUMSUB on each primary: per port (in `ports` order), how many of `channels` have exactly `subscribers` there. */
+  shardChannelsPerPrimary(channels: string[], subscribers: number): number[];
   /** SIGKILL one node (`port`), or all of them. */
   stopNode(port?: number): Promise<void>;
   /** Start one stopped node (or every stopped one) again, and wait until the cluster is ok on every node. */
@@ -85,6 +87,12 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       const owner = shards.find(([from, to]) => slot >= from && slot <= to);
       if (!owner) throw new Error(`no primary owns slot ${slot}`);
       return owner[2][1];
+    },
+    shardChannelsPerPrimary(channels, subscribers) {
+      return ports.map((port) => {
+        const reply = cli(port, 'pubsub', 'shardnumsub', ...channels).trim().split('\n');
+        return channels.filter((_, i) => reply[2 * i + 1] === String(subscribers)).length;
+      });
     },
     async stopNode(port) {
       await Promise.all((port === undefined ? ports : [port]).map(kill));

@@ -118,10 +118,7 @@ describe('two gateways on a three-master Redis Cluster (REDIS_CLUSTER_NODES)', (
     }
     // Sharded channels carry the action as hash tag under the brace-less prefix; both nodes subscribe each.
     const channels = actions.map((x) => `ops:action:{${x}}`);
-    const perPrimary = redisCluster.ports.map((port) => {
-      const counts = redisCluster.cli(port, 'pubsub', 'shardnumsub', ...channels).trim().split('\n');
-      return channels.filter((_, i) => counts[2 * i + 1] === '2').length;
-    });
+    const perPrimary = redisCluster.shardChannelsPerPrimary(channels, 2);
     console.log(`30 actions' sharded channels (2 subscribers each) per primary: ${perPrimary.join(' / ')}`);
     expect(perPrimary.reduce((x, y) => x + y)).toBe(30);
     expect(perPrimary.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
@@ -130,7 +127,7 @@ describe('two gateways on a three-master Redis Cluster (REDIS_CLUSTER_NODES)', (
 
     // Reserved topics go the same way: a server-API disconnect sent to a reaches bob on b over $control.
     const systemChannels = ['$control', '$control-reply', '$profile'].map((t) => `ops:action:{${t}}`);
-    for (const ch of systemChannels) expect(redisCluster.cli(redisCluster.ownerOf(ch), 'pubsub', 'shardnumsub', ch).trim().split('\n')[1]).toBe('2');
+    for (const ch of systemChannels) expect(redisCluster.shardChannelsPerPrimary([ch], 2)[redisCluster.ports.indexOf(redisCluster.ownerOf(ch))], ch).toBe(1);
     const res = await fetch(`${a.http}/api/disconnect`, {
       method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'ops-bob' }),
     });
