@@ -25,14 +25,17 @@ export interface Connection {
   readonly actions: Set<string>;
   /** Joins being checked or made: they count against MAX_ACTIONS_PER_CONNECTION already. */
   joining: number;
-  /** '*' for every presence change, or the set of watched user ids. */
-  watching: '*' | Set<string>;
+  /** '*' for every presence change, or the set of watched user ids (never mutated: replaced). */
+  watching: '*' | ReadonlySet<string>;
   socket?: LocalSocket;
   closed: boolean;
   /** Set once the token-expiry warning was sent for the current `exp`. */
   warned: boolean;
-  /** Frame rate limit: tokens left, last refill (ms), rate-limited frames so far. */
-  bucket: { tokens: number; at: number; strikes: number };
+  /** Frame rate limit, a token bucket kept inline (one object fewer per connection): tokens left, last refill (ms). */
+  tokens: number;
+  at: number;
+  /** Rate-limited frames so far (forgiven once the bucket refilled completely). */
+  strikes: number;
   /** Consecutive sweeps that found the socket's send buffer near the backpressure cap. */
   stalls: number;
 }

@@ -51,6 +51,8 @@ export interface PresenceFeedOptions {
   log?: Logger;
   now?: () => number;
 }
+/** Shared by every socket that sent `watch []` (a Set each would cost ~150 bytes per connection). */
+const WATCHING_NOBODY: ReadonlySet<string> = new Set();
 /** Changes per second above which a window counts as busy and the next one is longer. */
 export const BUSY_PER_S = 100;
 
@@ -160,7 +162,7 @@ export class PresenceFeed {
       conn.watching = '*';
       socket.subscribe(topics.presenceAll);
     } else {
-      conn.watching = new Set(users);
+      conn.watching = users.length === 0 ? WATCHING_NOBODY : new Set(users);
       for (const id of conn.watching) socket.subscribe(topics.presenceOf(id));
     }
   }

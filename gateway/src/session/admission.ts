@@ -107,8 +107,9 @@ export function createAdmission(d: AdmissionDeps) {
       watching: '*',
       closed: false,
       warned: false,
-      bucket: { tokens: d.config.limits.msgBurst, at: Date.now(), strikes: 0 },
+      tokens: d.config.limits.msgBurst, at: Date.now(), strikes: 0,
       stalls: 0,
+      socket: undefined, // set at open; declared here so the object keeps one shape (no out-of-object property store)
     };
     const snapshot = await countIn(conn);
     if (!snapshot) return { ok: false, status: 429, reason: 'too many connections for this user' };

@@ -97,9 +97,8 @@ function handlers(d: SessionDeps): Handlers {
  * so only a client that is limited persistently reaches the 4029 close.
  */
 function admitFrame(conn: Connection, rate: number, burst: number, now: number): boolean {
-  const b = conn.bucket;
-  if (tokensAt(b, rate, burst, now) >= burst) b.strikes = 0;
-  return takeToken(b, rate, burst, now);
+  if (tokensAt(conn, rate, burst, now) >= burst) conn.strikes = 0;
+  return takeToken(conn, rate, burst, now);
 }
 
 /** Build the frame handler for text frames. Never throws; errors become `error` frames. */
@@ -110,8 +109,8 @@ export function createSession(deps: SessionDeps): (conn: Connection, text: strin
     deps.metrics?.messagesIn.inc();
     if (!admitFrame(conn, msgRatePerS, msgBurst, Date.now())) {
       deps.metrics?.rateLimited.inc({ limit: 'frames' });
-      conn.bucket.strikes += 1;
-      if (conn.bucket.strikes >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
+      conn.strikes += 1;
+      if (conn.strikes >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
       return replyError(conn, undefined, 'rate_limited', `at most ${msgRatePerS} frames per second (burst ${msgBurst}); this frame was dropped`);
     }
     const decoded = decodeClientMessage(text);

@@ -83,34 +83,36 @@ export interface Routes {
   files?: (path: string, header: (name: string) => string) => ApiReply | undefined;
 }
 
-/** Where a socket is in its life, and our handle on it. */
-interface Life<T> { ws?: WebSocket<Slot<T>>; socket?: UwsSocket<T>; state: 'upgrading' | 'open' | 'closed' }
-
 /**
  * uWebSockets.js user data. `upgrade` copies this object's properties (a shallow copy is
  * what `getUserData()` returns), so everything that changes lives in `life`, shared by both.
  */
-interface Slot<T> { data: T; life: Life<T> }
+interface Slot<T> { data: T; life: UwsSocket<T> }
 
+/**
+ * Our handle on one socket, and where it is in its life: created before the upgrade, given its
+ * uWebSockets.js socket at `open`. One object per connection (it is also the Slot's `life`).
+ */
 class UwsSocket<T> implements LocalSocket {
-  constructor(private readonly ws: WebSocket<Slot<T>>) {}
+  ws: WebSocket<Slot<T>> | undefined = undefined;
+  state: 'upgrading' | 'open' | 'closed' = 'upgrading';
   send(text: string): boolean {
-    return this.ws.send(text, false) === 1;
+    return this.ws!.send(text, false) === 1;
   }
   subscribe(topic: string): void {
-    this.ws.subscribe(topic);
+    this.ws!.subscribe(topic);
   }
   unsubscribe(topic: string): void {
-    this.ws.unsubscribe(topic);
+    this.ws!.unsubscribe(topic);
   }
   publishExceptSelf(topic: string, text: string): void {
-    this.ws.publish(topic, text, false);
+    this.ws!.publish(topic, text, false);
   }
   bufferedAmount(): number {
-    return this.ws.getBufferedAmount();
+    return this.ws!.getBufferedAmount();
   }
   close(code: number, reason: string): void {
-    this.ws.end(code, reason);
+    this.ws!.end(code, reason);
   }
 }
 
@@ -151,7 +153,7 @@ function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly 
         return reply(g, { status: result.status, body: `${result.reason}\n` });
       }
       if (g.aborted) return h.abandon(result.data);
-      const slot: Slot<T> = { data: result.data, life: { state: 'upgrading' } };
+      const slot: Slot<T> = { data: result.data, life: new UwsSocket<T>() };
       res.cork(() => res.upgrade(slot, key, result.protocol, extensions, context));
       g.aborted = true;
       openUpgraded(slot, h);
@@ -165,14 +167,14 @@ function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly 
 /** Runs `opened` once the upgrade's cork is over (see the header); a socket closed meanwhile only gets `closed`. */
 function openUpgraded<T>({ data, life }: Slot<T>, h: SocketHandlers<T>): void {
   if (life.state !== 'upgrading') return;
-  const { ws, socket } = life;
-  if (!ws || !socket) {
+  const { ws } = life;
+  if (!ws) {
     // uWebSockets.js did not open the socket (the connection broke during the upgrade).
     life.state = 'closed';
     return h.abandon(data);
   }
   life.state = 'open';
-  ws.cork(() => h.opened(data, socket));
+  ws.cork(() => h.opened(data, life));
 }
 
 export interface Transport<T> {
@@ -202,9 +204,7 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
       closeOnBackpressureLimit: 0,
       upgrade: upgradeHandler(h, log, config.trustedProxies),
       open: (ws) => {
-        const { life } = ws.getUserData();
-        life.ws = ws;
-        life.socket = new UwsSocket(ws);
+        ws.getUserData().life.ws = ws;
       },
       message: (ws, message, isBinary) => {
         const { data } = ws.getUserData();

@@ -68,7 +68,7 @@ function localNode() {
       bufferedAmount: () => 0,
       close: () => {},
     };
-    const conn = { id, userId: id, username: id, displayName: id, exp: 0, ip: '', actions: new Set(['news']), watching: '*', socket, closed: false, warned: false, bucket: { tokens: 1, at: 0, strikes: 0 }, stalls: 0 } as Connection;
+    const conn = { id, userId: id, username: id, displayName: id, exp: 0, ip: '', actions: new Set(['news']), watching: '*', socket, closed: false, warned: false, tokens: 1, at: 0, strikes: 0, stalls: 0 } as Connection;
     return { conn, got: s.got };
   };
   return { fanout, member };

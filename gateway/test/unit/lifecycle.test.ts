@@ -31,7 +31,7 @@ function socket() {
 function connection(id: string): Connection {
   return {
     id, userId: id, username: id, displayName: id, exp: 0, ip: '', actions: new Set(), joining: 0, watching: '*',
-    closed: false, warned: false, bucket: { tokens: 10, at: Date.now(), strikes: 0 }, stalls: 0,
+    closed: false, warned: false, tokens: 10, at: Date.now(), strikes: 0, stalls: 0,
   };
 }
 

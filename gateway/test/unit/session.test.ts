@@ -74,7 +74,7 @@ beforeEach(async () => {
   const s = recordingSocket(rec.subs);
   sent = s.sent;
   excluded = s.excluded;
-  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), joining: 0, watching: '*', socket: s.socket, closed: false, warned: false, bucket: { tokens: 1000, at: Date.now(), strikes: 0 }, stalls: 0 };
+  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), joining: 0, watching: '*', socket: s.socket, closed: false, warned: false, tokens: 1000, at: Date.now(), strikes: 0, stalls: 0 };
   hub.add(conn);
   await presence.connect(alice.id, 'alice', 10);
 });
@@ -139,7 +139,7 @@ describe('session dispatch', () => {
     expect(live.every((m) => /^\d+-\d+$/.test(m.offset))).toBe(true);
     const offsets = live.map((m) => m.offset);
     const s2 = recordingSocket(rec.subs);
-    const late: Connection = { ...conn, id: 'n1:2', actions: new Set(), socket: s2.socket, bucket: { tokens: 100, at: Date.now(), strikes: 0 } };
+    const late: Connection = { ...conn, id: 'n1:2', actions: new Set(), socket: s2.socket, tokens: 100, at: Date.now(), strikes: 0 };
     dispatch(late, JSON.stringify({ type: 'join', action: 'news', since: offsets[1], id: 'r' }));
     await waitFor('recovered ack', () => s2.sent.find((f) => f.id === 'r'));
     expect(s2.sent.filter((f) => f.type === 'message').map((m) => m.data)).toEqual([3, 4]);
