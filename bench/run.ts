@@ -24,10 +24,13 @@ interface Plan {
   profile: boolean;
   kinds: ServerKind[];
   fanout: FanoutSpec[];
-  memoryConnections: number;
+  /** Idle connections on one node: the first size, and the second for the marginal cost. */
+  memoryConnections: [number, number];
   stormClients: number;
   /** Sizes of the join storm next to the relay. */
   joinStorms: number[];
+  /** The default-feed join storm again and again on fresh nodes, counting abrupt closes. */
+  repeatStorms: { rounds: number; clients: number };
   presenceUsers: number;
   watchersPerNode: number;
   searchUsers: number;
@@ -47,13 +50,13 @@ function plan(argv: string[]): Plan {
   const common = { quick, profile: argv.includes('--profile'), kinds: only ?? KINDS };
   if (quick) {
     return {
-      ...common, fanout: [spec(1000, 50, 256, 3)], memoryConnections: 1000, stormClients: 500, joinStorms: [500], presenceUsers: 500,
+      ...common, fanout: [spec(1000, 50, 256, 3)], memoryConnections: [1000, 2000], stormClients: 500, joinStorms: [500], repeatStorms: { rounds: 3, clients: 500 }, presenceUsers: 500,
       watchersPerNode: 1, searchUsers: 10_000, httpSeconds: 2, jitter: JITTER_QUICK, watchdogMs: 5 * 60_000,
     };
   }
   return {
     ...common, fanout: [spec(1000, 50, 256, 8, 3), spec(1000, 200, 256, 8, 3), spec(5000, 10, 1024, 8, 3)],
-    memoryConnections: 10_000, stormClients: 5000, joinStorms: [4000, 10_000], presenceUsers: 5000, watchersPerNode: 2,
+    memoryConnections: [5000, 15_000], stormClients: 5000, joinStorms: [4000, 10_000], repeatStorms: { rounds: 10, clients: 4000 }, presenceUsers: 5000, watchersPerNode: 2,
     searchUsers: 100_000, httpSeconds: 10, scaleTarget: 50_000, jitter: JITTER_FULL, watchdogMs: 27 * 60_000,
   };
 }
@@ -82,11 +85,11 @@ async function comparisonPhases(redis: RedisServer, p: Plan, results: RunResults
   try {
     for (const kind of p.kinds) {
       await phase(results, `${LABELS[kind]}: two nodes`, async () => {
-        clusters.set(kind, await startCluster(kind, redis, 2));
+        clusters.set(kind, await startCluster(kind, redis, 2, { nofile: p.memoryConnections[1] + 2000 }));
       });
     }
     for (const [kind, cluster] of clusters) {
-      await phase(results, `${LABELS[kind]}: memory, ${p.memoryConnections} idle connections`, async () => {
+      await phase(results, `${LABELS[kind]}: memory, ${p.memoryConnections.join(' then ')} idle connections`, async () => {
         results.memory[kind] = await runMemory(cluster, p.memoryConnections, AGENTS);
       });
     }
@@ -118,6 +121,22 @@ async function joinStormPhases(redis: RedisServer, p: Plan, results: RunResults)
         entry.by[variant] = await runJoinStorm(redis, variant, n, AGENTS);
       });
     }
+  }
+}
+
+/** Storm after storm on fresh nodes: an abrupt close in any round is counted (the client's retry is not a pass). */
+async function repeatedStormPhases(redis: RedisServer, p: Plan, results: RunResults): Promise<void> {
+  const { rounds, clients } = p.repeatStorms;
+  const x = { rounds, clients, joinedMs: [] as number[], retried: 0, failed: 0, reasons: [] as string[] };
+  results.repeatedStorms = x;
+  for (let round = 1; round <= rounds; round += 1) {
+    await phase(results, `ours: join storm ${clients} clients, round ${round}/${rounds}`, async () => {
+      const r = await runJoinStorm(redis, 'ours', clients, AGENTS);
+      x.joinedMs.push(r.joinedMs);
+      x.retried += r.retried;
+      x.failed += r.failed;
+      if (r.firstRetryReason) x.reasons.push(r.firstRetryReason);
+    });
   }
 }
 
@@ -209,6 +228,7 @@ async function main(): Promise<void> {
   try {
     await comparisonPhases(redis, p, results);
     if (p.kinds.includes('ours') && p.kinds.includes('uws')) await joinStormPhases(redis, p, results);
+    if (p.kinds.includes('ours')) await repeatedStormPhases(redis, p, results);
     if (p.kinds.includes('ours')) await oursOnlyPhases(redis, p, results);
     if (p.scaleTarget && p.kinds.includes('ours')) {
       await phase(results, `ours: scale to ${p.scaleTarget} connections`, async () => {

@@ -64,6 +64,19 @@ class View {
     this.lastChangeAt = wallMs();
   }
 
+  /** A presence_reset (or its first page): the tracked users online are exactly these, until later pages and changes. */
+  replace(userIds: string[]): void {
+    this.online.clear();
+    this.addPage(userIds);
+    this.frames += 1;
+    this.lastChangeAt = wallMs();
+  }
+
+  addPage(userIds: string[]): void {
+    for (const id of userIds) if (id.startsWith(this.track.prefix)) this.online.add(id);
+    this.lastChangeAt = wallMs();
+  }
+
   report() {
     return { frames: this.frames, changes: this.changes, online: this.online.size, complete: this.online.size === this.track.count, lastChangeAt: this.lastChangeAt };
   }
@@ -89,12 +102,42 @@ function sourceAddress(): string {
 }
 
 const PRESENCE = '{"type":"presence"';
+const RESET = '{"type":"presence_reset"';
+const PAGE_ACK = '{"type":"ack","id":"page"';
+
+/** Ask for the next page of the online set, as the page does after a snapshot with a cursor. */
+function nextPage(client: LoadClient, cursor: string | undefined): void {
+  if (cursor && client.ws?.readyState === client.ws?.OPEN) client.ws!.send(JSON.stringify({ type: 'online', cursor, id: 'page' }));
+}
+
+/** presence_reset and the pages after it, for watchers (a client without a view ignores them). */
+function onSnapshotFrame(g: Group, buf: Buffer, client: LoadClient): boolean {
+  const head = buf.toString('latin1', 0, PAGE_ACK.length);
+  const view = g.views.get(client);
+  if (head.startsWith(RESET)) {
+    g.presenceFrames += 1;
+    const msg = JSON.parse(buf.toString()) as { online: string[]; onlineCursor?: string };
+    view?.replace(msg.online);
+    if (view) nextPage(client, msg.onlineCursor);
+    return true;
+  }
+  if (head === PAGE_ACK) {
+    const { result } = JSON.parse(buf.toString()) as { result: { users: string[]; cursor?: string } };
+    view?.addPage(result.users);
+    nextPage(client, result.cursor);
+    return true;
+  }
+  return false;
+}
+
 function onFrame(g: Group) {
   return (buf: Buffer, client: LoadClient) => {
     const i = buf.indexOf(TIME_KEY);
     if (i >= 0) {
       g.hist.record(wallMs() - parseFloat(buf.toString('latin1', i + 4, i + 24)));
       g.received += 1;
+    } else if (onSnapshotFrame(g, buf, client)) {
+      // counted by onSnapshotFrame
     } else if (buf.toString('latin1', 0, PRESENCE.length) === PRESENCE) {
       g.presenceFrames += 1;
       g.views.get(client)?.apply(JSON.parse(buf.toString()).changes);

@@ -7,6 +7,10 @@
  * asks and what a host sees), and RSS after a full garbage collection requested through the
  * inspector (activated by SIGUSR1; servers start with --inspect-port=0): the difference is
  * garbage the connect path left behind, not state kept per connection.
+ *
+ * Then the marginal cost: more clients connect, up to a second, larger size, and the same two
+ * figures are taken over those alone (the slope between the sizes), so heap the process grows
+ * once (code, caches, pools) is not charged to the connections.
  */
 import WebSocket from 'ws';
 import { AgentPool } from './agents.js';
@@ -21,6 +25,8 @@ export interface MemoryResult {
   /** After a full GC in the server; undefined when the inspector could not be reached. */
   kbPerConnAfterGc?: number;
   failed: number;
+  /** Marginal cost between `connections` and `slope.to` connections. */
+  slope?: { to: number; kbPerConn: number; kbPerConnAfterGc?: number };
 }
 
 export async function openIdle(pool: AgentPool, cluster: Cluster, urls: string[], n: number, group: string, userPrefix: string) {
@@ -59,9 +65,19 @@ export async function collectGarbage(server: ServerProcess): Promise<boolean> {
   }
 }
 
-export async function runMemory(cluster: Cluster, n: number, agents: number): Promise<MemoryResult> {
+/** RSS now, and after a full GC when the inspector answers (undefined otherwise). */
+async function measure(node: ServerProcess, gc: boolean): Promise<{ rss: number; afterGc?: number }> {
+  await sleep(2000);
+  const rss = rssBytes(node.pid);
+  const afterGc = gc && (await collectGarbage(node)) ? (await sleep(500), rssBytes(node.pid)) : undefined;
+  return { rss, afterGc };
+}
+
+/** `sizes`: [first, second]; the second is optional (no slope then). */
+export async function runMemory(cluster: Cluster, sizes: number[], agents: number): Promise<MemoryResult> {
   const pool = AgentPool.start(agents);
   const node = cluster.nodes[0];
+  const [n, to] = sizes;
   try {
     await openIdle(pool, cluster, [cluster.urls[0]], Math.min(200, n), 'warm', 'warm');
     await pool.close('warm');
@@ -70,15 +86,25 @@ export async function runMemory(cluster: Cluster, n: number, agents: number): Pr
     await sleep(500);
     const before = rssBytes(node.pid);
     const opened = await openIdle(pool, cluster, [cluster.urls[0]], n, 'idle', 'idle');
-    await sleep(2000);
-    const after = rssBytes(node.pid);
-    const afterGc = gc && (await collectGarbage(node)) ? (await sleep(500), rssBytes(node.pid)) : undefined;
-    const perConn = (bytes: number) => (bytes - before) / 1024 / Math.max(1, opened.open);
-    return {
+    const first = await measure(node, gc);
+    const kb = (bytes: number, count: number) => bytes / 1024 / Math.max(1, count);
+    const result: MemoryResult = {
       connections: opened.open, failed: opened.failed,
-      rssBeforeMB: before / 2 ** 20, rssAfterMB: after / 2 ** 20,
-      kbPerConn: perConn(after), kbPerConnAfterGc: afterGc === undefined ? undefined : perConn(afterGc),
+      rssBeforeMB: before / 2 ** 20, rssAfterMB: first.rss / 2 ** 20,
+      kbPerConn: kb(first.rss - before, opened.open),
+      kbPerConnAfterGc: first.afterGc === undefined ? undefined : kb(first.afterGc - before, opened.open),
     };
+    if (to && to > n) {
+      const more = await openIdle(pool, cluster, [cluster.urls[0]], to - n, 'idle2', 'idle2_');
+      const second = await measure(node, gc);
+      result.failed += more.failed;
+      result.slope = {
+        to: opened.open + more.open,
+        kbPerConn: kb(second.rss - first.rss, more.open),
+        kbPerConnAfterGc: second.afterGc === undefined || first.afterGc === undefined ? undefined : kb(second.afterGc - first.afterGc, more.open),
+      };
+    }
+    return result;
   } finally {
     await pool.stop();
   }

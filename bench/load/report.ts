@@ -21,6 +21,8 @@ export interface RunResults {
   presenceStorms: PresenceStormResult[];
   /** The connect path next to the relay's, per storm size (join-storm.ts). */
   joinStorms: Array<{ n: number; by: Partial<Record<JoinStormVariant, JoinStormResult>> }>;
+  /** The default-feed join storm run again and again on fresh nodes: abrupt closes are counted, not retried away. */
+  repeatedStorms?: { rounds: number; clients: number; joinedMs: number[]; retried: number; failed: number; reasons: string[] };
   http: HttpResult[];
   scale?: ScaleResult;
   /** Why scale was not run, when it was not. */
@@ -69,6 +71,7 @@ function oursOnlyRows(r: RunResults): Row[] {
     const name = `presence storm (${ps.label})`;
     add(`${name} ${ps.users} users reconnect to the other node within ~1 s: all back, ms`, ps.reconnectedMs, 0);
     add(`${name}: presence frames per watcher (${ps.watchers} watchers)`, ps.framesPerWatcher, 0);
+    add(`${name}: presence frames per watcher per second until views converged`, ps.convergedMs > 0 ? ps.framesPerWatcher / (ps.convergedMs / 1000) : 0, 1);
     add(`${name}: changes per watcher`, ps.changesPerWatcher, 0);
     add(`${name}: views converged, ms after start (0 = never wrong)`, ps.convergedMs, 0);
   }
@@ -100,6 +103,18 @@ function joinStormRows(r: RunResults): Row[] {
   });
 }
 
+function repeatedStormRows(r: RunResults): Row[] {
+  const x = r.repeatedStorms;
+  if (!x) return [];
+  const name = `join storm ${fmt(x.clients, 0)} clients (default feed) repeated ${x.rounds} times on fresh nodes`;
+  return [
+    { metric: `${name}: first attempts that failed (abrupt closes), all rounds`, values: { ours: x.retried + x.failed }, digits: 0, oursOnly: true },
+    { metric: `${name}: all joined, ms, median of rounds`, values: { ours: median(x.joinedMs) }, digits: 0, oursOnly: true },
+  ];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 function joinStormVerdicts(r: RunResults): Verdict[] {
   const worstRatio = (variant: JoinStormVariant) => {
     const qs = r.joinStorms.filter(({ by }) => by[variant] && by.uws).map(({ n, by }) => ({ n, q: by[variant]!.joinedMs / by.uws!.joinedMs }));
@@ -111,20 +126,31 @@ function joinStormVerdicts(r: RunResults): Verdict[] {
   return [
     verdict(feed && feed.q <= 2, 'connection storm with the default presence feed within 2x the relay', d(feed)),
     verdict(quiet && quiet.q <= 1.5, 'connection storm with watch [] within 1.5x the relay', d(quiet)),
+    verdict(r.repeatedStorms ? r.repeatedStorms.retried + r.repeatedStorms.failed === 0 : undefined, 'no abrupt close across repeated storms',
+      r.repeatedStorms ? `${r.repeatedStorms.retried + r.repeatedStorms.failed} in ${r.repeatedStorms.rounds} x ${r.repeatedStorms.clients} clients${r.repeatedStorms.reasons[0] ? `, e.g. ${r.repeatedStorms.reasons[0]}` : ''}` : 'no data'),
   ];
 }
 
 function memoryRows(r: RunResults): Row[] {
   const kinds = KINDS.filter((k) => r.memory[k]);
   const n = Math.max(0, ...kinds.map((k) => r.memory[k]!.connections));
-  return [
-    { metric: `memory per idle connection, KB: RSS delta over ${fmt(n, 0)} connections on one node`, values: Object.fromEntries(kinds.map((k) => [k, r.memory[k]!.kbPerConn])), digits: 2 },
-    { metric: 'memory per idle connection, KB: the same after a full GC in the server', values: Object.fromEntries(kinds.map((k) => [k, r.memory[k]!.kbPerConnAfterGc])), digits: 2 },
+  const to = Math.max(0, ...kinds.map((k) => r.memory[k]!.slope?.to ?? 0));
+  const of = (f: (m: MemoryResult) => number | undefined) => Object.fromEntries(kinds.map((k) => [k, f(r.memory[k]!)]));
+  const rows: Row[] = [
+    { metric: `memory per idle connection, KB: RSS delta over ${fmt(n, 0)} connections on one node`, values: of((m) => m.kbPerConn), digits: 2 },
+    { metric: 'memory per idle connection, KB: the same after a full GC in the server', values: of((m) => m.kbPerConnAfterGc), digits: 2 },
   ];
+  if (to > 0) {
+    rows.push(
+      { metric: `marginal memory per idle connection, KB: RSS slope ${fmt(n, 0)} -> ${fmt(to, 0)} connections`, values: of((m) => m.slope?.kbPerConn), digits: 2 },
+      { metric: 'marginal memory per idle connection, KB: the same slope after a full GC', values: of((m) => m.slope?.kbPerConnAfterGc), digits: 2 },
+    );
+  }
+  return rows;
 }
 
 export function table(r: RunResults): string {
-  const rows = [...fanoutRows(r), ...joinStormRows(r), ...memoryRows(r), ...oursOnlyRows(r)];
+  const rows = [...fanoutRows(r), ...joinStormRows(r), ...repeatedStormRows(r), ...memoryRows(r), ...oursOnlyRows(r)];
   const head = `| metric | ${KINDS.map((k) => LABELS[k]).join(' | ')} | ours ÷ uWS relay | ours ÷ Socket.IO |`;
   const sep = `|---|${KINDS.map(() => '---:').join('|')}|---:|---:|`;
   const body = rows.map((row) => {
@@ -167,9 +193,16 @@ function memoryVerdicts(r: RunResults): Verdict[] {
   const gc = (m: MemoryResult) => (m.kbPerConnAfterGc === undefined ? '' : `, ${m.kbPerConnAfterGc.toFixed(2)} after GC`);
   const d = (peer: MemoryResult | undefined, name: string) => (ours && peer
     ? `${(ours.kbPerConn / peer.kbPerConn).toFixed(2)}x RSS (ours ${ours.kbPerConn.toFixed(2)} KB${gc(ours)}; ${name} ${peer.kbPerConn.toFixed(2)} KB${gc(peer)})` : 'no data');
+  const slope = ours?.slope;
+  const relayGc = uws?.slope?.kbPerConnAfterGc;
   return [
     verdict(ours && uws ? ours.kbPerConn <= 2 * uws.kbPerConn : undefined, 'memory per idle connection within 2x of the uWS relay', d(uws, 'relay')),
     verdict(ours && socketio ? ours.kbPerConn * 3 <= socketio.kbPerConn : undefined, 'memory per idle connection at least 3x better than Socket.IO', d(socketio, 'Socket.IO')),
+    verdict(slope ? slope.kbPerConn <= 4 : undefined, 'marginal memory per idle connection at most 4 KB',
+      slope ? `${slope.kbPerConn.toFixed(2)} KB (${fmt(ours!.connections, 0)} -> ${fmt(slope.to, 0)})` : 'no data'),
+    verdict(slope?.kbPerConnAfterGc !== undefined && relayGc !== undefined ? slope.kbPerConnAfterGc <= 2 * relayGc : undefined,
+      'marginal memory after a full GC within 2x of the uWS relay',
+      slope?.kbPerConnAfterGc !== undefined && relayGc !== undefined ? `${(slope.kbPerConnAfterGc / relayGc).toFixed(2)}x (ours ${slope.kbPerConnAfterGc.toFixed(2)} KB; relay ${relayGc.toFixed(2)} KB)` : 'no data'),
   ];
 }
 
