@@ -67,10 +67,7 @@ function remoteKeys(url: string, timeoutMs: number): JWTVerifyGetKey {
   };
 }
 
-/**
- * The HS256 secret as a WebCrypto key, imported once: handing jose the raw bytes makes it
- * import them again on every verification (the top cost of a connection storm).
- */
+/** A whole number of seconds, or undefined. */
 function seconds(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
@@ -80,17 +77,19 @@ function identityOf(payload: JWTPayload, auth: Config['auth']): Identity {
   const { sub, exp, iat } = payload;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new AuthError('invalid');
   if (payload.channel !== undefined) throw new AuthError('invalid');
-  // jose checked that iat is not in the future and not older than maxTtlS; a token may not claim a longer life either.
+  // The checker refused an iat in the future or older than maxTtlS; a token may not claim a longer life either.
   if (exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
   const authTime = seconds(payload.auth_time) ?? iat!;
   if (authTime > iat! + auth.clockSkewS) throw new AuthError('invalid');
-  if (iat! > Date.now() / 1000 + auth.clockSkewS) throw new AuthError('invalid');
   const name = typeof payload.name === 'string' && payload.name.length <= 128 ? payload.name : undefined;
   return { userId: sub, name, exp: exp!, iat: iat!, authTime, version: seconds(payload.ver), channels: channelsClaim(payload.channels) };
 }
 
-/** The signature and registered claims of `token`, by the configured key; AuthError for every failure. */
-/** A synchronous HS* check of signature and standard claims; throws AuthError. */
+/**
+ * A synchronous HS* check of signature and standard claims; throws AuthError. fast-jwt checks
+ * iat only for age (maxAge), so an iat in the future beyond the clock skew is refused here,
+ * as jose's maxTokenAge check does for JWKS tokens.
+ */
 function hmacChecker(auth: Config['auth'], secret: Uint8Array, requiredClaims: string[]): (token: string) => JWTPayload {
   const verify = createHmacVerifier({
     key: Buffer.from(secret),
@@ -102,14 +101,18 @@ function hmacChecker(auth: Config['auth'], secret: Uint8Array, requiredClaims: s
     requiredClaims,
   });
   return (token) => {
+    let payload: JWTPayload;
     try {
-      return verify(token) as JWTPayload;
+      payload = verify(token) as JWTPayload;
     } catch (err) {
       throw new AuthError(err instanceof TokenError && err.code === TokenError.codes.expired ? 'expired' : 'invalid');
     }
+    if (payload.iat! > Date.now() / 1000 + auth.clockSkewS) throw new AuthError('invalid');
+    return payload;
   };
 }
 
+/** The signature and registered claims of `token`, by the configured key; AuthError for every failure. */
 function createChecker(auth: Config['auth'], requiredClaims: string[]): (token: string) => Promise<JWTPayload> {
   const hmac = auth.secret ? hmacChecker(auth, auth.secret, requiredClaims) : undefined;
   const remote: JWTVerifyGetKey | undefined = auth.secret ? undefined : remoteKeys(auth.jwksUrl!, auth.timeoutMs);
@@ -137,6 +140,12 @@ function createChecker(auth: Config['auth'], requiredClaims: string[]): (token: 
   };
 }
 
+/**
+ * Build the verifier once per process. Only configured algorithms pass; `exp`, `sub` and `iat`
+ * are required; `iat` may not lie in the future beyond the clock skew, nor be older than
+ * TOKEN_MAX_TTL_S, and `exp - iat` may not exceed it (a token "valid until 2999" is refused).
+ * A subscription token (it has `channel`) is not an access token and is refused here.
+ */
 export function createVerifier(auth: Config['auth']): Verifier {
   const check = createChecker(auth, ['exp', 'sub', 'iat']);
   return async (token) => {
@@ -164,7 +173,6 @@ export function createGrantVerifier(auth: Config['auth']): GrantVerifier {
   return async (token) => {
     const { sub, channel, exp, iat } = await check(token);
     if (typeof sub !== 'string' || typeof channel !== 'string' || exp! - iat! > auth.maxTtlS) throw new AuthError('invalid');
-    if (iat! > Date.now() / 1000 + auth.clockSkewS) throw new AuthError('invalid');
     return { userId: sub, channel, exp: exp! };
   };
 }
