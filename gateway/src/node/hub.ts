@@ -163,7 +163,7 @@ export class Hub {
       const entry = users.get(c.userId);
       if (entry) entry.count += 1;
       else users.set(c.userId, { count: 1, username: c.username });
-      if (c.actions.size > 0) memberships.set(c.id, { userId: c.userId, actions: new Set(c.actions) });
+      if (c.actions.size > 0) memberships.set(c.id, { userId: c.userId, username: c.username, actions: new Set(c.actions) });
     }
     return { users, memberships };
   }

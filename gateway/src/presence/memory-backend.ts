@@ -34,6 +34,8 @@ export class MemoryPresenceBackend {
   readonly nodes = new Map<string, NodeState>();
   /** members:<action>: userId -> the user's connections in the action. */
   readonly rooms = new Map<string, Map<string, number>>();
+  /** member-names:<action>: userId -> username, for the action's members. */
+  readonly roomNames = new Map<string, Map<string, string>>();
   /** actions: action -> member count, while it has members (what the audit walks, as in Redis). */
   readonly actions = new Map<string, number>();
   seq = 0;
@@ -60,7 +62,7 @@ export class MemoryPresenceBackend {
 
   /** Lose everything, as a Redis restarted without persistence (seq starts over too). */
   reset(): void {
-    for (const m of [this.counts, this.names, this.leases, this.nodes, this.rooms, this.actions]) m.clear();
+    for (const m of [this.counts, this.names, this.leases, this.nodes, this.rooms, this.roomNames, this.actions]) m.clear();
     this.online.clear();
     this.seq = 0;
     this.roomSeq = 0;
@@ -135,8 +137,8 @@ export class MemoryPresenceBackend {
     }
   }
 
-  /** set_room: the user's count in the room, and the joined/left transition. */
-  setRoom(rooms: RoomChanges, action: string, uid: string, n: number): void {
+  /** set_room: the user's count in the room, its username there, and the joined/left transition. */
+  setRoom(rooms: RoomChanges, action: string, uid: string, n: number, username?: string): void {
     let room = this.rooms.get(action);
     const old = room?.get(uid) ?? 0;
     if (n > 0) {
@@ -149,8 +151,23 @@ export class MemoryPresenceBackend {
     if (old > 0 === n > 0) return;
     this.indexAction(action);
     const list = rooms.get(action) ?? [];
-    list.push(this.noteChange({ userId: uid, username: this.names.get(uid) ?? uid, status: n > 0 ? 'joined' as const : 'left' as const, ts: this.now() }));
+    list.push(this.noteChange({ userId: uid, username: this.roomName(action, uid, n > 0, username), status: n > 0 ? 'joined' as const : 'left' as const, ts: this.now() }));
     rooms.set(action, list);
+  }
+
+  /** The name a joining member is stored with, or a leaving member was (and forget it). */
+  private roomName(action: string, uid: string, joined: boolean, username: string | undefined): string {
+    let names = this.roomNames.get(action);
+    if (joined) {
+      const name = username ?? this.names.get(uid) ?? uid;
+      if (!names) this.roomNames.set(action, (names = new Map()));
+      names.set(uid, name);
+      return name;
+    }
+    const name = names?.get(uid) ?? username ?? uid;
+    names?.delete(uid);
+    if (names?.size === 0) this.roomNames.delete(action);
+    return name;
   }
 
   /** The actions index follows the room's member count (ZADD / ZREM). */
@@ -160,17 +177,17 @@ export class MemoryPresenceBackend {
     else this.actions.delete(action);
   }
 
-  addRoom(rooms: RoomChanges, action: string, uid: string, delta: number): void {
-    this.setRoom(rooms, action, uid, Math.max(0, (this.rooms.get(action)?.get(uid) ?? 0) + delta));
+  addRoom(rooms: RoomChanges, action: string, uid: string, delta: number, username?: string): void {
+    this.setRoom(rooms, action, uid, Math.max(0, (this.rooms.get(action)?.get(uid) ?? 0) + delta), username);
   }
 
   /** One membership entry in a node's index; false when it was already (not) there. */
-  member(rooms: RoomChanges, node: NodeState, op: 'join' | 'leave', action: string, uid: string, conn: string): boolean {
+  member(rooms: RoomChanges, node: NodeState, op: 'join' | 'leave', action: string, uid: string, conn: string, username?: string): boolean {
     const entry = entryOf(action, uid, conn);
     if (op === 'join' ? node.members.has(entry) : !node.members.has(entry)) return false;
     if (op === 'join') node.members.add(entry);
     else node.members.delete(entry);
-    this.addRoom(rooms, action, uid, op === 'join' ? 1 : -1);
+    this.addRoom(rooms, action, uid, op === 'join' ? 1 : -1, username);
     return true;
   }
 

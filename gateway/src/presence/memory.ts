@@ -115,7 +115,7 @@ export class MemoryPresenceStore implements PresenceStore {
     b.begin(this.nodeId, 'disconnect');
     const node = this.node();
     const rooms: RoomChanges = new Map();
-    for (const action of actions) b.member(rooms, node, 'leave', action, userId, connectionId);
+    for (const action of actions) b.member(rooms, node, 'leave', action, userId, connectionId, username);
     b.publishRooms(rooms);
     const mine = node.counts.get(userId) ?? 0;
     if (mine <= 0) return { wentOffline: false };
@@ -132,15 +132,14 @@ export class MemoryPresenceStore implements PresenceStore {
   async join(action: string, connectionId: string, userId: string, username: string): Promise<void> {
     this.backend.begin(this.nodeId, 'join');
     const rooms: RoomChanges = new Map();
-    if (!this.backend.names.has(userId) && !this.node().members.has(`${action}\n${userId}\n${connectionId}`)) this.backend.names.set(userId, username);
-    this.backend.member(rooms, this.node(), 'join', action, userId, connectionId);
+    this.backend.member(rooms, this.node(), 'join', action, userId, connectionId, username);
     this.backend.publishRooms(rooms);
   }
 
-  async leave(action: string, connectionId: string, userId: string): Promise<void> {
+  async leave(action: string, connectionId: string, userId: string, username: string): Promise<void> {
     this.backend.begin(this.nodeId, 'leave');
     const rooms: RoomChanges = new Map();
-    this.backend.member(rooms, this.node(), 'leave', action, userId, connectionId);
+    this.backend.member(rooms, this.node(), 'leave', action, userId, connectionId, username);
     this.backend.publishRooms(rooms);
   }
 
@@ -149,10 +148,15 @@ export class MemoryPresenceStore implements PresenceStore {
     const from = parseOffset(cursor);
     const count = Math.max(1, Math.floor(limit));
     const all = [...(this.backend.rooms.get(action)?.keys() ?? [])];
-    const users = all.slice(from, from + count).map((id) => ({ id, username: this.backend.names.get(id) ?? id }));
+    const users = all.slice(from, from + count).map((id) => ({ id, username: this.backend.roomNames.get(action)?.get(id) ?? id }));
     const page: RoomPage = { users, count: all.length, seq: this.backend.roomSeq };
     if (from + count < all.length) page.cursor = String(from + count);
     return page;
+  }
+
+  /** The online count and the seq it is consistent with (peek.lua). */
+  async peek(): Promise<{ seq: number; onlineCount: number }> {
+    return { seq: this.backend.seq, onlineCount: this.backend.online.size };
   }
 
   async isOnline(userIds: string[]): Promise<boolean[]> {
@@ -192,16 +196,17 @@ export class MemoryPresenceStore implements PresenceStore {
     const old = this.node();
     for (const [uid, { count, username }] of account.users) if (count > 0 && !b.names.has(uid)) b.names.set(uid, username);
     const rooms: RoomChanges = new Map();
-    const wanted = new Map<string, { action: string; uid: string; conn: string }>();
-    for (const [conn, { userId, actions }] of account.memberships) {
-      for (const action of actions) wanted.set(`${action}\n${userId}\n${conn}`, { action, uid: userId, conn });
+    const wanted = new Map<string, { action: string; uid: string; conn: string; name: string }>();
+    for (const [conn, { userId, username, actions }] of account.memberships) {
+      const name = username ?? account.users.get(userId)?.username ?? userId;
+      for (const action of actions) wanted.set(`${action}\n${userId}\n${conn}`, { action, uid: userId, conn, name });
     }
     for (const entry of [...old.members]) {
       if (wanted.delete(entry)) continue;
       const nl = entry.indexOf('\n');
       b.member(rooms, old, 'leave', entry.slice(0, nl), entry.slice(nl + 1, entry.lastIndexOf('\n')), entry.slice(entry.lastIndexOf('\n') + 1));
     }
-    for (const { action, uid, conn } of wanted.values()) b.member(rooms, old, 'join', action, uid, conn);
+    for (const { action, uid, conn, name } of wanted.values()) b.member(rooms, old, 'join', action, uid, conn, name);
     const delta = new Map<string, { d: number; username: string }>();
     for (const [uid, n] of old.counts) delta.set(uid, { d: -n, username: old.usernames.get(uid) ?? '' });
     old.counts.clear();

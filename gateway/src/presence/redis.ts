@@ -12,6 +12,7 @@
  *   P presence:node:<id>:members        SET   "<action>\n<userId>\n<connectionId>"
  *   P presence:names                    HASH  userId -> username, while online
  *   P members:<action>                  HASH  userId -> the user's connections in the action
+ *   P member-names:<action>             HASH  userId -> username, for the action's members
  *   P actions                           ZSET  action -> members (users), while it has any
  *   channel P presence                  JSON PresenceEvent per change batch
  *   channel P room:<action>             JSON RoomEvent (joined/left) per change batch
@@ -46,7 +47,7 @@ export interface RedisPresenceOptions {
   logger?: Logger;
 }
 
-const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit', 'members', 'nodes'] as const;
+const SCRIPTS = ['lease', 'connect', 'disconnect', 'membership', 'sync', 'reap', 'audit', 'members', 'nodes', 'peek'] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -283,9 +284,18 @@ export class RedisPresenceStore implements PresenceStore {
 
   async sync(account: NodeAccount): Promise<void> {
     const users = [...account.users].filter(([, u]) => u.count > 0).map(([id, u]) => [id, u.count, u.username]);
-    const members: [string, string, string][] = [];
-    for (const [conn, { userId, actions }] of account.memberships) for (const action of actions) members.push([action, userId, conn]);
+    const members: [string, string, string, string][] = [];
+    for (const [conn, { userId, username, actions }] of account.memberships) {
+      const name = username ?? account.users.get(userId)?.username ?? userId;
+      for (const action of actions) members.push([action, userId, conn, name]);
+    }
     await this.run('sync', this.leaseMs, JSON.stringify(users), JSON.stringify(members));
+  }
+
+  /** The online count and the seq it is consistent with, in one step (for partitioned presence, ./partitioned.ts). */
+  async peek(): Promise<{ seq: number; onlineCount: number }> {
+    const [seq, onlineCount] = (await this.run('peek')) as [number, number];
+    return { seq, onlineCount };
   }
 
   async reap(): Promise<string[]> {

@@ -4,8 +4,8 @@ import type { PresenceChange, RoomChange } from '../../../shared/protocol.js';
 export interface NodeAccount {
   /** userId -> open connections of that user on this node, with the username for events. */
   users: Map<string, { count: number; username: string }>;
-  /** connectionId -> its user and the actions that connection has joined. */
-  memberships: Map<string, { userId: string; actions: Set<string> }>;
+  /** connectionId -> its user and the actions that connection has joined (the username names the user in room events; else `users`' name is used). */
+  memberships: Map<string, { userId: string; username?: string; actions: Set<string> }>;
 }
 
 /** Room events of one action, as the store published them; `seq` counts room events (its own sequence, not the presence seq). */

@@ -14,6 +14,7 @@
 --   P presence:node:<id>:members    SET   "<action>\n<userId>\n<connectionId>", one per membership
 --   P presence:names                HASH  userId -> username, while the user is online
 --   P members:<action>              HASH  userId -> the user's connections in the action, cluster-wide
+--   P member-names:<action>         HASH  userId -> username, for the members of the action
 --   P actions                       ZSET  action -> members (users); an action is here while it has one
 --   P presence:room-seq             STRING incremented once per published room event
 --   channel P room:<action>         JSON {seq, changes:[{userId, username, status: joined|left, ts}]}
@@ -39,6 +40,12 @@ end
 
 local function room_key(action)
   return P .. 'members:' .. action
+end
+
+-- Usernames are kept per room, not read from presence:names: with partitioned presence
+-- (docs/SCALING.md) a room's keys and its members' online state live in different slots.
+local function room_names_key(action)
+  return P .. 'member-names:' .. action
 end
 
 -- A membership index entry and its parts (user ids may hold anything but the connection id
@@ -79,28 +86,36 @@ local function add_count(changes, ts, uid, uname, delta)
   end
 end
 
--- Sets the user's count in an action's room (absent at 0), keeps the actions index, and
--- appends the joined/left transition (if any) to rooms[action].
-local function set_room(rooms, ts, action, uid, new)
+-- Sets the user's count in an action's room (absent at 0), keeps the actions index and the
+-- room's usernames, and appends the joined/left transition (if any) to rooms[action].
+-- uname: the user's name when the caller knows it; else the room's, presence:names, or the id.
+local function set_room(rooms, ts, action, uid, new, uname)
   local key = room_key(action)
   local old = tonumber(redis.call('HGET', key, uid) or '0')
   if new > 0 then redis.call('HSET', key, uid, new) else redis.call('HDEL', key, uid) end
   if (old > 0) == (new > 0) then return end
   local users = redis.call('HLEN', key)
   if users > 0 then redis.call('ZADD', K_ACTIONS, users, action) else redis.call('ZREM', K_ACTIONS, action) end
+  local names = room_names_key(action)
+  if new > 0 then
+    uname = uname or redis.call('HGET', K_NAMES, uid) or uid
+    redis.call('HSET', names, uid, uname)
+  else
+    uname = redis.call('HGET', names, uid) or uname or uid
+    redis.call('HDEL', names, uid)
+  end
   local list = rooms[action]
   if not list then
     list = {}
     rooms[action] = list
     rooms[#rooms + 1] = action
   end
-  local uname = redis.call('HGET', K_NAMES, uid) or uid
   list[#list + 1] = { userId = uid, username = uname, status = new > 0 and 'joined' or 'left', ts = ts, node = EVENT_NODE }
 end
 
-local function add_room(rooms, ts, action, uid, delta)
+local function add_room(rooms, ts, action, uid, delta, uname)
   local old = tonumber(redis.call('HGET', room_key(action), uid) or '0')
-  set_room(rooms, ts, action, uid, math.max(0, old + delta))
+  set_room(rooms, ts, action, uid, math.max(0, old + delta), uname)
 end
 
 -- Removes every membership listed in a node's index, then the index. Room transitions go to rooms.

@@ -14,7 +14,7 @@ local kc, ku, km = node_keys(NODE)
 local ts = now_ms()
 local rooms = {}
 for i = 8, #ARGV do
-  if redis.call('SREM', km, entry_of(ARGV[i], uid, conn)) == 1 then add_room(rooms, ts, ARGV[i], uid, -1) end
+  if redis.call('SREM', km, entry_of(ARGV[i], uid, conn)) == 1 then add_room(rooms, ts, ARGV[i], uid, -1, uname) end
 end
 publish_rooms(rooms)
 local mine = tonumber(redis.call('HGET', kc, uid) or '0')

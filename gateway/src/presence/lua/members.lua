@@ -16,7 +16,7 @@ for i = 2 * skip + 1, #fields, 2 do
   if taken == limit then break end
   local uid = fields[i]
   out[#out + 1] = uid
-  out[#out + 1] = redis.call('HGET', K_NAMES, uid) or uid
+  out[#out + 1] = redis.call('HGET', room_names_key(ARGV[5]), uid) or uid
   taken = taken + 1
 end
 local next_cursor, next_skip = reply[1], 0

@@ -15,11 +15,10 @@ local entry = entry_of(action, uid, conn)
 local rooms = {}
 if op == 'join' then
   if redis.call('SADD', km, entry) == 0 then return 0 end
-  if not redis.call('HEXISTS', K_NAMES, uid) then redis.call('HSET', K_NAMES, uid, uname) end
-  add_room(rooms, now_ms(), action, uid, 1)
+  add_room(rooms, now_ms(), action, uid, 1, uname)
 else
   if redis.call('SREM', km, entry) == 0 then return 0 end
-  add_room(rooms, now_ms(), action, uid, -1)
+  add_room(rooms, now_ms(), action, uid, -1, uname)
 end
 publish_rooms(rooms)
 return 1

@@ -2,7 +2,7 @@
 -- KEYS[1..4], ARGV[1..4]: see common.lua
 -- ARGV[5] lease length in ms
 -- ARGV[6] JSON [[userId, count, username], ...]     the node's connections now
--- ARGV[7] JSON [[action, userId, connectionId], ...] the node's memberships now
+-- ARGV[7] JSON [[action, userId, connectionId, username], ...] the node's memberships now
 -- For each user in old account U new account the difference is applied to the global
 -- counter (clamped at zero), and each membership added or gone moves its room count; all
 -- online/offline transitions go out as ONE event, room transitions as one event per room.
@@ -29,7 +29,7 @@ for _, entry in ipairs(redis.call('SMEMBERS', km)) do
 end
 for entry, m in pairs(wanted) do
   redis.call('SADD', km, entry)
-  add_room(rooms, ts, m[1], m[2], 1)
+  add_room(rooms, ts, m[1], m[2], 1, m[4])
 end
 
 local delta, names, order = {}, {}, {}
