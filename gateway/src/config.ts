@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseChannelPolicy, PolicyError, type ChannelPolicy } from './channels/policy.js';
 import { parseHistoryRules, type HistoryRule } from './history/policy.js';
+import { partitionPrefixes } from './presence/partitions.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -72,6 +73,7 @@ const env = z.object({
   TRUSTED_PROXIES: list.optional(),
   REDIS_SENTINELS: list.optional(),
   REDIS_CLUSTER_NODES: list.optional(),
+  PRESENCE_PARTITIONS: int(1, 256).optional(),
   REDIS_SENTINEL_NAME: optionalText,
   EVENTS_MAXLEN: int(0, 100_000_000).optional(),
   WEBHOOK_URL: z.string().url().optional(),
@@ -102,6 +104,11 @@ export interface Config {
      * the action as their own hash tag (spread over the shards): `prefix` without its braces.
      */
     actionPrefix?: string;
+    /**
+     * The key prefix of each presence partition (presence/partitions.ts): `[prefix]` unless
+     * presence is partitioned (Cluster only, PRESENCE_PARTITIONS, default 12 there).
+     */
+    presencePrefixes: string[];
   };
   auth: {
     /** HS256 secret bytes, when verifying with a shared secret. */
@@ -227,15 +234,27 @@ function clusterPrefixes(prefix: string): { prefix: string; actionPrefix: string
   return { prefix, actionPrefix: prefix.replace(/[{}]/g, '') };
 }
 
+/** Presence partitions on a cluster (docs/SCALING.md); one Redis has one core, so partitions there would only cost. */
+export const CLUSTER_PRESENCE_PARTITIONS = 12;
+
+function presencePartitions(e: z.infer<typeof env>): number {
+  if (e.REDIS_CLUSTER_NODES) return e.PRESENCE_PARTITIONS ?? CLUSTER_PRESENCE_PARTITIONS;
+  if ((e.PRESENCE_PARTITIONS ?? 1) > 1) throw new ConfigError('PRESENCE_PARTITIONS above 1 needs REDIS_CLUSTER_NODES: partitions spread presence over the shards of a Redis Cluster');
+  return 1;
+}
+
 function redisFrom(e: z.infer<typeof env>): Config['redis'] {
   const ways = [e.REDIS_URL, e.REDIS_SENTINELS, e.REDIS_CLUSTER_NODES].filter(Boolean).length;
   if (ways > 1) throw new ConfigError('set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
+  const partitions = presencePartitions(e);
   if (e.REDIS_CLUSTER_NODES) {
-    return { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES), ...clusterPrefixes(e.REDIS_PREFIX) };
+    const prefixes = clusterPrefixes(e.REDIS_PREFIX);
+    return { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES), ...prefixes, presencePrefixes: partitionPrefixes(prefixes.prefix, partitions) };
   }
-  if (!e.REDIS_SENTINELS) return e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined;
+  const presencePrefixes = [e.REDIS_PREFIX];
+  if (!e.REDIS_SENTINELS) return e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, presencePrefixes } : undefined;
   if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the monitored primary)');
-  return { sentinels: hostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), sentinelName: e.REDIS_SENTINEL_NAME, prefix: e.REDIS_PREFIX };
+  return { sentinels: hostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), sentinelName: e.REDIS_SENTINEL_NAME, prefix: e.REDIS_PREFIX, presencePrefixes };
 }
 
 function historyFrom(e: z.infer<typeof env>): HistoryRule[] {
@@ -284,6 +303,9 @@ function eventsFrom(e: z.infer<typeof env>): Pick<Config, 'events' | 'webhook'> 
   }
   if (!e.WEBHOOK_SECRET) throw new ConfigError('WEBHOOK_URL needs WEBHOOK_SECRET (at least 32 characters) to sign requests');
   if (maxLen === 0) throw new ConfigError('WEBHOOK_URL delivers the event stream: EVENTS_MAXLEN must not be 0');
+  if (presencePartitions(e) > 1) {
+    throw new ConfigError('WEBHOOK_URL needs one event stream, but partitioned presence writes one per partition: set PRESENCE_PARTITIONS=1 on a cluster that delivers webhooks');
+  }
   const bad = (e.WEBHOOK_EVENTS ?? []).filter((t) => !EVENT_TYPES.includes(t));
   if (bad.length > 0) throw new ConfigError(`WEBHOOK_EVENTS: unknown event type ${bad.join(', ')} (use ${EVENT_TYPES.join(', ')})`);
   return {

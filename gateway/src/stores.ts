@@ -22,6 +22,7 @@ import type { PresenceStore } from './presence/types.js';
 import { MemorySharedLimits, RedisSharedLimits, type SharedLimits } from './limits/shared.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
 import { RedisPresenceStore } from './presence/redis.js';
+import { PartitionedPresenceStore } from './presence/partitioned.js';
 import type { EventLog } from './events/types.js';
 import { MemoryEventLog } from './events/memory.js';
 import { RedisEventLog } from './events/redis.js';
@@ -65,7 +66,7 @@ export function redisOptions(role: string, writes: boolean): RedisOptions {
  * subscriber connection per primary, which ioredis re-creates and re-subscribes after a
  * primary's connection was lost or the slot map changed (broker/redis-subscriptions.ts).
  */
-export function connect(redis: NonNullable<Config['redis']>, options: RedisOptions, shardedSubscribers = false): Redis {
+export function connect(redis: Pick<NonNullable<Config['redis']>, 'url' | 'sentinels' | 'sentinelName' | 'clusterNodes'>, options: RedisOptions, shardedSubscribers = false): Redis {
   if (redis.clusterNodes) {
     const { enableOfflineQueue, lazyConnect, ...nodeOptions } = options;
     const cluster = new Cluster(redis.clusterNodes, {
@@ -115,10 +116,13 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
   const clients = [commands, presenceSub, publisher, subscriber, inbox];
   await Promise.all(clients.map(open));
 
-  const presence = new RedisPresenceStore({
-    redis: commands, subscriber: presenceSub, prefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
-    eventsMaxLen: config.events.maxLen, logger: log.child({ component: 'presence-store' }),
-  });
+  const presenceLog = log.child({ component: 'presence-store' });
+  const parts = config.redis!.presencePrefixes.map((partPrefix) => new RedisPresenceStore({
+    redis: commands, subscriber: presenceSub, prefix: partPrefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
+    eventsMaxLen: config.events.maxLen, logger: presenceLog,
+  }));
+  // On a cluster, presence is spread over partitions (presence/partitioned.ts); otherwise one store.
+  const presence = parts.length > 1 ? new PartitionedPresenceStore(parts, presenceLog) : parts[0];
   // On a cluster the broker's names spread over the shards (sharded pub/sub, config.ts clusterPrefixes).
   const broker = new RedisBroker({
     publisher, subscriber, prefix: actionPrefix ?? prefix, sharded: Boolean(clusterNodes), nodeId: config.nodeId, logger: log.child({ component: 'broker' }),

@@ -4,7 +4,7 @@
  *   POST /api/unsubscribe  {userId, action, reason?}  remove a user from an action cluster-wide (client gets `left`)
  *   GET  /api/channels?prefix=&cursor=&limit=        actions with members, and their user counts
  *   GET  /api/presence?action=&cursor=&limit=        members of an action
- *   GET  /api/online?cursor=&limit=                  online users
+ *   GET  /api/online?cursor=&limit=                  online users (a page) and how many are online
  *   GET  /api/info                                   nodes registered (leases), their users and connections
  * Commands answer `{affected, nodes, missing}`: `missing` names registered nodes that did not
  * confirm within the timeout (the command is idempotent: send it again). Unknown users and
@@ -91,7 +91,10 @@ export function createClusterApi(d: ClusterApiDeps): { get: Record<string, Route
     get: {
       '/api/channels': query(channelsQuery, (q) => d.presence.channels(q.prefix, q.cursor, q.limit)),
       '/api/presence': query(presenceQuery, async (q) => ({ action: q.action, ...(await d.presence.members(q.action, q.cursor, q.limit)) })),
-      '/api/online': query(onlineQuery, (q) => d.presence.online(q.cursor, q.limit)),
+      '/api/online': query(onlineQuery, async (q) => {
+        const [page, count] = await Promise.all([d.presence.online(q.cursor, q.limit), d.presence.onlineCount()]);
+        return { ...page, count };
+      }),
       '/api/info': query(z.object({}), async () => {
         const now = Date.now();
         const nodes = (await d.presence.nodes()).map((n) => ({ ...n, alive: n.leaseExpiresAt > now }));

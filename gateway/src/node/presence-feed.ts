@@ -17,10 +17,12 @@
  * one change per user per batch however fast the user reconnects.
  * The store's pub/sub never repeats an event, so a seq that does not grow means the store
  * restarted empty (its seq starts again at 1): the replay buffer is dropped, the event kept.
+ * Partitioned presence numbers events per partition: all of this holds per partition.
  *
  * A socket's welcome snapshot is taken at seq S before the socket exists; `replaySince(S)`
- * sends it the changes this node already flushed after S, so no change falls between the
- * snapshot and the topic subscription. Later changes reach it through the topics.
+ * sends it the changes this node already flushed after S (per partition: after S[p]), so no
+ * change falls between the snapshot and the topic subscription. Later changes reach it
+ * through the topics.
  *
  * Bytes are bounded too: a window whose `*` frame would exceed `maxFrameBytes` (a storm: N
  * reconnects would cost every watcher N changes, N² bytes over the cluster) goes out as one
@@ -57,7 +59,8 @@ const WATCHING_NOBODY: ReadonlySet<string> = new Set();
 export const BUSY_PER_S = 100;
 
 export class PresenceFeed {
-  private lastSeq = 0;
+  /** The last seq seen, by partition (0 for an unpartitioned store). */
+  private lastSeq: number[] = [];
   private pending: PresenceEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly flushed: PresenceEvent[] = [];
@@ -79,8 +82,9 @@ export class PresenceFeed {
   }
 
   push(event: PresenceEvent): void {
-    if (event.seq <= this.lastSeq) this.reset();
-    this.lastSeq = event.seq;
+    const p = event.partition ?? 0;
+    if (event.seq <= (this.lastSeq[p] ?? 0)) this.reset(p);
+    this.lastSeq[p] = event.seq;
     this.pending.push(event);
     if (this.resetting) return;
     if (this.batchMs === 0) return this.flush();
@@ -90,10 +94,16 @@ export class PresenceFeed {
     this.timer = setTimeout(() => this.flush(), this.windowMs);
   }
 
-  /** Forget seqs seen so far: the store restarted and numbers events from 1 again. */
-  reset(): void {
-    this.lastSeq = 0;
-    this.flushed.length = 0;
+  /** Forget seqs seen so far (of one partition, or all): the store restarted and numbers events from 1 again. */
+  reset(partition?: number): void {
+    if (partition === undefined) {
+      this.lastSeq = [];
+      this.flushed.length = 0;
+      return;
+    }
+    this.lastSeq[partition] = 0;
+    const kept = this.flushed.filter((e) => (e.partition ?? 0) !== partition);
+    this.flushed.splice(0, this.flushed.length, ...kept);
   }
 
   flush(): void {
@@ -167,11 +177,12 @@ export class PresenceFeed {
     }
   }
 
-  /** Send `conn` the already-flushed changes newer than its snapshot. */
-  replaySince(conn: Connection, seq: number): void {
+  /** Send `conn` the already-flushed changes newer than its snapshot (`seqs`: per partition). */
+  replaySince(conn: Connection, since: { seq: number; seqs?: number[] }): void {
     const watching = conn.watching;
+    const { seq, seqs } = since;
     const changes = coalesce(this.flushed
-      .filter((e) => e.seq > seq)
+      .filter((e) => e.seq > (seqs ? seqs[e.partition ?? 0] ?? 0 : seq))
       .flatMap((e) => e.changes)
       .filter((c) => watching === '*' || watching.has(c.userId)));
     for (const text of frames(changes, this.maxFrameBytes)) sendTo(conn, text);

@@ -172,6 +172,10 @@ export class MemoryPresenceStore implements PresenceStore {
     return from + count < all.length ? { users, cursor: String(from + count) } : { users };
   }
 
+  async onlineCount(): Promise<number> {
+    return this.backend.online.size;
+  }
+
   /** Offset paging over the actions index, in name order (Redis: ZSCAN, no order). */
   async channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }> {
     const from = parseOffset(cursor);

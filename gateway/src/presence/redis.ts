@@ -261,6 +261,10 @@ export class RedisPresenceStore implements PresenceStore {
     return page.cursor ? { users: page.items, cursor: page.cursor } : { users: page.items };
   }
 
+  async onlineCount(): Promise<number> {
+    return this.redis.scard(this.keys[0]);
+  }
+
   /** One ZSCAN page of the actions index (MATCH on the escaped prefix); same guarantees as `online()`. */
   async channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }> {
     const { scan, skip } = parseCursor(cursor);

@@ -20,6 +20,11 @@ export interface LeaseState { lost: boolean; memberships: number }
 export interface Snapshot {
   /** Presence sequence number the snapshot is consistent with: changes with a higher seq are newer. */
   seq: number;
+  /**
+   * Partitioned presence (./partitioned.ts): the seq of every partition, by partition (events
+   * carry their partition); a change of partition p is newer when its seq is above seqs[p].
+   */
+  seqs?: number[];
   online: string[];
   onlineCount: number;
   /** Set when `online` is a first page: pass it to `online()` for the next one. */
@@ -53,8 +58,11 @@ export interface ChannelInfo { action: string; members: number }
 /** A registered node, from its lease and its account. */
 export interface NodeInfo { id: string; leaseExpiresAt: number; users: number; connections: number }
 
-/** A batch of changes as published by the store; `seq` grows by one per published batch. */
-export interface PresenceEvent { seq: number; changes: PresenceChange[] }
+/**
+ * A batch of changes as published by the store; `seq` grows by one per published batch.
+ * With partitioned presence each partition numbers its own batches, and `partition` says whose.
+ */
+export interface PresenceEvent { seq: number; changes: PresenceChange[]; partition?: number }
 
 /** Result of `connect`. */
 export interface ConnectResult {
@@ -140,6 +148,8 @@ export interface PresenceStore {
   isOnline(userIds: string[]): Promise<boolean[]>;
   /** A page of the online set; `cursor` from a previous page or snapshot (CursorError for any other). */
   online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;
+  /** How many users are online cluster-wide, read now (partitioned: the sum of the partitions). */
+  onlineCount(): Promise<number>;
   sync(account: NodeAccount): Promise<void>;
   /** A page of the actions that have members, with their user counts, whose names start with `prefix`. */
   channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }>;

@@ -89,7 +89,7 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
       if (draining) return socket.close(drainCode, 'service restart');
       d.feed.watch(conn, '*');
       sendTo(conn, welcome(d.config, conn, snapshot!));
-      d.feed.replaySince(conn, snapshot!.seq);
+      d.feed.replaySince(conn, snapshot!);
     },
     message: ({ conn }, text) => d.session(conn, text),
     binary: ({ conn }) => replyError(conn, undefined, 'bad_request', 'binary frames are not part of the protocol; send JSON text'),

@@ -166,6 +166,7 @@ describe('GET /api/channels, /api/presence, /api/online, /api/info', () => {
     expect(page1.count).toBe(2);
     const online = await json(api(a, 'GET', '/api/online?limit=1000'));
     expect(online.users).toEqual(expect.arrayContaining(['lister-1', 'lister-2']));
+    expect(online.count).toBe(online.users.length);
     const info = await json(api(a, 'GET', '/api/info'));
     const ids = info.nodes.map((n: any) => n.id);
     expect(ids).toEqual(expect.arrayContaining(['api-a', 'api-b']));

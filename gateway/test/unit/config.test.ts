@@ -21,14 +21,21 @@ describe('loadConfig', () => {
   });
 
   it('keeps an empty Redis prefix by default so the set is literally online_users', () => {
-    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6390' }).redis).toEqual({ url: 'redis://127.0.0.1:6390', prefix: '' });
+    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6390' }).redis).toEqual({ url: 'redis://127.0.0.1:6390', prefix: '', presencePrefixes: [''] });
   });
 
   it('in cluster mode, keeps the hash-tagged prefix for presence and strips its braces for action channels and history', () => {
-    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001', REDIS_PREFIX: '{gw}:' }).redis).toEqual({
-      clusterNodes: [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 7001 }], prefix: '{gw}:', actionPrefix: 'gw:',
-    });
+    const cluster = loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001', REDIS_PREFIX: '{gw}:' }).redis!;
+    expect(cluster).toMatchObject({ clusterNodes: [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 7001 }], prefix: '{gw}:', actionPrefix: 'gw:' });
     expect(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: 'app:{eu}:' }).redis).toMatchObject({ prefix: 'app:{eu}:', actionPrefix: 'app:eu:' });
+    // Presence is partitioned on a cluster (12 by default), each partition its own hash tag.
+    expect(cluster.presencePrefixes).toHaveLength(12);
+    expect(cluster.presencePrefixes.every((p) => /^\{gw:\d+(\.\d+)?\}:$/.test(p))).toBe(true);
+    expect(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: '{gw}:', PRESENCE_PARTITIONS: '1' }).redis!.presencePrefixes).toEqual(['{gw}:']);
+    expect(() => loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://x:1', PRESENCE_PARTITIONS: '4' })).toThrow(/PRESENCE_PARTITIONS above 1 needs REDIS_CLUSTER_NODES/);
+    expect(() => loadConfig({
+      JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: '{gw}:', WEBHOOK_URL: 'http://127.0.0.1:9/hook', WEBHOOK_SECRET: 'w'.repeat(32),
+    })).toThrow(/PRESENCE_PARTITIONS=1/);
     // Outside a cluster, action names stay under REDIS_PREFIX as they always were.
     expect(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6390', REDIS_PREFIX: '{gw}:' }).redis).not.toHaveProperty('actionPrefix');
   });
@@ -64,7 +71,7 @@ describe('loadConfig', () => {
 
   it('reads Sentinels and history rules', () => {
     const c = loadConfig({ JWT_SECRET: SECRET, REDIS_SENTINELS: 's1:26379, s2:26380', REDIS_SENTINEL_NAME: 'mymaster', HISTORY_ACTIONS: 'news*=100/5m,tours=1/1h' });
-    expect(c.redis).toEqual({ sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], sentinelName: 'mymaster', prefix: '' });
+    expect(c.redis).toEqual({ sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], sentinelName: 'mymaster', prefix: '', presencePrefixes: [''] });
     expect(c.history.map((r) => [r.pattern, r.policy])).toEqual([['news*', { count: 100, ageMs: 300_000 }], ['tours', { count: 1, ageMs: 3_600_000 }]]);
     expect(c.history[0].match.test('news-eu')).toBe(true);
     expect(c.history[0].match.test('xnews')).toBe(false);

@@ -133,10 +133,35 @@ describe('PresenceFeed frame size', () => {
     burst(feed, 0, 300);
     const got: string[] = [];
     const socket = { send: (t: string) => { got.push(t); return true; } };
-    feed.replaySince({ closed: false, socket, watching: '*' } as never, 100);
+    feed.replaySince({ closed: false, socket, watching: '*' } as never, { seq: 100 });
     expect(got.length).toBeGreaterThan(1);
     expect(got.every((t) => t.length <= 4096)).toBe(true);
     expect(got.flatMap((t) => JSON.parse(t).changes.map((c: { userId: string }) => c.userId)))
       .toEqual(Array.from({ length: 200 }, (_, i) => `user-with-a-longer-id-${i + 100}`));
+  });
+});
+
+describe('PresenceFeed with partitioned presence', () => {
+  const change = (userId: string, seq: number, partition: number): PresenceEvent =>
+    ({ seq, partition, changes: [{ userId, username: userId, status: 'online', ts: 0 }] });
+  const replayed = (feed: PresenceFeed, since: { seq: number; seqs?: number[] }) => {
+    const got: string[] = [];
+    const socket = { send: (t: string) => { got.push(t); return true; } };
+    feed.replaySince({ closed: false, socket, watching: '*' } as never, since);
+    return got.flatMap((t) => JSON.parse(t).changes.map((c: { userId: string }) => c.userId));
+  };
+
+  it('replays per partition, and a partition that starts over drops only its own replay', () => {
+    const feed = new PresenceFeed(recorder().fanout, { batchMs: 0 });
+    feed.push(change('p0-1', 1, 0));
+    feed.push(change('p1-1', 1, 1));
+    feed.push(change('p0-2', 2, 0));
+    feed.push(change('p1-2', 2, 1));
+    // Seqs of different partitions are unrelated: equal ones are no restart.
+    expect(replayed(feed, { seq: 0, seqs: [1, 0] })).toEqual(['p1-1', 'p0-2', 'p1-2']);
+    expect(replayed(feed, { seq: 0, seqs: [2, 2] })).toEqual([]);
+    // Partition 1 restarted empty: its seq starts again at 1.
+    feed.push(change('p1-new', 1, 1));
+    expect(replayed(feed, { seq: 0, seqs: [0, 0] })).toEqual(['p0-1', 'p0-2', 'p1-new']);
   });
 });

@@ -1,0 +1,237 @@
+/**
+ * Presence spread over K partitions, each a whole PresenceStore of its own (on Redis Cluster:
+ * its own hash tag, so its own slot, and its scripts stay atomic; ./partitions.ts places the
+ * tags). A user belongs to partition partitionOf(userId): their counter, their share of the
+ * online set, this node's account of their connections, their online/offline events. An
+ * action belongs to partitionOf(action): its members, their names, its room events and seq,
+ * its entry in the actions index, and this node's index of memberships in it.
+ *
+ * Contract: the PresenceStore contract holds per partition. What changes across partitions:
+ * - Presence events: each partition numbers its own (`PresenceEvent.partition`); a welcome
+ *   snapshot carries `seqs`, one per partition. A room lives in one partition, so its room
+ *   seq and its member pages compare as before.
+ * - A disconnect leaves the connection's rooms (each in one step, in its action's partition)
+ *   before it counts the user out in the user's partition; the two are not one step.
+ * - `sync`, `refreshLease`, `reap` and `audit` run in every partition (this node holds a lease
+ *   in each); a lease lost in any partition reports `lost`, and `sync` replaces the node's
+ *   share in all of them.
+ * - `connect`'s snapshot is exact for the user's own partition. The other partitions' counts
+ *   and seqs are this node's view: read at start and at every lease refresh, moved by each
+ *   event in between, and read again after a missing or repeated seq. Its `online` page is
+ *   the user's partition's; the cursor walks the others after it.
+ * - Pages (`online`, `channels`) walk the partitions in turn, with the same guarantees as one.
+ */
+import { formatWalk, parseWalk, partitionOf, walkPages } from './partitions.js';
+import type {
+  ChannelInfo, ConnectResult, DriftRepair, LeaseState, NodeAccount, NodeInfo, PresenceEvent, PresenceStore, RoomEvent, RoomPage,
+} from './types.js';
+import type { Logger } from '../log.js';
+
+/** A partition: one store, able to read its online count with the seq it matches. */
+export interface PartitionStore extends PresenceStore {
+  peek(): Promise<{ seq: number; onlineCount: number }>;
+}
+
+interface View { seq: number; count: number }
+
+export class PartitionedPresenceStore implements PresenceStore {
+  private readonly views: View[];
+  private readonly reading: boolean[];
+  private handler: (event: PresenceEvent) => void = () => {};
+
+  constructor(private readonly parts: PartitionStore[], private readonly log?: Logger) {
+    if (parts.length < 2) throw new TypeError('partitioned presence needs at least two partitions');
+    this.views = parts.map(() => ({ seq: 0, count: 0 }));
+    this.reading = parts.map(() => false);
+    parts.forEach((part, p) => part.onEvent((event) => this.receive(p, event)));
+  }
+
+  private userPart(userId: string): PartitionStore {
+    return this.parts[partitionOf(userId, this.parts.length)];
+  }
+
+  private actionPart(action: string): PartitionStore {
+    return this.parts[partitionOf(action, this.parts.length)];
+  }
+
+  /** Keeps this node's view of partition p, then hands the event on, tagged. */
+  private receive(p: number, event: PresenceEvent): void {
+    const view = this.views[p];
+    if (event.seq === view.seq + 1) {
+      for (const c of event.changes) view.count += c.status === 'online' ? 1 : -1;
+      view.seq = event.seq;
+    } else {
+      // Missed events, one a read already counted, or a partition that restarted (its seq
+      // starts over): this view cannot tell which, so it reads the partition again.
+      if (event.seq > view.seq) view.seq = event.seq;
+      void this.refresh(p, true);
+    }
+    this.handler({ ...event, partition: p });
+  }
+
+  /**
+   * Reads partition p's count and seq. A routine read (`force` false) is kept only when it is
+   * not older than the events already counted; one after an anomaly replaces the view.
+   * One read per partition at a time.
+   */
+  private async refresh(p: number, force = false): Promise<void> {
+    if (this.reading[p]) return;
+    this.reading[p] = true;
+    try {
+      const { seq, onlineCount } = await this.parts[p].peek();
+      if (force || seq >= this.views[p].seq) this.views[p] = { seq, count: onlineCount };
+    } catch (err) {
+      this.log?.warn({ err, partition: p }, 'presence partition count unreadable; kept the last one');
+    } finally {
+      this.reading[p] = false;
+    }
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.parts.map((part) => part.start()));
+    await Promise.all(this.parts.map((_, p) => this.refresh(p, true)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.parts.map((part) => part.close()));
+  }
+
+  onEvent(handler: (event: PresenceEvent) => void): void {
+    this.handler = handler;
+  }
+
+  onRoomEvent(handler: (event: RoomEvent) => void): void {
+    for (const part of this.parts) part.onRoomEvent(handler);
+  }
+
+  async refreshLease(): Promise<LeaseState> {
+    const states = await Promise.all(this.parts.map((part) => part.refreshLease()));
+    await Promise.all(this.parts.map((_, p) => this.refresh(p)));
+    return { lost: states.some((s) => s.lost), memberships: states.reduce((n, s) => n + s.memberships, 0) };
+  }
+
+  async connect(userId: string, username: string, snapshotLimit: number, maxPerUser?: number): Promise<ConnectResult> {
+    const p = partitionOf(userId, this.parts.length);
+    const result = await this.parts[p].connect(userId, username, snapshotLimit, maxPerUser);
+    const own = result.snapshot;
+    const seqs = this.views.map((v, q) => (q === p ? own.seq : v.seq));
+    const onlineCount = this.views.reduce((n, v, q) => n + (q === p ? own.onlineCount : Math.max(0, v.count)), 0);
+    if (result.refused) return { ...result, snapshot: { seq: own.seq, seqs, online: [], onlineCount } };
+    const cursor = own.cursor !== undefined ? { start: p, step: 0, inner: own.cursor } : { start: p, step: 1 };
+    return { ...result, snapshot: { seq: own.seq, seqs, online: own.online, onlineCount, cursor: formatWalk(cursor) } };
+  }
+
+  async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }> {
+    const u = partitionOf(userId, this.parts.length);
+    const byPart = new Map<number, string[]>();
+    for (const action of actions) {
+      const a = partitionOf(action, this.parts.length);
+      if (a === u) continue;
+      byPart.set(a, [...(byPart.get(a) ?? []), action]);
+    }
+    // Elsewhere the node holds no count of the user, so disconnect there only leaves rooms.
+    const left = await Promise.allSettled([...byPart].map(([a, list]) => this.parts[a].disconnect(userId, username, connectionId, list)));
+    const mine = [...actions].filter((action) => partitionOf(action, this.parts.length) === u);
+    const result = await this.parts[u].disconnect(userId, username, connectionId, mine);
+    const failed = left.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return result;
+  }
+
+  join(action: string, connectionId: string, userId: string, username: string): Promise<void> {
+    return this.actionPart(action).join(action, connectionId, userId, username);
+  }
+
+  leave(action: string, connectionId: string, userId: string, username: string): Promise<void> {
+    return this.actionPart(action).leave(action, connectionId, userId, username);
+  }
+
+  members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage> {
+    return this.actionPart(action).members(action, cursor, limit);
+  }
+
+  watchRoom(action: string): Promise<void> {
+    return this.actionPart(action).watchRoom(action);
+  }
+
+  unwatchRoom(action: string): Promise<void> {
+    return this.actionPart(action).unwatchRoom(action);
+  }
+
+  /** One read per partition holding some of `userIds`, in parallel. */
+  async isOnline(userIds: string[]): Promise<boolean[]> {
+    const out = new Array<boolean>(userIds.length).fill(false);
+    const byPart = new Map<number, number[]>();
+    userIds.forEach((id, i) => {
+      const p = partitionOf(id, this.parts.length);
+      byPart.set(p, [...(byPart.get(p) ?? []), i]);
+    });
+    await Promise.all([...byPart].map(async ([p, idx]) => {
+      const flags = await this.parts[p].isOnline(idx.map((i) => userIds[i]));
+      idx.forEach((i, k) => { out[i] = flags[k]; });
+    }));
+    return out;
+  }
+
+  async online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }> {
+    const at = parseWalk(cursor, this.parts.length);
+    const page = await walkPages(at, this.parts.length, Math.max(1, Math.floor(limit)), async (p, inner, want) => {
+      const r = await this.parts[p].online(inner, want);
+      return { items: r.users, cursor: r.cursor };
+    });
+    return page.cursor !== undefined ? { users: page.items, cursor: page.cursor } : { users: page.items };
+  }
+
+  async onlineCount(): Promise<number> {
+    return (await Promise.all(this.parts.map((part) => part.onlineCount()))).reduce((n, c) => n + c, 0);
+  }
+
+  /** An action is indexed only in its own partition, so the walk lists each once. */
+  async channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }> {
+    const at = parseWalk(cursor, this.parts.length);
+    const page = await walkPages(at, this.parts.length, Math.max(1, Math.floor(limit)), async (p, inner, want) => {
+      const r = await this.parts[p].channels(prefix, inner, want);
+      return { items: r.channels, cursor: r.cursor };
+    });
+    return page.cursor !== undefined ? { channels: page.items, cursor: page.cursor } : { channels: page.items };
+  }
+
+  /** Each node once: users and connections summed, the earliest of its leases. */
+  async nodes(): Promise<NodeInfo[]> {
+    const merged = new Map<string, NodeInfo>();
+    for (const list of await Promise.all(this.parts.map((part) => part.nodes()))) {
+      for (const n of list) {
+        const m = merged.get(n.id);
+        if (!m) merged.set(n.id, { ...n });
+        else merged.set(n.id, { id: n.id, leaseExpiresAt: Math.min(m.leaseExpiresAt, n.leaseExpiresAt), users: m.users + n.users, connections: m.connections + n.connections });
+      }
+    }
+    return [...merged.values()];
+  }
+
+  /** Every partition gets the share of `account` it owns (users by user, memberships by action). */
+  async sync(account: NodeAccount): Promise<void> {
+    const k = this.parts.length;
+    const shares: NodeAccount[] = this.parts.map(() => ({ users: new Map(), memberships: new Map() }));
+    for (const [uid, u] of account.users) shares[partitionOf(uid, k)].users.set(uid, u);
+    for (const [conn, m] of account.memberships) {
+      const username = m.username ?? account.users.get(m.userId)?.username;
+      for (const action of m.actions) {
+        const share = shares[partitionOf(action, k)].memberships;
+        const entry = share.get(conn) ?? { userId: m.userId, username, actions: new Set<string>() };
+        entry.actions.add(action);
+        share.set(conn, entry);
+      }
+    }
+    await Promise.all(this.parts.map((part, p) => part.sync(shares[p])));
+  }
+
+  async reap(): Promise<string[]> {
+    const settled = await Promise.all(this.parts.map((part) => part.reap()));
+    return [...new Set(settled.flat())];
+  }
+
+  async audit(): Promise<DriftRepair[]> {
+    return (await Promise.all(this.parts.map((part) => part.audit()))).flat();
+  }
+}
