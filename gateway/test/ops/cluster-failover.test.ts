@@ -4,8 +4,8 @@
  * joined to actions spread over every primary, messages crossing nodes. A primary is SIGKILLed,
  * first the one holding the presence keys, then one holding only action channels; each time
  * its replica must take over, messages on every action cross nodes again, presence is exact
- * again (the store and every watcher's view) and both nodes are ready again, each within a
- * deadline. The times from the kill are printed on one line per failover.
+ * again (the store and every watcher's view) and both nodes, 503 meanwhile, are ready again,
+ * each within a deadline. The times from the kill are printed on one line per failover.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestClient } from '../harness/client.js';
@@ -136,6 +136,7 @@ async function steerPresenceSubscription(nodeId: string, port: number): Promise<
   }, 10_000, 50);
 }
 
+
 const readyz = async (gw: GatewayProcess) => (await fetch(`${gw.http}/readyz`)).status;
 
 /**
@@ -153,7 +154,21 @@ function ticker(action: string, tag: string): { resumed: () => boolean; stop: ()
   return { resumed: () => got(watchers.b, 'a') && got(watchers.a, 'b'), stop: () => clearInterval(timer) };
 }
 
-interface Failover { promotedMs: number; messagesMs: number; presenceMs: number }
+interface Failover { promotedMs: number; messagesMs: number; presenceMs: number; readyMs: number }
+
+/** Polls both gateways' /readyz every 50 ms: `readyMs()` is when both answered 200 again after the last 503 (-1: never 503). */
+function readinessWatch(since: () => number): { readyMs: () => number; stop: () => void } {
+  let last503 = -1;
+  let readyAt = -1;
+  const timer = setInterval(() => {
+    void Promise.all([readyz(a), readyz(b)]).then(([x, y]) => {
+      const at = since();
+      if (x !== 200 || y !== 200) [last503, readyAt] = [at, -1];
+      else if (last503 >= 0 && readyAt < 0) readyAt = at;
+    }, () => {});
+  }, 50);
+  return { readyMs: () => (last503 < 0 ? -1 : readyAt), stop: () => clearInterval(timer) };
+}
 
 /**
  * SIGKILLs the primary on `victim`, runs `meanwhile` right after, and measures from the kill
@@ -167,20 +182,24 @@ async function failover(victim: number, action: string, meanwhile: () => Promise
   const killedAt = Date.now();
   const since = () => Date.now() - killedAt;
   const tick = ticker(action, `kill-${victim}`);
+  const readiness = readinessWatch(since);
   try {
     await meanwhile();
     const promoted = waitFor('replica promoted', () => cluster.cli(replica, 'role').startsWith('master'), RECOVERY_MS, 20).then(since);
     const messages = waitFor(`messages on ${action} cross nodes again`, tick.resumed, RECOVERY_MS, 10).then(since);
     const presence = presenceRight(expectedOnline()).then(since);
     const [promotedMs, messagesMs, presenceMs] = await Promise.all([promoted, messages, presence]);
-    return { promotedMs, messagesMs, presenceMs };
+    await waitFor('both gateways ready again after a 503', () => readiness.readyMs() > 0, RECOVERY_MS, 20);
+    const readyMs = readiness.readyMs();
+    return { promotedMs, messagesMs, presenceMs, readyMs };
   } finally {
     tick.stop();
+    readiness.stop();
   }
 }
 
 function report(what: string, t: Failover): void {
-  console.log(`failover (${what}): promoted in ${t.promotedMs} ms, messages resumed in ${t.messagesMs} ms, presence re-synced in ${t.presenceMs} ms`);
+  console.log(`failover (${what}): promoted in ${t.promotedMs} ms, messages resumed in ${t.messagesMs} ms, presence re-synced in ${t.presenceMs} ms, /readyz 200 again in ${t.readyMs} ms`);
 }
 
 /** After a failover: the new primary serves, both nodes are ready, every action crosses, and a leaving user goes offline for the others. */
