@@ -11,6 +11,8 @@
  *   A failed presence write marks the node dirty and the upkeep re-syncs it from live sockets.
  * - the two subscriber connections keep the offline queue: a SUBSCRIBE replayed on
  *   reconnect is harmless, and ioredis re-subscribes their channels by itself.
+ * `onReconnect` callbacks run after a reconnect, and on a Cluster also after a node was lost
+ * (a failover: see onNodeLost), when the client itself stays 'ready'.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
@@ -96,6 +98,26 @@ export async function open(c: Redis): Promise<void> {
   await Promise.all(cluster.nodes('all').map(connectNode));
 }
 
+/**
+ * Cluster only: `cb` once per burst of lost node connections of `clients` (a primary or replica
+ * died, failed over, or left the slot map). A Cluster client stays 'ready' through that, yet
+ * presence needs the same repair as after a reconnect: its subscriber sat on one node and
+ * missed the events published until ioredis moved it to another, writes may have failed, and
+ * a promoted replica may lack the primary's last acknowledged writes (replication is async).
+ * The callback's re-sync is retried by the upkeep until the slot has a primary again.
+ */
+function onNodeLost(clients: Redis[], cb: () => void): void {
+  let timer: NodeJS.Timeout | undefined;
+  const lost = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      cb();
+    }, 50);
+    timer.unref();
+  };
+  for (const c of clients) c.on('-node', lost);
+}
+
 export async function createRedisStores(config: Readonly<Config>, log: Logger): Promise<Stores> {
   const { prefix, actionPrefix, clusterNodes } = config.redis!;
   const make = (role: string, writes: boolean, sharded = false) => {
@@ -128,10 +150,13 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     publisher, subscriber, prefix: actionPrefix ?? prefix, sharded: Boolean(clusterNodes), nodeId: config.nodeId, logger: log.child({ component: 'broker' }),
   });
   const reconnectCbs: Array<() => void> = [];
+  let closing = false;
+  const reconnected = () => {
+    if (!closing) for (const cb of reconnectCbs) cb();
+  };
   // Callbacks are registered after the first connect, so every 'ready' they see is a reconnect.
-  commands.on('ready', () => {
-    for (const cb of reconnectCbs) cb();
-  });
+  commands.on('ready', reconnected);
+  if (clusterNodes) onNodeLost([commands, presenceSub], reconnected);
   return {
     broker,
     presence,
@@ -141,6 +166,7 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     inbox: config.inbox ? { redis: inbox, prefix } : undefined,
     onReconnect: (cb) => reconnectCbs.push(cb),
     async close() {
+      closing = true; // quitting drops node connections: no reconnect repair for those
       await Promise.allSettled([presence.close(), broker.close()]);
       await Promise.allSettled(clients.map((c) => c.quit()));
       for (const c of clients) c.disconnect();
