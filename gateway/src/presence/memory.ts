@@ -154,9 +154,10 @@ export class MemoryPresenceStore implements PresenceStore {
     return page;
   }
 
-  /** The online count and the seq it is consistent with (peek.lua). */
-  async peek(): Promise<{ seq: number; onlineCount: number }> {
-    return { seq: this.backend.seq, onlineCount: this.backend.online.size };
+  /** The online count, the seq it is consistent with and, when it is at most `limit`, the ids (peek.lua). */
+  async peek(limit = 0): Promise<{ seq: number; onlineCount: number; online: string[] }> {
+    const size = this.backend.online.size;
+    return { seq: this.backend.seq, onlineCount: size, online: size > 0 && size <= limit ? this.backend.onlineUsers() : [] };
   }
 
   async isOnline(userIds: string[]): Promise<boolean[]> {

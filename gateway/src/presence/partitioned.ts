@@ -15,10 +15,12 @@
  * - `sync`, `refreshLease`, `reap` and `audit` run in every partition (this node holds a lease
  *   in each); a lease lost in any partition reports `lost`, and `sync` replaces the node's
  *   share in all of them.
- * - `connect`'s snapshot is exact for the user's own partition. The other partitions' counts
- *   and seqs are this node's view: read at start and at every lease refresh, moved by each
- *   event in between, and read again after a missing or repeated seq. Its `online` page is
- *   the user's partition's; the cursor walks the others after it.
+ * - `connect`'s snapshot: while the whole online set fits `snapshotLimit` (by this node's view)
+ *   every partition is read with it and the snapshot is complete, as on one Redis. Otherwise
+ *   it is exact for the user's own partition, its `online` page is that partition's and the
+ *   cursor walks the others after it; the other partitions' counts and seqs are this node's
+ *   view: read at start and at every lease refresh, moved by each event in between, and read
+ *   again after a missing or repeated seq.
  * - Pages (`online`, `channels`) walk the partitions in turn, with the same guarantees as one.
  */
 import { formatWalk, parseWalk, partitionOf, walkPages } from './partitions.js';
@@ -29,7 +31,8 @@ import type { Logger } from '../log.js';
 
 /** A partition: one store, able to read its online count with the seq it matches. */
 export interface PartitionStore extends PresenceStore {
-  peek(): Promise<{ seq: number; onlineCount: number }>;
+  /** The online count, its seq and, when the count is at most `limit`, every id, in one step. */
+  peek(limit?: number): Promise<{ seq: number; onlineCount: number; online: string[] }>;
 }
 
 interface View { seq: number; count: number }
@@ -110,13 +113,30 @@ export class PartitionedPresenceStore implements PresenceStore {
     return { lost: states.some((s) => s.lost), memberships: states.reduce((n, s) => n + s.memberships, 0) };
   }
 
+  /**
+   * When this node's view says the whole online set fits the snapshot, the other partitions
+   * are read in the same round trip (one peek each, in parallel) and the welcome is complete
+   * and exact, as on one Redis; otherwise it is the user's partition's page, its count exact,
+   * the others' as this node saw them, and a cursor through the rest.
+   */
   async connect(userId: string, username: string, snapshotLimit: number, maxPerUser?: number): Promise<ConnectResult> {
     const p = partitionOf(userId, this.parts.length);
-    const result = await this.parts[p].connect(userId, username, snapshotLimit, maxPerUser);
+    const limit = Math.max(0, Math.floor(snapshotLimit));
+    const others = this.views.reduce((n, v, q) => n + (q === p ? 0 : Math.max(0, v.count)), 0);
+    const small = limit > 0 && others + 1 <= limit;
+    const [result, peeks] = await Promise.all([
+      this.parts[p].connect(userId, username, snapshotLimit, maxPerUser),
+      small ? Promise.all(this.parts.map((part, q) => (q === p ? undefined : part.peek(limit)))) : undefined,
+    ]);
     const own = result.snapshot;
-    const seqs = this.views.map((v, q) => (q === p ? own.seq : v.seq));
-    const onlineCount = this.views.reduce((n, v, q) => n + (q === p ? own.onlineCount : Math.max(0, v.count)), 0);
+    const seqs = this.views.map((v, q) => (q === p ? own.seq : peeks?.[q]?.seq ?? v.seq));
+    const counts = this.views.map((v, q) => (q === p ? own.onlineCount : peeks?.[q]?.onlineCount ?? Math.max(0, v.count)));
+    const onlineCount = counts.reduce((n, c) => n + c, 0);
     if (result.refused) return { ...result, snapshot: { seq: own.seq, seqs, online: [], onlineCount } };
+    if (peeks && onlineCount <= limit && own.cursor === undefined) {
+      const online = [...own.online, ...peeks.flatMap((peek) => peek?.online ?? [])];
+      return { ...result, snapshot: { seq: own.seq, seqs, online, onlineCount } };
+    }
     const cursor = own.cursor !== undefined ? { start: p, step: 0, inner: own.cursor } : { start: p, step: 1 };
     return { ...result, snapshot: { seq: own.seq, seqs, online: own.online, onlineCount, cursor: formatWalk(cursor) } };
   }

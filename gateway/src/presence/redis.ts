@@ -296,10 +296,10 @@ export class RedisPresenceStore implements PresenceStore {
     await this.run('sync', this.leaseMs, JSON.stringify(users), JSON.stringify(members));
   }
 
-  /** The online count and the seq it is consistent with, in one step (for partitioned presence, ./partitioned.ts). */
-  async peek(): Promise<{ seq: number; onlineCount: number }> {
-    const [seq, onlineCount] = (await this.run('peek')) as [number, number];
-    return { seq, onlineCount };
+  /** The online count, the seq it is consistent with and, when it is at most `limit`, the ids, in one step (./partitioned.ts). */
+  async peek(limit = 0): Promise<{ seq: number; onlineCount: number; online: string[] }> {
+    const [seq, onlineCount, online] = (await this.run('peek', Math.max(0, Math.floor(limit)))) as [number, number, string[]];
+    return { seq, onlineCount, online };
   }
 
   async reap(): Promise<string[]> {

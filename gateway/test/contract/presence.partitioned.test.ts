@@ -205,6 +205,19 @@ describe('PartitionedPresenceStore', () => {
     for (const forged of ['x', '9.0.0', '0.9.0', '0.0.not a cursor']) await expect(a.online(forged, 5), forged).rejects.toThrow(CursorError);
   });
 
+  it('welcomes complete and exact, without a cursor, while the whole online set fits the snapshot', async () => {
+    const { a, b } = await pair();
+    const ids = Array.from({ length: 9 }, (_, i) => `small-${i}`);
+    for (const id of ids) await b.connect(id, id, 0);
+    // a's view counts 9 others: the set fits, so the connect reads every partition at once.
+    const { snapshot } = await a.connect('small-me', 'me', 100);
+    expect(snapshot.cursor).toBeUndefined();
+    expect(snapshot.online.sort()).toEqual([...ids, 'small-me'].sort());
+    expect(snapshot.onlineCount).toBe(10);
+    const perPartition = [0, 1, 2].map((p) => [...ids, 'small-me'].filter((id) => part(id) === p).length);
+    expect(snapshot.seqs).toEqual(perPartition);
+  });
+
   it('lists every channel once across partitions, merges nodes, and leaves rooms in their partitions on disconnect', async () => {
     const { a, b } = await pair();
     const actions = Array.from({ length: 12 }, (_, i) => `room-${i}`);
