@@ -1,0 +1,65 @@
+/**
+ * Readings taken from one Redis process through its own connection (never through a cluster
+ * client: INFO, DBSIZE and PUBSUB answer for the node asked): CPU time used so far, keys
+ * held, and how many of a list of channels have subscribers there.
+ */
+import type { Redis } from 'ioredis';
+
+/** One Redis process under measurement: a single server, or one primary of a cluster. */
+export interface RedisProc {
+  label: string;
+  client: Redis;
+}
+
+/** CPU time a Redis process has used since it started, µs (INFO cpu). */
+export interface CpuSample {
+  /** used_cpu_sys + used_cpu_user: every thread of the process. */
+  total: number;
+  /** used_cpu_sys_main_thread + used_cpu_user_main_thread, when this Redis reports them. */
+  main?: number;
+}
+
+/** Parse `INFO cpu`; values are seconds with microsecond digits. Throws when the totals are missing. */
+export function parseCpu(info: string): CpuSample {
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:([0-9.]+)\\s*$`, 'm').exec(info);
+    return m ? Math.round(Number(m[1]) * 1e6) : undefined;
+  };
+  const sys = field('used_cpu_sys');
+  const user = field('used_cpu_user');
+  if (sys === undefined || user === undefined) throw new Error(`INFO cpu without used_cpu_sys/used_cpu_user: ${info.slice(0, 200)}`);
+  const mainSys = field('used_cpu_sys_main_thread');
+  const mainUser = field('used_cpu_user_main_thread');
+  return { total: sys + user, main: mainSys !== undefined && mainUser !== undefined ? mainSys + mainUser : undefined };
+}
+
+export async function sampleCpu(procs: RedisProc[]): Promise<CpuSample[]> {
+  return Promise.all(procs.map(async (p) => parseCpu(await p.client.info('cpu'))));
+}
+
+/** `after - before`, per process. */
+export function cpuDelta(before: CpuSample[], after: CpuSample[]): CpuSample[] {
+  return after.map((a, i) => ({
+    total: a.total - before[i].total,
+    main: a.main !== undefined && before[i].main !== undefined ? a.main - before[i].main! : undefined,
+  }));
+}
+
+/**
+ * How many of `channels` have at least one subscriber on this process: PUBSUB SHARDNUMSUB for
+ * sharded channels (a cluster primary counts only the channels of its own slots), PUBSUB
+ * NUMSUB for classic ones. Asked in batches of 100.
+ */
+export async function subscribedChannels(proc: RedisProc, channels: string[], sharded: boolean): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < channels.length; i += 100) {
+    const batch = channels.slice(i, i + 100);
+    const reply = (await proc.client.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', ...batch)) as Array<string | number>;
+    for (let j = 1; j < reply.length; j += 2) if (Number(reply[j]) > 0) count += 1;
+  }
+  return count;
+}
+
+export function keyCount(proc: RedisProc): Promise<number> {
+  return proc.client.dbsize();
+}
