@@ -105,8 +105,8 @@ function curve(r: ScaleResults): string {
   const [single, cluster] = r.runs;
   const procs = cluster?.procs ?? [];
   const out = [
-    `| fan-out rate | delivered msg/s (one Redis / cluster) | one Redis: CPU ms, µs/msg | all primaries: CPU ms, µs/msg | ${procs.map((p) => `${p}: share net (raw)`).join(' | ')} |`,
-    `|---:|---:|---:|---:|${procs.map(() => '---:').join('|')}|`,
+    `| fan-out rate | delivered msg/s (one Redis / cluster) | one Redis: CPU ms, µs/msg | all primaries: CPU ms, µs/msg | Redis socket reads + writes per delivered msg (one Redis / all primaries) | ${procs.map((p) => `${p}: share net (raw)`).join(' | ')} |`,
+    `|---:|---:|---:|---:|---:|${procs.map(() => '---:').join('|')}|`,
   ];
   for (const rate of r.spec.rates) {
     const at = (run: BackendRun) => run.fanout?.steps.find((s) => s.rate === rate);
@@ -114,8 +114,9 @@ function curve(r: ScaleResults): string {
     const b = cluster && at(cluster);
     const perS = (s?: FanoutStep) => fmt(s ? s.delivered / r.spec.seconds : undefined);
     const cpu = (s?: FanoutStep) => (s ? `${fmt(sum(s.cpu.map((c) => c.total)) / 1000, 1)}, ${fmt(sum(s.cpu.map((c) => c.total)) / Math.max(1, s.delivered), 2)}` : '—');
+    const io = (s?: FanoutStep) => (s && s.cpu.every((c) => c.io !== undefined) ? fmt(sum(s.cpu.map((c) => c.io!)) / Math.max(1, s.delivered), 2) : '—');
     const sh = cluster ? shares(r, at)(cluster) : undefined;
-    out.push(`| ${fmt(rate)} | ${perS(a)} / ${perS(b)} | ${cpu(a)} | ${cpu(b)} | ${procs.map((_, i) => shareCell(sh?.[i])).join(' | ')} |`);
+    out.push(`| ${fmt(rate)} | ${perS(a)} / ${perS(b)} | ${cpu(a)} | ${cpu(b)} | ${io(a)} / ${io(b)} | ${procs.map((_, i) => shareCell(sh?.[i])).join(' | ')} |`);
   }
   return out.join('\n');
 }
@@ -179,6 +180,7 @@ export function formatScale(r: ScaleResults): string {
     'Redis CPU: INFO cpu used_cpu_sys + used_cpu_user over each load (main thread in parentheses). Share: of the single Redis\'s CPU for the same load,',
     'net of each process\'s idle background (measured with the gateways up, no load; a cluster node\'s includes its bus), raw in parentheses.',
     'Channels: action channels with subscribers on that process (PUBSUB NUMSUB; cluster: SHARDNUMSUB); keys: DBSIZE; both read during the fan-out.',
+    'Reads + writes: INFO stats total_reads_processed + total_writes_processed; fewer per message means more messages per socket call (batching).',
     '',
     table(r),
     '',

@@ -17,32 +17,42 @@ export interface CpuSample {
   total: number;
   /** used_cpu_sys_main_thread + used_cpu_user_main_thread, when this Redis reports them. */
   main?: number;
+  /** total_reads_processed + total_writes_processed (INFO stats): socket reads and writes, where batching shows. */
+  io?: number;
 }
 
-/** Parse `INFO cpu`; values are seconds with microsecond digits. Throws when the totals are missing. */
+/** Parse `INFO cpu` and `INFO stats`; CPU values are seconds with microsecond digits. Throws when the CPU totals are missing. */
 export function parseCpu(info: string): CpuSample {
-  const field = (name: string) => {
+  const value = (name: string) => {
     const m = new RegExp(`^${name}:([0-9.]+)\\s*$`, 'm').exec(info);
-    return m ? Math.round(Number(m[1]) * 1e6) : undefined;
+    return m ? Number(m[1]) : undefined;
+  };
+  const field = (name: string) => {
+    const v = value(name);
+    return v === undefined ? undefined : Math.round(v * 1e6);
   };
   const sys = field('used_cpu_sys');
   const user = field('used_cpu_user');
   if (sys === undefined || user === undefined) throw new Error(`INFO cpu without used_cpu_sys/used_cpu_user: ${info.slice(0, 200)}`);
   const mainSys = field('used_cpu_sys_main_thread');
   const mainUser = field('used_cpu_user_main_thread');
-  return { total: sys + user, main: mainSys !== undefined && mainUser !== undefined ? mainSys + mainUser : undefined };
+  const reads = value('total_reads_processed');
+  const writes = value('total_writes_processed');
+  return {
+    total: sys + user,
+    main: mainSys !== undefined && mainUser !== undefined ? mainSys + mainUser : undefined,
+    io: reads !== undefined && writes !== undefined ? reads + writes : undefined,
+  };
 }
 
 export async function sampleCpu(procs: RedisProc[]): Promise<CpuSample[]> {
-  return Promise.all(procs.map(async (p) => parseCpu(await p.client.info('cpu'))));
+  return Promise.all(procs.map(async (p) => parseCpu(`${await p.client.info('cpu')}\n${await p.client.info('stats')}`)));
 }
 
 /** `after - before`, per process. */
 export function cpuDelta(before: CpuSample[], after: CpuSample[]): CpuSample[] {
-  return after.map((a, i) => ({
-    total: a.total - before[i].total,
-    main: a.main !== undefined && before[i].main !== undefined ? a.main - before[i].main! : undefined,
-  }));
+  const diff = (x?: number, y?: number) => (x !== undefined && y !== undefined ? x - y : undefined);
+  return after.map((a, i) => ({ total: a.total - before[i].total, main: diff(a.main, before[i].main), io: diff(a.io, before[i].io) }));
 }
 
 /**
