@@ -4,12 +4,14 @@
  * run on this machine, over loopback, on one private redis-server. Prints one table, the
  * PASS/MISS line of every target, and warnings (generator or machine saturated).
  * Every load loop is bounded in count and time; a watchdog ends a run that overstays.
+ * `npm run bench -- --cluster` runs only the Redis scaling phase instead (load/cluster-scale.ts).
  */
 import { cpus, totalmem } from 'node:os';
 import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
 import { runJoinStorm, type JoinStormVariant } from './load/join-storm.js';
 import { formatJitter, JITTER_FULL, JITTER_QUICK, runJitter, type JitterSpec } from './load/jitter.js';
 import { runMemory } from './load/memory.js';
+import { runClusterScale } from './load/cluster-scale.js';
 import { busyFraction, machineTicks, sleep, startRedis, type RedisServer } from './load/procs.js';
 import { formatProfile, profileFanout } from './load/profile.js';
 import { KINDS, notes, scenarioName, table, verdicts, type RunResults } from './load/report.js';
@@ -190,10 +192,10 @@ async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults):
   });
 }
 
-function header(p: Plan, idleBusy: number): string {
+function header(p: Plan, idleBusy: number, title = p.quick ? 'quick smoke run' : 'full run'): string {
   const cpu = cpus();
   return [
-    `# realtime-gateway benchmark (${p.quick ? 'quick smoke run' : 'full run'})`,
+    `# realtime-gateway benchmark (${title})`,
     `date: ${new Date().toISOString()}`,
     `machine: ${cpu.length} cores (${cpu[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`,
     `command: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
@@ -218,6 +220,7 @@ async function main(): Promise<void> {
   const m0 = machineTicks();
   await sleep(1000);
   const idleBusy = busyFraction(m0, machineTicks());
+  if (process.argv.includes('--cluster')) return runClusterScale(log, header(p, idleBusy, 'Redis scaling: one Redis vs a three-primary cluster'));
   const watchdog = setTimeout(() => {
     results.errors.push(`watchdog: run exceeded ${p.watchdogMs / 60_000} min and was cut short`);
     print(p, idleBusy, results);
