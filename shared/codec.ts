@@ -33,7 +33,8 @@ const schemas = {
   watch: z.object({
     type: z.literal('watch'), users: z.union([z.literal('*'), z.array(userId).max(1000)]), id: requestId.optional(),
   }),
-  online: z.object({ type: z.literal('online'), cursor: z.string().regex(/^\d{1,20}(:\d{1,10})?$/, 'cursor is the value a previous page handed out').optional(), id: requestId.optional() }),
+  // Partitioned presence (Redis Cluster) walks its partitions: `<start>.<step>.<partition's cursor>`.
+  online: z.object({ type: z.literal('online'), cursor: z.string().regex(/^(\d{1,4}\.\d{1,4}\.)?\d{1,20}(:\d{1,10})?$/, 'cursor is the value a previous page handed out').optional(), id: requestId.optional() }),
   users: z.object({ type: z.literal('users'), ids: z.array(userId).max(1000), id: requestId.optional() }),
   refresh: z.object({ type: z.literal('refresh'), token: z.string().min(1).max(8192), id: requestId.optional() }),
 } satisfies Record<ClientMessage['type'], z.ZodType>;

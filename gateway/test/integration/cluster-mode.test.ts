@@ -34,7 +34,7 @@ beforeAll(async () => {
   admin.on('error', () => {});
   env = {
     REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: PREFIX, DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', PRESENCE_BATCH_MS: '10',
-    PRESENCE_LEASE_MS: '1500', API_KEYS: KEY, HISTORY_ACTIONS: 'news=50/5m',
+    PRESENCE_LEASE_MS: '1500', API_KEYS: KEY, HISTORY_ACTIONS: 'news=50/5m', WELCOME_ONLINE_LIMIT: '5',
   };
   a = await fx.gateway({ ...env, NODE_ID: 'rc-a' });
   b = await fx.gateway({ ...env, NODE_ID: 'rc-b' });
@@ -81,6 +81,16 @@ it('spreads presence over the primaries, counts every partition in the welcome a
   const watcher = await fx.connect(b, 'spread-watcher');
   const welcome = (await watcher.next((f) => f.type === 'welcome')) as any;
   expect(welcome.onlineCount).toBeGreaterThanOrEqual(ids.length + 1);
+  // The welcome's first page (at most WELCOME_ONLINE_LIMIT) and the pages after it, over the socket, walk every partition.
+  const paged = new Set<string>(welcome.online);
+  expect(welcome.online.length).toBeLessThanOrEqual(5);
+  for (let cursor = welcome.onlineCursor, pages = 0; cursor !== undefined; pages++) {
+    expect(pages).toBeLessThan(50);
+    const { result } = (await watcher.request({ type: 'online', cursor })) as any;
+    result.users.forEach((u: string) => paged.add(u));
+    cursor = result.cursor;
+  }
+  for (const id of [...ids, 'spread-watcher']) expect(paged.has(id), id).toBe(true);
 
   const owners = new Set<number>();
   for (const id of ids) {
