@@ -131,7 +131,9 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     return c;
   };
   const commands = make('commands', true);
-  const presenceSub = make('presence-sub', false);
+  // Partitioned presence (a cluster) hears its events over sharded pub/sub (presence/redis-channels.ts).
+  const partitioned = config.redis!.presencePrefixes.length > 1;
+  const presenceSub = make('presence-sub', false, partitioned);
   const publisher = make('publisher', true);
   const subscriber = make('subscriber', false, Boolean(clusterNodes));
   const inbox = make('inbox', true);
@@ -140,11 +142,11 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
 
   const presenceLog = log.child({ component: 'presence-store' });
   const parts = config.redis!.presencePrefixes.map((partPrefix) => new RedisPresenceStore({
-    redis: commands, subscriber: presenceSub, prefix: partPrefix, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
+    redis: commands, subscriber: presenceSub, prefix: partPrefix, sharded: partitioned, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
     eventsMaxLen: config.events.maxLen, logger: presenceLog,
   }));
   // On a cluster, presence is spread over partitions (presence/partitioned.ts); otherwise one store.
-  const presence = parts.length > 1 ? new PartitionedPresenceStore(parts, presenceLog) : parts[0];
+  const presence = partitioned ? new PartitionedPresenceStore(parts, presenceLog) : parts[0];
   // On a cluster the broker's names spread over the shards (sharded pub/sub, config.ts clusterPrefixes).
   const broker = new RedisBroker({
     publisher, subscriber, prefix: actionPrefix ?? prefix, sharded: Boolean(clusterNodes), nodeId: config.nodeId, logger: log.child({ component: 'broker' }),

@@ -23,7 +23,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { withDeadline } from '../deadline.js';
+import { presenceChannels, PRESENCE_TOPIC, type PresenceChannels } from './redis-channels.js';
 import { parsePresenceEvent, parseRoomEvent } from './events.js';
 import {
   CursorError, type ChannelInfo, type ConnectResult, type DriftRepair, type NodeInfo, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
@@ -35,6 +35,11 @@ export interface RedisPresenceOptions {
   redis: Redis;
   /** Used only for SUBSCRIBE (may be shared with other subscribers). Owned by the caller. */
   subscriber: Redis;
+  /**
+   * Redis Cluster, partitioned presence: the scripts SPUBLISH and events are heard with
+   * SSUBSCRIBE (`subscriber` is then a Cluster client with `shardedSubscribers`; ./redis-channels.ts).
+   */
+  sharded?: boolean;
   prefix?: string;
   /** Unique per running node; no ':' or newline (it is part of key names). */
   nodeId: string;
@@ -55,19 +60,19 @@ function loadScript(name: string): string {
   return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 }
 const COMMON = loadScript('common');
-const LUA: Record<ScriptName, string> = Object.fromEntries(
-  SCRIPTS.map((name) => [name, `${COMMON}\n${loadScript(name)}`]),
-) as Record<ScriptName, string>;
-const commandName = (name: ScriptName) => `presence_${name}`;
+/** Each script, as run on one Redis (events PUBLISHed) or sharded (SPUBLISHed: common.lua's PUBCMD). */
+const lua = (name: ScriptName, sharded: boolean) => `local PUBCMD = '${sharded ? 'SPUBLISH' : 'PUBLISH'}'\n${COMMON}\n${loadScript(name)}`;
+const commandName = (name: ScriptName, sharded: boolean) => `presence_${name}${sharded ? '_sharded' : ''}`;
 
 /** Registers the scripts on `redis` once (EVALSHA, falling back to EVAL after NOSCRIPT). */
-function defineScripts(redis: Redis): void {
+function defineScripts(redis: Redis, sharded: boolean): void {
   for (const name of SCRIPTS) {
-    if (!(commandName(name) in redis)) redis.defineCommand(commandName(name), { numberOfKeys: 4, lua: LUA[name] });
+    if (!(commandName(name, sharded) in redis)) redis.defineCommand(commandName(name, sharded), { numberOfKeys: 4, lua: lua(name, sharded) });
   }
 }
 
 const WATCH_TIMEOUT_MS = 2000;
+const ROOM = 'room:';
 
 /** Largest SCAN cursor (2^64 - 1). */
 const MAX_SCAN = 0xffffffffffffffffn;
@@ -96,7 +101,6 @@ function validateNodeId(nodeId: string): void {
 
 export class RedisPresenceStore implements PresenceStore {
   private readonly redis: Redis;
-  private readonly subscriber: Redis;
   private readonly prefix: string;
   private readonly nodeId: string;
   private readonly leaseMs: number;
@@ -105,49 +109,44 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly logger?: Logger;
   private readonly channel: string;
   private readonly keys: string[];
-  private readonly roomPrefix: string;
+  private readonly sharded: boolean;
+  private readonly hearing: PresenceChannels;
   private handler: (event: PresenceEvent) => void = () => {};
   private roomHandler: (event: RoomEvent) => void = () => {};
   private readonly rooms = new Set<string>();
-  private listening = false;
 
   constructor(opts: RedisPresenceOptions) {
     validateNodeId(opts.nodeId);
     if (!(opts.leaseMs > 0)) throw new TypeError('presence leaseMs must be > 0');
     this.redis = opts.redis;
-    this.subscriber = opts.subscriber;
     this.prefix = opts.prefix ?? '';
     this.nodeId = opts.nodeId;
     this.leaseMs = Math.ceil(opts.leaseMs);
     this.reapBatch = Math.max(1, opts.reapBatch ?? 10);
     this.eventsMaxLen = Math.max(0, Math.floor(opts.eventsMaxLen ?? 0));
     this.logger = opts.logger?.child({ component: 'presence' });
-    this.channel = `${this.prefix}presence`;
-    this.roomPrefix = `${this.prefix}room:`;
+    this.channel = `${this.prefix}${PRESENCE_TOPIC}`;
     const p = this.prefix;
     this.keys = [`${p}online_users`, `${p}presence:counts`, `${p}presence:seq`, `${p}presence:nodes`];
-    defineScripts(this.redis);
+    this.sharded = opts.sharded ?? false;
+    this.hearing = presenceChannels({
+      subscriber: opts.subscriber, prefix: p, sharded: this.sharded, timeoutMs: WATCH_TIMEOUT_MS, logger: this.logger, onMessage: this.onMessage,
+    });
+    defineScripts(this.redis, this.sharded);
   }
 
   /**
    * Subscribes to the event channel; events published before it resolves are not delivered.
-   * Call once, before `sync()`. The subscriber re-subscribes by itself after a reconnect.
+   * Call once, before `sync()`. Subscriptions are kept across reconnects (./redis-channels.ts).
    */
   async start(): Promise<void> {
-    if (this.listening) return;
-    this.listening = true;
-    this.subscriber.on('message', this.onMessage);
-    await this.subscriber.subscribe(this.channel);
+    await this.hearing.start();
   }
 
-  /** Stops listening (unsubscribes, removes the listener); the injected clients stay open. */
+  /** Stops listening (unsubscribes); the injected clients stay open. */
   async close(): Promise<void> {
-    if (!this.listening) return;
-    this.listening = false;
-    this.subscriber.off('message', this.onMessage);
-    const channels = [this.channel, ...[...this.rooms].map((a) => this.roomPrefix + a)];
     this.rooms.clear();
-    if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(...channels);
+    await this.hearing.close();
   }
 
   onEvent(handler: (event: PresenceEvent) => void): void {
@@ -160,44 +159,34 @@ export class RedisPresenceStore implements PresenceStore {
 
   /**
    * Resolves once subscribed (within WATCH_TIMEOUT_MS), so room events published after that
-   * reach this node; at once while Redis is away: the subscriber keeps its offline queue, so
-   * the watch is applied on reconnect, and ioredis re-subscribes every room channel by itself.
+   * reach this node; at once while Redis is away (the watch is applied when it is back).
    */
   async watchRoom(action: string): Promise<void> {
     if (this.rooms.has(action)) return;
     this.rooms.add(action);
-    await this.settle(this.subscriber.subscribe(this.roomPrefix + action), 'room watch');
+    await this.hearing.watch(ROOM + action);
   }
 
   async unwatchRoom(action: string): Promise<void> {
     if (!this.rooms.delete(action)) return;
-    await this.settle(this.subscriber.unsubscribe(this.roomPrefix + action), 'room unwatch');
+    await this.hearing.unwatch(ROOM + action);
   }
 
-  /** Waits for a (un)subscribe while the subscriber is up; otherwise lets the offline queue apply it later. */
-  private async settle(p: Promise<unknown>, what: string): Promise<void> {
-    if (this.subscriber.status !== 'ready') {
-      p.catch((err) => this.logger?.warn({ err }, `${what} failed`));
-      return;
-    }
-    await withDeadline(p, WATCH_TIMEOUT_MS, () => new Error(`${what} not confirmed within ${WATCH_TIMEOUT_MS} ms`));
-  }
-
-  private readonly onMessage = (channel: string, message: string): void => {
-    if (channel === this.channel) {
+  private readonly onMessage = (topic: string, message: string): void => {
+    if (topic === PRESENCE_TOPIC) {
       const event = parsePresenceEvent(message);
       if (event) return this.handler(event);
-    } else if (channel.startsWith(this.roomPrefix)) {
-      const action = channel.slice(this.roomPrefix.length);
+    } else if (topic.startsWith(ROOM)) {
+      const action = topic.slice(ROOM.length);
       if (!this.rooms.has(action)) return;
       const event = parseRoomEvent(action, message);
       if (event) return this.roomHandler(event);
     } else return;
-    this.logger?.warn({ channel, bytes: message.length }, 'dropped malformed presence event');
+    this.logger?.warn({ topic, bytes: message.length }, 'dropped malformed presence event');
   };
 
   private run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
-    const fn = (this.redis as unknown as Record<string, ScriptFn>)[commandName(name)];
+    const fn = (this.redis as unknown as Record<string, ScriptFn>)[commandName(name, this.sharded)];
     return fn.call(this.redis, ...this.keys, this.prefix, this.channel, this.nodeId, this.eventsMaxLen, ...args);
   }
 

@@ -4,7 +4,8 @@
  * twin and on Redis, then what only a partitioned store does: a welcome counts every partition
  * and its cursor walks them all, events say their partition, pages walk the partitions, nodes
  * merge. The Redis variant runs on a real three-primary Redis Cluster with the gateway's own
- * partition prefixes, so a script touching a key outside its partition's slot fails (CROSSSLOT).
+ * partition prefixes and sharded pub/sub, so a script touching a key or a channel outside its
+ * partition's slot fails (CROSSSLOT).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -100,7 +101,7 @@ describe('partitioned presence model', () => {
       cluster = await startRedisCluster();
       const seeds = cluster.ports.map((port) => ({ host: '127.0.0.1', port }));
       redis = new RedisClusterClient(seeds, { scaleReads: 'master' }) as unknown as Redis;
-      subscriber = new RedisClusterClient(seeds) as unknown as Redis;
+      subscriber = new RedisClusterClient(seeds, { shardedSubscribers: true }) as unknown as Redis;
     }, 60_000);
     afterAll(async () => {
       redis?.disconnect();
@@ -118,7 +119,7 @@ describe('partitioned presence model', () => {
         ...NODES.flatMap((id) => ['', ':usernames', ':members'].map((s) => key(p, `presence:node:${id}${s}`))),
       ];
       const wiped = prefixes.map(() => ({ seq: 0, roomSeq: 0 }));
-      const stores = NODES.map((nodeId) => new PartitionedPresenceStore(prefixes.map((prefix) => new RedisPresenceStore({ redis, subscriber, prefix, nodeId, leaseMs: LEASE }))));
+      const stores = NODES.map((nodeId) => new PartitionedPresenceStore(prefixes.map((prefix) => new RedisPresenceStore({ redis, subscriber, prefix, nodeId, leaseMs: LEASE, sharded: true }))));
       const seqs = async (p: number) => [Number((await redis.get(key(p, 'presence:seq'))) ?? 0), Number((await redis.get(key(p, 'presence:room-seq'))) ?? 0)];
       const stateOf = async (p: number): Promise<PartState> => {
         const [seq, roomSeq] = await seqs(p);

@@ -119,24 +119,26 @@ async function everyActionCrosses(timeoutMs = RECOVERY_MS): Promise<void> {
 /** The primaries whose keyspace holds an online set: found by what is stored, whatever hash tags presence uses. */
 const presenceHolders = () => cluster.primaries().filter((p) => cluster.cli(p, '--scan', '--pattern', '*online_users*').trim() !== '');
 
-/** The node and client id of `nodeId`'s presence subscription (ioredis keeps it on one node of the cluster). */
-function presenceSubscription(nodeId: string): { port: number; id: string } | undefined {
-  for (const port of cluster.primaries()) {
-    const line = cluster.cli(port, 'client', 'list').split('\n').find((l) => l.includes(`name=ioredis-cluster(subscriber):${nodeId}:presence-sub`));
-    if (line) return { port, id: /\bid=(\d+)/.exec(line)![1] };
-  }
-  return undefined;
+/** The primaries holding a presence subscription of `nodeId`, with the client ids (partitioned presence: one per primary). */
+function presenceSubscriptions(nodeId: string): Array<{ port: number; id: string }> {
+  return cluster.primaries().flatMap((port) => cluster.cli(port, 'client', 'list').split('\n')
+    .filter((l) => l.includes(`:${nodeId}:presence-sub`))
+    .map((l) => ({ port, id: /\bid=(\d+)/.exec(l)![1] })));
 }
 
-/** Moves `nodeId`'s presence subscription onto the primary on `port`: ioredis picks a random node each time its connection is killed. */
+/**
+ * Makes sure `nodeId` hears presence through the primary on `port`. Sharded (partitioned
+ * presence) it does through every primary; a classic subscription sits on one node, and
+ * ioredis picks a random one each time its connection is killed.
+ */
 async function steerPresenceSubscription(nodeId: string, port: number): Promise<void> {
   await waitFor(`${nodeId}'s presence subscription on ${port}`, () => {
-    const at = presenceSubscription(nodeId);
-    if (at && at.port !== port) cluster.cli(at.port, 'client', 'kill', 'id', at.id);
-    return at?.port === port;
+    const subs = presenceSubscriptions(nodeId);
+    if (subs.some((s) => s.port === port)) return true;
+    for (const s of subs) cluster.cli(s.port, 'client', 'kill', 'id', s.id);
+    return false;
   }, 10_000, 50);
 }
-
 
 const readyz = async (gw: GatewayProcess) => (await fetch(`${gw.http}/readyz`)).status;
 

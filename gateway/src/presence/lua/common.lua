@@ -19,6 +19,8 @@
 --   P presence:room-seq             STRING incremented once per published room event
 --   channel P room:<action>         JSON {seq, changes:[{userId, username, status: joined|left, ts}]}
 --   P events                        STREAM one entry per transition published here (below)
+-- PUBCMD (set by ../redis.ts above this prelude): 'PUBLISH', or 'SPUBLISH' for partitioned
+-- presence on a Redis Cluster (the channels carry P's hash tag, so they are in this slot).
 local P, CHANNEL, NODE, EVENTS_MAXLEN = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local K_ONLINE, K_COUNTS, K_SEQ, K_NODES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_NAMES, K_ACTIONS, K_ROOM_SEQ = P .. 'presence:names', P .. 'actions', P .. 'presence:room-seq'
@@ -155,13 +157,13 @@ end
 local function publish(changes)
   if #changes == 0 then return end
   local seq = redis.call('INCR', K_SEQ)
-  redis.call('PUBLISH', CHANNEL, cjson.encode({ seq = seq, changes = public(changes, seq) }))
+  redis.call(PUBCMD, CHANNEL, cjson.encode({ seq = seq, changes = public(changes, seq) }))
 end
 
 -- One room event per action that changed, each with its own room seq.
 local function publish_rooms(rooms)
   for _, action in ipairs(rooms) do
     local seq = redis.call('INCR', K_ROOM_SEQ)
-    redis.call('PUBLISH', P .. 'room:' .. action, cjson.encode({ seq = seq, changes = public(rooms[action], seq, action) }))
+    redis.call(PUBCMD, P .. 'room:' .. action, cjson.encode({ seq = seq, changes = public(rooms[action], seq, action) }))
   end
 end
