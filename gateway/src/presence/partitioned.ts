@@ -36,16 +36,22 @@ export interface PartitionStore extends PresenceStore {
 }
 
 interface View { seq: number; count: number }
+type Peek = Awaited<ReturnType<PartitionStore['peek']>>;
+
+/** How long one read of a partition serves the welcomes of other connects (see peekShared). */
+const PEEK_SHARE_MS = 50;
 
 export class PartitionedPresenceStore implements PresenceStore {
   private readonly views: View[];
   private readonly reading: boolean[];
+  private readonly peeks: Array<{ at: number; limit: number; read: Promise<Peek> } | undefined>;
   private handler: (event: PresenceEvent) => void = () => {};
 
   constructor(private readonly parts: PartitionStore[], private readonly log?: Logger) {
     if (parts.length < 2) throw new TypeError('partitioned presence needs at least two partitions');
     this.views = parts.map(() => ({ seq: 0, count: 0 }));
     this.reading = parts.map(() => false);
+    this.peeks = parts.map(() => undefined);
     parts.forEach((part, p) => part.onEvent((event) => this.receive(p, event)));
   }
 
@@ -126,7 +132,7 @@ export class PartitionedPresenceStore implements PresenceStore {
     const small = limit > 0 && others + 1 <= limit;
     const [result, peeks] = await Promise.all([
       this.parts[p].connect(userId, username, snapshotLimit, maxPerUser),
-      small ? Promise.all(this.parts.map((part, q) => (q === p ? undefined : part.peek(limit)))) : undefined,
+      small ? Promise.all(this.parts.map((_, q) => (q === p ? undefined : this.peekShared(q, limit)))) : undefined,
     ]);
     const own = result.snapshot;
     const seqs = this.views.map((v, q) => (q === p ? own.seq : peeks?.[q]?.seq ?? v.seq));
@@ -139,6 +145,23 @@ export class PartitionedPresenceStore implements PresenceStore {
     }
     const cursor = own.cursor !== undefined ? { start: p, step: 0, inner: own.cursor } : { start: p, step: 1 };
     return { ...result, snapshot: { seq: own.seq, seqs, online: own.online, onlineCount, cursor: formatWalk(cursor) } };
+  }
+
+  /**
+   * A read of partition q for a welcome, shared by the connects that need one within
+   * PEEK_SHARE_MS (a storm would otherwise read every other partition per connect). A shared
+   * read is consistent with its own seq, and the feed replays what came after that seq.
+   */
+  private peekShared(q: number, limit: number): Promise<Peek> {
+    const now = Date.now();
+    const held = this.peeks[q];
+    if (held && held.limit >= limit && now - held.at < PEEK_SHARE_MS) return held.read;
+    const read = this.parts[q].peek(limit);
+    this.peeks[q] = { at: now, limit, read };
+    read.catch(() => {
+      if (this.peeks[q]?.read === read) this.peeks[q] = undefined;
+    });
+    return read;
   }
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }> {
