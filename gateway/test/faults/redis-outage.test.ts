@@ -34,16 +34,6 @@ afterAll(async () => {
 const status = async (gw: GatewayProcess, path: string) => (await fetch(`${gw.http}${path}`)).status;
 const idOf = (c: TestClient): string => c.frames[0].connectionId;
 
-/** Who a client believes is online: its welcome, then presence changes and resets, in order. */
-function onlineView(c: TestClient): string[] {
-  let online = new Set<string>();
-  for (const f of c.frames) {
-    if (f.type === 'welcome' || f.type === 'presence_reset') online = new Set(f.online);
-    if (f.type === 'presence') for (const ch of f.changes) online[ch.status === 'online' ? 'add' : 'delete'](ch.userId);
-  }
-  return [...online].sort();
-}
-
 /** The cluster state in Redis, in a form that compares with toEqual. */
 async function redisState() {
   const r = redis.client();
@@ -139,7 +129,7 @@ it('brings every watcher\'s view of who is online back in line with the store (p
   // Watchers ('*', the default) on both nodes, and a user they all saw come online.
   const watchers = [await fx.connect(a, 'v-watch-a'), await fx.connect(b, 'v-watch-b')];
   const leaver = await fx.connect(a, 'v-leaver');
-  await waitFor('both watchers saw the leaver online', () => watchers.every((w) => onlineView(w).includes('v-leaver')));
+  await waitFor('both watchers saw the leaver online', () => watchers.every((w) => w.onlineView().includes('v-leaver')));
 
   // An outage of its own, during which one user leaves and another arrives.
   await redis.stop();
@@ -154,12 +144,12 @@ it('brings every watcher\'s view of who is online back in line with the store (p
   const store = async () => (await redisState()).online.join();
   await waitFor('watchers converged on the store', async () => {
     const truth = await store();
-    return watchers.every((w) => onlineView(w).join() === truth);
+    return watchers.every((w) => w.onlineView().join() === truth);
   }, 10_000, 100);
   console.log(`watchers' views matched the store ${Date.now() - upAt} ms after Redis came back`);
   for (const w of watchers) {
-    expect(onlineView(w)).not.toContain('v-leaver');
-    expect(onlineView(w)).toContain('v-new');
+    expect(w.onlineView()).not.toContain('v-leaver');
+    expect(w.onlineView()).toContain('v-new');
   }
 
   // Leave the store as found, so the other test's exact expectations hold in any order.

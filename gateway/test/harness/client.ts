@@ -88,6 +88,16 @@ export class TestClient {
     return this.next((f) => (f.type === 'ack' || f.type === 'error') && f.id === id, timeoutMs, mark);
   }
 
+  /** Who this client believes is online: its welcome, then presence changes and resets, in order (first pages only). */
+  onlineView(): string[] {
+    let online = new Set<string>();
+    for (const f of this.frames) {
+      if (f.type === 'welcome' || f.type === 'presence_reset') online = new Set(f.online);
+      if (f.type === 'presence') for (const ch of f.changes) online[ch.status === 'online' ? 'add' : 'delete'](ch.userId);
+    }
+    return [...online].sort();
+  }
+
   /** Presence changes received so far, flattened, optionally for one user. */
   presence(userId?: string): Frame[] {
     return this.frames.filter((f) => f.type === 'presence').flatMap((f) => f.changes).filter((c: Frame) => !userId || c.userId === userId);

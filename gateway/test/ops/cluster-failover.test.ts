@@ -72,16 +72,6 @@ async function closeTabs(user: string): Promise<void> {
 
 const expectedOnline = () => [...tabs.keys()].sort();
 
-/** Who a client believes is online: its welcome, then presence changes and resets, in order. */
-function onlineView(c: TestClient): string[] {
-  let online = new Set<string>();
-  for (const f of c.frames) {
-    if (f.type === 'welcome' || f.type === 'presence_reset') online = new Set(f.online);
-    if (f.type === 'presence') for (const ch of f.changes) online[ch.status === 'online' ? 'add' : 'delete'](ch.userId);
-  }
-  return [...online].sort();
-}
-
 /** `/api/online` of one gateway, sorted; undefined while it cannot answer. */
 async function onlineApi(gw: GatewayProcess): Promise<string[] | undefined> {
   const res = await fetch(`${gw.http}/api/online?limit=100`, { headers: { authorization: `Bearer ${KEY}` } });
@@ -91,7 +81,7 @@ async function onlineApi(gw: GatewayProcess): Promise<string[] | undefined> {
 /** Both gateways' `/api/online` and both watchers' views equal `expected`. */
 async function presenceIs(expected: string[]): Promise<boolean> {
   const [fromA, fromB] = await Promise.all([onlineApi(a), onlineApi(b)]);
-  const seen = { apiA: fromA, apiB: fromB, viewA: onlineView(watchers.a), viewB: onlineView(watchers.b) };
+  const seen = { apiA: fromA, apiB: fromB, viewA: watchers.a.onlineView(), viewB: watchers.b.onlineView() };
   const wrong = Object.entries(seen).filter(([, x]) => JSON.stringify(x) !== JSON.stringify(expected));
   if (wrong.length > 0) throw new Error(wrong.map(([k, x]) => `${k}=${x?.join(',') ?? 'unavailable'}`).join(' '));
   return true;
