@@ -145,6 +145,8 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     redis: commands, subscriber: presenceSub, prefix: partPrefix, sharded: partitioned, nodeId: config.nodeId, leaseMs: config.presence.leaseMs,
     eventsMaxLen: config.events.maxLen, logger: presenceLog,
   }));
+  // Each partition listens on the shared presence subscriber (one listener per event each).
+  presenceSub.setMaxListeners(Math.max(presenceSub.getMaxListeners(), parts.length + 10));
   // On a cluster, presence is spread over partitions (presence/partitioned.ts); otherwise one store.
   const presence = partitioned ? new PartitionedPresenceStore(parts, presenceLog) : parts[0];
   // On a cluster the broker's names spread over the shards (sharded pub/sub, config.ts clusterPrefixes).
