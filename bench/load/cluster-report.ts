@@ -1,64 +1,17 @@
 /**
- * The table of `npm run bench -- --cluster`: one row per Redis process (the single server, then
- * each primary and their sum), the loads' delivery and presence figures, and the PASS/MISS
- * lines for "no primary above 40% of the single Redis's CPU" and "nothing lost".
+ * The report of `npm run bench -- --cluster`: one row per Redis process (the single server, then
+ * each primary and their sum), the scaling curve, the comparisons of cluster-compare.ts (scale-out,
+ * work share, bare reference), the loads' delivery and presence figures, and the PASS/MISS lines
+ * for "no primary above 40% of the single Redis's CPU", "nothing lost" and the scale-out.
  */
+import { formatCompare, referenceLine, scaleOutVerdicts } from './cluster-compare.js';
+import {
+  argmax, busy, cpuCell, fmt, headline, pct, SHARE_GOAL, shareCell, shares, stepAt, sum, total, verdict, type BackendRun, type Pick, type ScaleResults,
+} from './cluster-figures.js';
 import type { CpuSample } from './redis-probe.js';
-import type { ChurnOutcome, CpuWindow, FanoutOutcome, FanoutStep, ScaleSpec } from './scale-loads.js';
+import type { FanoutStep } from './scale-loads.js';
 
-export interface BackendRun {
-  label: string;
-  /** Labels of the Redis processes, in the order of every per-process figure. */
-  procs: string[];
-  /** Background CPU per process with the gateways up and no load, µs per second. */
-  idle?: number[];
-  churn?: ChurnOutcome;
-  fanout?: FanoutOutcome;
-}
-
-export interface ScaleResults {
-  spec: ScaleSpec;
-  /** The single Redis first (the baseline of every share), then the cluster. */
-  runs: BackendRun[];
-  errors: string[];
-}
-
-/** The goal: no primary carries more than this share of what the single Redis used for the same load. */
-export const SHARE_GOAL = 0.4;
-
-const fmt = (v: number | undefined, digits = 0) =>
-  v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(0)}%`);
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-
-/** CPU ms, with the main thread's part in parentheses when Redis reports it. */
-const cpuCell = (c?: CpuSample) => (c ? `${fmt(c.total / 1000, 1)}${c.main !== undefined ? ` (${fmt(c.main / 1000, 1)})` : ''}` : '—');
-
-function total(cpu: CpuSample[]): CpuSample {
-  const mains = cpu.map((c) => c.main);
-  return { total: sum(cpu.map((c) => c.total)), main: mains.every((m) => m !== undefined) ? sum(mains as number[]) : undefined };
-}
-
-/** One process's CPU over a window in µs: raw, and net of its idle background over the same wall time. */
-interface Load { raw: number; net: number }
-function loadsOf(run: BackendRun, w: CpuWindow): Load[] {
-  return w.cpu.map((c, i) => ({ raw: c.total, net: Math.max(0, c.total - ((run.idle?.[i] ?? 0) * w.wallMs) / 1000) }));
-}
-
-/** Each process's share of what the single Redis used for the same window's load: net of idle, and raw. */
-function shares(r: ScaleResults, pick: (run: BackendRun) => CpuWindow | undefined): (run: BackendRun) => Array<{ net: number; raw: number }> | undefined {
-  const single = r.runs[0];
-  const w0 = single && pick(single);
-  const base = single && w0 ? loadsOf(single, w0)[0] : undefined;
-  return (run) => {
-    const w = pick(run);
-    if (!base || !w) return undefined;
-    return loadsOf(run, w).map((l) => ({ net: l.net / base.net, raw: l.raw / base.raw }));
-  };
-}
-const shareCell = (s?: { net: number; raw: number }) => (s ? `${pct(s.net)} (${pct(s.raw)})` : '—');
-
-const headline = (r: ScaleResults) => (run: BackendRun) => run.fanout?.steps.find((s) => s.rate === r.spec.headlineRate);
+export type { BackendRun, ScaleResults } from './cluster-figures.js';
 
 interface Cells { idle?: number; fan?: CpuSample; churn?: CpuSample; fanShare?: string; churnShare?: string; channels?: number; keys?: number }
 
@@ -109,7 +62,7 @@ function curve(r: ScaleResults): string {
     `|---:|---:|---:|---:|---:|${procs.map(() => '---:').join('|')}|`,
   ];
   for (const rate of r.spec.rates) {
-    const at = (run: BackendRun) => run.fanout?.steps.find((s) => s.rate === rate);
+    const at = stepAt(rate);
     const a = single && at(single);
     const b = cluster && at(cluster);
     const perS = (s?: FanoutStep) => fmt(s ? s.delivered / r.spec.seconds : undefined);
@@ -120,9 +73,6 @@ function curve(r: ScaleResults): string {
   }
   return out.join('\n');
 }
-
-/** The whole machine's load over a window: past 90% of every core the processes contend and the CPU figures are noisier. */
-const busy = (w: CpuWindow) => `${pct(w.machineBusy)} busy${w.machineBusy > 0.9 ? ' (SATURATED: figures noisier)' : ''}`;
 
 function loadLines(r: ScaleResults): string[] {
   const out: string[] = [];
@@ -141,15 +91,13 @@ function loadLines(r: ScaleResults): string[] {
   return out;
 }
 
-const verdict = (pass: boolean | undefined, what: string, detail: string) => `${pass === undefined ? 'NOT RUN' : pass ? 'PASS' : 'MISS'}  ${what}: ${detail}`;
-
 /** The busiest primary's share (net of idle) of the single Redis's CPU for one window, against the goal. */
-function shareVerdict(r: ScaleResults, what: string, pick: (run: BackendRun) => CpuWindow | undefined): string {
+function shareVerdict(r: ScaleResults, what: string, pick: Pick): string {
   const cluster = r.runs[1];
   const sh = cluster ? shares(r, pick)(cluster) : undefined;
   const title = `${what}: no primary above ${pct(SHARE_GOAL)} of the single Redis's CPU (net of idle)`;
   if (!cluster || !sh) return verdict(undefined, title, 'no data');
-  const worst = sh.reduce((w, s, i) => (s.net > sh[w].net ? i : w), 0);
+  const worst = argmax(sh.map((s) => s.net));
   const w = pick(cluster)!;
   const all = sum(w.cpu.map((c) => c.total));
   const part = all > 0 ? w.cpu[worst].total / all : 0;
@@ -187,12 +135,16 @@ export function formatScale(r: ScaleResults): string {
     'Scaling curve (fan-out):',
     curve(r),
     '',
+    ...formatCompare(r),
+    '',
     ...loadLines(r),
     '',
     'Targets:',
-    ...s.rates.map((rate) => `  ${shareVerdict(r, `fan-out ${fmt(rate)} msg/s`, (run) => run.fanout?.steps.find((x) => x.rate === rate))}`),
+    ...s.rates.map((rate) => `  ${shareVerdict(r, `fan-out ${fmt(rate)} msg/s`, stepAt(rate))}`),
     `  ${shareVerdict(r, 'churn', (run) => run.churn)}`,
     `  ${lossVerdict(r)}`,
+    ...scaleOutVerdicts(r).map((l) => `  ${l}`),
+    `  ${referenceLine(r)}`,
   ];
   if (r.errors.length > 0) lines.push('', 'Errors:', ...r.errors.map((e) => `  - ${e}`));
   return lines.join('\n');

@@ -1,32 +1,39 @@
 /**
  * `npm run bench -- --cluster`: the same load (scale-loads.ts: churn, then many-action fan-out)
  * twice, on two gateway nodes each time: (A) on one redis-server, (B) on a three-primary Redis
- * Cluster (sharded pub/sub, REDIS_PREFIX '{gw}:', PRESENCE_PARTITIONS=12). Reports each Redis
+ * Cluster (sharded pub/sub, REDIS_PREFIX '{gw}:', PRESENCE_PARTITIONS=12). Before the gateways
+ * start, each backend also carries a bare ioredis pub/sub load on the same channels at the
+ * headline rate (bare-pubsub.ts): the Redis side of the fan-out with no gateway. Reports each Redis
  * process's CPU for each load, what share of the single Redis's CPU each primary carried, and
  * its channels and keys (cluster-report.ts); shares are also given net of each process's idle
  * background, measured first with the gateways up and no load. Churn runs first so the offline transitions of the
  * fan-out clients (after the grace window) cannot land in the churn's CPU window.
  * A watchdog prints what was measured and exits if the run overstays.
  */
+import { runBarePubsub, type BareTarget } from './bare-pubsub.js';
 import { startRedis, type RedisServer } from './procs.js';
 import { formatScale, type BackendRun, type ScaleResults } from './cluster-report.js';
 import { nodeClient, startRedisCluster, type BenchRedisCluster } from './redis-cluster.js';
 import type { RedisProc } from './redis-probe.js';
-import { idleRates, runChurn, runScaleFanout, SCALE_SPEC, type ChannelName, type ScaleSpec } from './scale-loads.js';
+import { fanoutActions, idleRates, runChurn, runScaleFanout, SCALE_SPEC, type ChannelName, type ScaleSpec } from './scale-loads.js';
 import { startCluster, type Cluster } from './targets.js';
 
-const WATCHDOG_MS = 8 * 60_000;
+const WATCHDOG_MS = 6 * 60_000;
 /** The idle window: each Redis process's background CPU (serverCron, a cluster node's bus, the gateways' upkeep). */
 const IDLE_MS = 5000;
+/** The bare reference's idle window (its clients connected, no gateways). */
+const BARE_IDLE_MS = 3000;
 
 /** Where a run's gateways point, how to read each Redis process, and how channels are named there. */
 interface Backend {
   label: string;
   procs: RedisProc[];
   sharded: boolean;
+  /** Where the bare reference's clients connect. */
+  bare: BareTarget;
   gateways(): Promise<Cluster>;
-  /** Channel names depend on the prefix the gateways were given. */
-  channel(gw: Cluster): ChannelName;
+  /** An action's channel under the prefix the gateways are given. */
+  channel: ChannelName;
   stop(): Promise<void>;
 }
 
@@ -36,8 +43,9 @@ async function singleBackend(): Promise<Backend> {
     label: 'one redis-server',
     procs: [{ label: `redis :${redis.port}`, client: redis.client() }],
     sharded: false,
-    gateways: () => startCluster('ours', redis, 2),
-    channel: (gw) => (action) => `${gw.prefix}action:${action}`,
+    bare: { port: redis.port },
+    gateways: () => startCluster('ours', redis, 2, { prefix: 'gw:' }),
+    channel: (action) => `gw:action:${action}`,
     stop: () => redis.stop(),
   };
 }
@@ -64,9 +72,10 @@ async function clusterBackend(): Promise<Backend> {
     label: 'Redis Cluster, 3 primaries',
     procs: cluster.clients.map((client, i) => ({ label: `primary ${i + 1} :${cluster.ports[i]}`, client })),
     sharded: true,
+    bare: { nodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })) },
     gateways: () => startCluster('ours', clusterStandIn(cluster), 2, { prefix: '{gw}:', env }),
     // The sharded broker's action prefix is REDIS_PREFIX without braces: gw:action:{<action>}.
-    channel: (gw) => (action) => `${gw.prefix.replace(/[{}]/g, '')}action:{${action}}`,
+    channel: (action) => `gw:action:{${action}}`,
     stop: () => cluster.stop(),
   };
 }
@@ -74,13 +83,17 @@ async function clusterBackend(): Promise<Backend> {
 /** Both loads on fresh gateways over `backend`; a failed load is recorded and the run goes on. */
 async function runOn(backend: Backend, spec: ScaleSpec, errors: string[], log: (m: string) => void): Promise<BackendRun> {
   const run: BackendRun = { label: backend.label, procs: backend.procs.map((p) => p.label) };
+  log(`${backend.label}: bare ioredis pub/sub, ${spec.headlineRate} msg/s for ${spec.seconds} s, no gateway`);
+  const channels = fanoutActions(spec).map(backend.channel);
+  run.bare = await runBarePubsub(backend.bare, backend.procs, { channels, rate: spec.headlineRate, seconds: spec.seconds, bytes: spec.bytes, idleMs: BARE_IDLE_MS })
+    .catch((err: Error) => void errors.push(`${backend.label}, bare pub/sub: ${err.message}`));
   const gw = await backend.gateways();
   try {
     run.idle = await idleRates(backend.procs, IDLE_MS);
     log(`${backend.label}: churn, ${spec.churnUsers} users in ${spec.waves} waves`);
     run.churn = await runChurn(gw, backend.procs, spec).catch((err: Error) => void errors.push(`${backend.label}, churn: ${err.message}`));
     log(`${backend.label}: fan-out, ${spec.actions} actions x ${spec.subscribersPerAction} subscribers, ${spec.rates.join(', ')} msg/s for ${spec.seconds} s each`);
-    run.fanout = await runScaleFanout(gw, backend.procs, backend.channel(gw), backend.sharded, spec)
+    run.fanout = await runScaleFanout(gw, backend.procs, backend.channel, backend.sharded, spec)
       .catch((err: Error) => void errors.push(`${backend.label}, fan-out: ${err.message}`));
   } finally {
     await gw.stop();

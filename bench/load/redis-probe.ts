@@ -19,6 +19,11 @@ export interface CpuSample {
   main?: number;
   /** total_reads_processed + total_writes_processed (INFO stats): socket reads and writes, where batching shows. */
   io?: number;
+  /**
+   * total_commands_processed (INFO stats). Redis 7.0 counts every command a script runs with
+   * redis.call as well as the EVAL/EVALSHA itself (one EVAL with three calls: +4).
+   */
+  commands?: number;
 }
 
 /** Parse `INFO cpu` and `INFO stats`; CPU values are seconds with microsecond digits. Throws when the CPU totals are missing. */
@@ -39,6 +44,7 @@ export function parseCpu(info: string): CpuSample {
   const reads = value('total_reads_processed');
   const writes = value('total_writes_processed');
   return {
+    commands: value('total_commands_processed'),
     total: sys + user,
     main: mainSys !== undefined && mainUser !== undefined ? mainSys + mainUser : undefined,
     io: reads !== undefined && writes !== undefined ? reads + writes : undefined,
@@ -52,7 +58,9 @@ export async function sampleCpu(procs: RedisProc[]): Promise<CpuSample[]> {
 /** `after - before`, per process. */
 export function cpuDelta(before: CpuSample[], after: CpuSample[]): CpuSample[] {
   const diff = (x?: number, y?: number) => (x !== undefined && y !== undefined ? x - y : undefined);
-  return after.map((a, i) => ({ total: a.total - before[i].total, main: diff(a.main, before[i].main), io: diff(a.io, before[i].io) }));
+  return after.map((a, i) => ({
+    total: a.total - before[i].total, main: diff(a.main, before[i].main), io: diff(a.io, before[i].io), commands: diff(a.commands, before[i].commands),
+  }));
 }
 
 /**

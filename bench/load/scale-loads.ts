@@ -34,11 +34,17 @@ export interface ScaleSpec {
 }
 
 export const SCALE_SPEC: ScaleSpec = {
-  actions: 60, subscribersPerAction: 4, rates: [1000, 2000, 4000], headlineRate: 2000, seconds: 10, bytes: 128, churnUsers: 2000, waves: 4,
+  actions: 60, subscribersPerAction: 4, rates: [1000, 1500, 3000, 4500], headlineRate: 1500, seconds: 10, bytes: 128, churnUsers: 2000, waves: 4,
 };
 
 /** Redis CPU per process over one step, the wall time it took (ms), and how busy the whole machine was meanwhile (0..1). */
-export interface CpuWindow { cpu: CpuSample[]; wallMs: number; machineBusy: number }
+export interface CpuWindow {
+  cpu: CpuSample[];
+  wallMs: number;
+  machineBusy: number;
+  /** Background CPU per process (µs/s) measured for this window alone (the bare reference); otherwise the run's idle applies. */
+  idle?: number[];
+}
 
 export interface FanoutStep extends CpuWindow { rate: number; sent: number; expected: number; delivered: number; p50: number; p99: number }
 /** Channels with subscribers and keys per Redis process, read while the fan-out clients were on. */
@@ -55,7 +61,11 @@ export interface ChurnOutcome extends CpuWindow {
 export type ChannelName = (action: string) => string;
 
 let loads = 0;
-const actionsOf = (spec: ScaleSpec, tag: string) => Array.from({ length: spec.actions }, (_, i) => `scale-${tag}-${i}`);
+/**
+ * The fan-out's action names: the same on every backend (each runs on a fresh Redis), so the
+ * bare reference (bare-pubsub.ts) can use the very channels, and hash slots, the gateways use.
+ */
+export const fanoutActions = (spec: ScaleSpec) => Array.from({ length: spec.actions }, (_, i) => `scale-${i}`);
 
 function openCmd(o: Pick<OpenCommand, 'group' | 'role' | 'urls' | 'count' | 'userPrefix' | 'firstIndex'> & Partial<OpenCommand>): OpenCommand {
   return { cmd: 'open', kind: 'ours', watchNone: true, secret: BENCH_SECRET, concurrency: 100, timeoutMs: 30_000, ...o };
@@ -113,7 +123,7 @@ async function redisLayout(procs: RedisProc[], channels: string[], sharded: bool
 }
 
 /** CPU of every Redis process while `fn` runs, and the wall time it took. */
-async function window<T>(procs: RedisProc[], fn: () => Promise<T>): Promise<CpuWindow & { value: T }> {
+export async function cpuWindow<T>(procs: RedisProc[], fn: () => Promise<T>): Promise<CpuWindow & { value: T }> {
   const before = await sampleCpu(procs);
   const t0 = wallMs();
   const m0 = machineTicks();
@@ -124,14 +134,14 @@ async function window<T>(procs: RedisProc[], fn: () => Promise<T>): Promise<CpuW
 
 /** Each Redis process's background CPU, µs per second, over `ms` with the gateways up and no load. */
 export async function idleRates(procs: RedisProc[], ms: number): Promise<number[]> {
-  const w = await window(procs, () => sleep(ms));
+  const w = await cpuWindow(procs, () => sleep(ms));
   return w.cpu.map((c) => (c.total * 1000) / w.wallMs);
 }
 
 /** One rate: publish for `spec.seconds` on every action at once, then wait for the deliveries. */
 async function fanoutStep(subs: AgentPool, pubs: AgentPool, procs: RedisProc[], actions: string[], rate: number, spec: ScaleSpec): Promise<FanoutStep> {
   await subs.stats('', true); // zero every group's counters and histograms
-  const w = await window(procs, async () => {
+  const w = await cpuWindow(procs, async () => {
     const runs = await Promise.all(actions.map((action, i) => pubs.agents[i % pubs.agents.length].call<{ sent: number }>(
       { cmd: 'publish', group: `pub:${action}`, action, rate: rate / actions.length, durationMs: spec.seconds * 1000, bytes: spec.bytes })));
     const sent = runs.reduce((s, r) => s + r.sent, 0);
@@ -144,7 +154,7 @@ async function fanoutStep(subs: AgentPool, pubs: AgentPool, procs: RedisProc[], 
 
 export async function runScaleFanout(gw: Cluster, procs: RedisProc[], channel: ChannelName, sharded: boolean, spec: ScaleSpec): Promise<FanoutOutcome> {
   loads += 1;
-  const actions = actionsOf(spec, String(loads));
+  const actions = fanoutActions(spec);
   const subs = AgentPool.start(2);
   const pubs = AgentPool.start(2);
   try {
@@ -189,7 +199,7 @@ export async function runChurn(gw: Cluster, procs: RedisProc[], spec: ScaleSpec)
     }));
     if (w.failed > 0) throw new Error(`watchers failed to connect: ${w.firstError}`);
     const before = await watch.stats('watch');
-    const run = await window(procs, async () => {
+    const run = await cpuWindow(procs, async () => {
       for (let first = 0, i = 0; first < spec.churnUsers; first += perWave, i += 1) await wave(gw, users, watch, prefix, first, Math.min(perWave, spec.churnUsers - first), i);
     });
     const after = await watch.stats('watch');
