@@ -47,6 +47,8 @@ class View {
   frames = 0;
   changes = 0;
   lastChangeAt = 0;
+  /** Which snapshot the pages being walked belong to (one more per presence_reset). */
+  generation = 0;
   constructor(private readonly track: { prefix: string; count: number }) {}
 
   /** Apply one presence frame's changes to tracked users; a welcome's online list is applied with `counted` false. */
@@ -66,6 +68,7 @@ class View {
 
   /** A presence_reset (or its first page): the tracked users online are exactly these, until later pages and changes. */
   replace(userIds: string[]): void {
+    this.generation += 1;
     this.online.clear();
     this.addPage(userIds);
     this.frames += 1;
@@ -103,11 +106,16 @@ function sourceAddress(): string {
 
 const PRESENCE = '{"type":"presence"';
 const RESET = '{"type":"presence_reset"';
-const PAGE_ACK = '{"type":"ack","id":"page"';
+/** Page requests carry their snapshot's generation: `page<n>`. */
+const PAGE_ACK = '{"type":"ack","id":"page';
 
-/** Ask for the next page of the online set, as the page does after a snapshot with a cursor. */
-function nextPage(client: LoadClient, cursor: string | undefined): void {
-  if (cursor && client.ws?.readyState === client.ws?.OPEN) client.ws!.send(JSON.stringify({ type: 'online', cursor, id: 'page' }));
+/**
+ * Ask for the next page of the online set, as the page does after a snapshot with a cursor.
+ * Like the page (web/src/people.ts), only the newest snapshot's walk goes on: a walk started by
+ * an earlier presence_reset stops at its next answer.
+ */
+function nextPage(client: LoadClient, view: View, cursor: string | undefined): void {
+  if (cursor && client.ws?.readyState === client.ws?.OPEN) client.ws!.send(JSON.stringify({ type: 'online', cursor, id: `page${view.generation}` }));
 }
 
 /** presence_reset and the pages after it, for watchers (a client without a view ignores them). */
@@ -117,14 +125,16 @@ function onSnapshotFrame(g: Group, buf: Buffer, client: LoadClient): boolean {
   if (head.startsWith(RESET)) {
     g.presenceFrames += 1;
     const msg = JSON.parse(buf.toString()) as { online: string[]; onlineCursor?: string };
-    view?.replace(msg.online);
-    if (view) nextPage(client, msg.onlineCursor);
+    if (!view) return true;
+    view.replace(msg.online);
+    nextPage(client, view, msg.onlineCursor);
     return true;
   }
   if (head === PAGE_ACK) {
-    const { result } = JSON.parse(buf.toString()) as { result: { users: string[]; cursor?: string } };
-    view?.addPage(result.users);
-    nextPage(client, result.cursor);
+    const { id, result } = JSON.parse(buf.toString()) as { id: string; result: { users: string[]; cursor?: string } };
+    if (!view || id !== `page${view.generation}`) return true;
+    view.addPage(result.users);
+    nextPage(client, view, result.cursor);
     return true;
   }
   return false;
