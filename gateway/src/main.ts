@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   try {
     stores = config.redis ? await createRedisStores(config, log) : createMemoryStores(config);
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'cannot reach Redis at start');
+    log.fatal({ err: (err as Error).message }, err instanceof ConfigError ? 'refused to start' : 'cannot reach Redis at start');
     process.exit(1);
   }
   if (!config.redis) log.info('no REDIS_URL: running one node with the in-process broker and presence store');

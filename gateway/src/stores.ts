@@ -25,6 +25,7 @@ import { MemorySharedLimits, RedisSharedLimits, type SharedLimits } from './limi
 import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
 import { RedisPresenceStore } from './presence/redis.js';
 import { PartitionedPresenceStore } from './presence/partitioned.js';
+import { claimLayout } from './presence/layout.js';
 import type { EventLog } from './events/types.js';
 import { MemoryEventLog } from './events/memory.js';
 import { RedisEventLog } from './events/redis.js';
@@ -139,6 +140,13 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
   const inbox = make('inbox', true);
   const clients = [commands, presenceSub, publisher, subscriber, inbox];
   await Promise.all(clients.map(open));
+  // On a cluster every node must use the same partition count (presence/layout.ts): refuse before writing anything else.
+  if (clusterNodes) {
+    await claimLayout(commands, prefix, config.redis!.presencePrefixes.length).catch((err) => {
+      for (const c of clients) c.disconnect();
+      throw err;
+    });
+  }
 
   const presenceLog = log.child({ component: 'presence-store' });
   const parts = config.redis!.presencePrefixes.map((partPrefix) => new RedisPresenceStore({

@@ -9,7 +9,7 @@ import { CLUSTER_PRESENCE_PARTITIONS } from '../../src/config.js';
 import { partitionOf, partitionPrefixes } from '../../src/presence/partitions.js';
 import type { TestClient } from '../harness/client.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
+import { spawnGateway, tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedisCluster, type RedisCluster } from '../harness/redis-cluster.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -147,4 +147,13 @@ it('reaps a SIGKILLed node\'s users and memberships in every partition', async (
   expect(info.nodes.map((n: { id: string }) => n.id)).not.toContain('rc-victim');
   both[1].close();
   watcher.close();
+}, 30_000);
+
+it('refuses to start a node whose partition count differs from the live nodes\', writing nothing', async () => {
+  const keys = async () => cluster.ports.reduce((n, port) => n + Number(cluster.cli(port, 'dbsize').trim()), 0);
+  const before = await keys();
+  const odd = spawnGateway({ ...env, NODE_ID: 'rc-odd', PRESENCE_PARTITIONS: '1' });
+  await expect(odd).rejects.toThrow(/exited \(1\) before listening[\s\S]*PRESENCE_PARTITIONS is 1 here, but 2 live node\(s\) use 12/);
+  expect(await admin.get(`${PREFIX}presence:layout`)).toBe('12');
+  expect(await keys()).toBe(before);
 }, 30_000);
