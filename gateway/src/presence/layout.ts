@@ -4,8 +4,9 @@
  * partition count in `P presence:layout` at start and refuses to start (ConfigError, nothing
  * written) while live nodes use another count. A changed count takes effect once every node
  * of the old layout has stopped (their leases expired): the first node of the new layout then
- * takes over the key. Two nodes starting at the same moment with different counts are not
- * caught (each reads before the other writes).
+ * takes over the key. A missing key counts as one partition: versions before partitioning kept
+ * all presence under the prefix. Two nodes starting at the same moment with different counts
+ * are not caught (each reads before the other writes).
  */
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../config.js';
@@ -15,8 +16,9 @@ import { partitionPrefixes } from './partitions.js';
 export async function claimLayout(redis: Redis, prefix: string, partitions: number): Promise<void> {
   const key = `${prefix}presence:layout`;
   const stored = await redis.get(key);
-  const old = Number(stored);
-  if (stored !== null && old !== partitions && Number.isInteger(old) && old >= 1) {
+  // No key: nodes of an earlier version, which kept all presence under the prefix (one partition).
+  const old = stored === null ? 1 : Number(stored);
+  if (old !== partitions && Number.isInteger(old) && old >= 1) {
     const [sec, usec] = await redis.time();
     const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const live = await Promise.all(partitionPrefixes(prefix, old).map((p) => redis.zcount(`${p}presence:nodes`, `(${now}`, '+inf')));

@@ -40,3 +40,14 @@ it('refuses a different partition count while nodes of the stored one are alive,
   await redis.zadd(`${partitionPrefixes(prefix, 12)[7]}presence:nodes`, Number(now) * 1000 + 60_000, 'new-node');
   await expect(claimLayout(redis, prefix, 1)).rejects.toThrow(/use 12/);
 });
+
+it('counts a cluster without the key as one partition: nodes of an earlier version keep presence under the prefix', async () => {
+  const redis = server.client();
+  const prefix = `{${uniquePrefix('layout').replace(/[{}:]/g, '')}}:`;
+  const [sec] = await redis.time();
+  await redis.zadd(`${prefix}presence:nodes`, Number(sec) * 1000 + 60_000, 'earlier-version');
+  await expect(claimLayout(redis, prefix, 12)).rejects.toThrow(/but 1 live node\(s\) use 1/);
+  expect(await redis.exists(`${prefix}presence:layout`)).toBe(0);
+  await claimLayout(redis, prefix, 1);
+  expect(await redis.get(`${prefix}presence:layout`)).toBe('1');
+});
