@@ -41,6 +41,18 @@ type Peek = Awaited<ReturnType<PartitionStore['peek']>>;
 /** How long one read of a partition serves the welcomes of other connects (see peekShared). */
 const PEEK_SHARE_MS = 50;
 
+/** `items` grouped by `key`, each group in the items' order. */
+function groupBy<T>(items: T[], key: (item: T) => number): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
 export class PartitionedPresenceStore implements PresenceStore {
   private readonly views: View[];
   private readonly reading: boolean[];
@@ -53,10 +65,6 @@ export class PartitionedPresenceStore implements PresenceStore {
     this.reading = parts.map(() => false);
     this.peeks = parts.map(() => undefined);
     parts.forEach((part, p) => part.onEvent((event) => this.receive(p, event)));
-  }
-
-  private userPart(userId: string): PartitionStore {
-    return this.parts[partitionOf(userId, this.parts.length)];
   }
 
   private actionPart(action: string): PartitionStore {
@@ -166,15 +174,11 @@ export class PartitionedPresenceStore implements PresenceStore {
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }> {
     const u = partitionOf(userId, this.parts.length);
-    const byPart = new Map<number, string[]>();
-    for (const action of actions) {
-      const a = partitionOf(action, this.parts.length);
-      if (a === u) continue;
-      byPart.set(a, [...(byPart.get(a) ?? []), action]);
-    }
+    const byPart = groupBy([...actions], (action) => partitionOf(action, this.parts.length));
+    const mine = byPart.get(u) ?? [];
+    byPart.delete(u);
     // Elsewhere the node holds no count of the user, so disconnect there only leaves rooms.
     const left = await Promise.allSettled([...byPart].map(([a, list]) => this.parts[a].disconnect(userId, username, connectionId, list)));
-    const mine = [...actions].filter((action) => partitionOf(action, this.parts.length) === u);
     const result = await this.parts[u].disconnect(userId, username, connectionId, mine);
     const failed = left.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -204,11 +208,7 @@ export class PartitionedPresenceStore implements PresenceStore {
   /** One read per partition holding some of `userIds`, in parallel. */
   async isOnline(userIds: string[]): Promise<boolean[]> {
     const out = new Array<boolean>(userIds.length).fill(false);
-    const byPart = new Map<number, number[]>();
-    userIds.forEach((id, i) => {
-      const p = partitionOf(id, this.parts.length);
-      byPart.set(p, [...(byPart.get(p) ?? []), i]);
-    });
+    const byPart = groupBy(userIds.map((_, i) => i), (i) => partitionOf(userIds[i], this.parts.length));
     await Promise.all([...byPart].map(async ([p, idx]) => {
       const flags = await this.parts[p].isOnline(idx.map((i) => userIds[i]));
       idx.forEach((i, k) => { out[i] = flags[k]; });
@@ -217,8 +217,7 @@ export class PartitionedPresenceStore implements PresenceStore {
   }
 
   async online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }> {
-    const at = parseWalk(cursor, this.parts.length);
-    const page = await walkPages(at, this.parts.length, Math.max(1, Math.floor(limit)), async (p, inner, want) => {
+    const page = await this.walk(cursor, limit, async (p, inner, want) => {
       const r = await this.parts[p].online(inner, want);
       return { items: r.users, cursor: r.cursor };
     });
@@ -231,12 +230,16 @@ export class PartitionedPresenceStore implements PresenceStore {
 
   /** An action is indexed only in its own partition, so the walk lists each once. */
   async channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }> {
-    const at = parseWalk(cursor, this.parts.length);
-    const page = await walkPages(at, this.parts.length, Math.max(1, Math.floor(limit)), async (p, inner, want) => {
+    const page = await this.walk(cursor, limit, async (p, inner, want) => {
       const r = await this.parts[p].channels(prefix, inner, want);
       return { items: r.channels, cursor: r.cursor };
     });
     return page.cursor !== undefined ? { channels: page.items, cursor: page.cursor } : { channels: page.items };
+  }
+
+  /** A page of at most `limit` items from the walk over the partitions that `cursor` continues. */
+  private walk<T>(cursor: string | undefined, limit: number, read: Parameters<typeof walkPages<T>>[3]): Promise<{ items: T[]; cursor?: string }> {
+    return walkPages(parseWalk(cursor, this.parts.length), this.parts.length, Math.max(1, Math.floor(limit)), read);
   }
 
   /** Each node once: users and connections summed, the earliest of its leases. */

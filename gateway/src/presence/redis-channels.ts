@@ -22,7 +22,10 @@ import type { Logger } from '../log.js';
 export interface PresenceChannels {
   /** Subscribe the presence channel; events published before it resolves are not delivered. */
   start(): Promise<void>;
-  /** Resolves once subscribed (within the timeout), or at once while Redis is away (applied when it is back). */
+  /**
+   * Resolves once subscribed (within the timeout), or at once while Redis is away (applied when
+   * it is back). Idempotent, as is `unwatch`; `onMessage` only ever gets watched topics.
+   */
   watch(topic: string): Promise<void>;
   unwatch(topic: string): Promise<void>;
   close(): Promise<void>;

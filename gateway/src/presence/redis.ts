@@ -113,7 +113,6 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly hearing: PresenceChannels;
   private handler: (event: PresenceEvent) => void = () => {};
   private roomHandler: (event: RoomEvent) => void = () => {};
-  private readonly rooms = new Set<string>();
 
   constructor(opts: RedisPresenceOptions) {
     validateNodeId(opts.nodeId);
@@ -145,7 +144,6 @@ export class RedisPresenceStore implements PresenceStore {
 
   /** Stops listening (unsubscribes); the injected clients stay open. */
   async close(): Promise<void> {
-    this.rooms.clear();
     await this.hearing.close();
   }
 
@@ -162,13 +160,10 @@ export class RedisPresenceStore implements PresenceStore {
    * reach this node; at once while Redis is away (the watch is applied when it is back).
    */
   async watchRoom(action: string): Promise<void> {
-    if (this.rooms.has(action)) return;
-    this.rooms.add(action);
     await this.hearing.watch(ROOM + action);
   }
 
   async unwatchRoom(action: string): Promise<void> {
-    if (!this.rooms.delete(action)) return;
     await this.hearing.unwatch(ROOM + action);
   }
 
@@ -178,7 +173,6 @@ export class RedisPresenceStore implements PresenceStore {
       if (event) return this.handler(event);
     } else if (topic.startsWith(ROOM)) {
       const action = topic.slice(ROOM.length);
-      if (!this.rooms.has(action)) return;
       const event = parseRoomEvent(action, message);
       if (event) return this.roomHandler(event);
     } else return;
