@@ -9,7 +9,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { Cluster, type Redis } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '../harness/redis-cluster.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
-import { presenceContract, redisCluster, type RedisBackend } from './presence-suite.js';
+import { redisCluster, type RedisBackend } from './presence-stores.js';
+import { presenceContract } from './presence-suite.js';
 
 let cluster: RedisCluster;
 beforeAll(async () => {

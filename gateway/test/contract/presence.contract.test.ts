@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../harness/redis.js';
-import { drain, memoryCluster, presenceContract, record, redisCluster, serverBackend } from './presence-suite.js';
+import { drain, record } from './presence-helpers.js';
+import { memoryCluster, redisCluster, serverBackend } from './presence-stores.js';
+import { presenceContract } from './presence-suite.js';
 
 presenceContract('memory', memoryCluster);
 
