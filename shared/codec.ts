@@ -31,7 +31,7 @@ const schemas = {
     id: requestId.optional(),
   }),
   watch: z.object({
-    type: z.literal('watch'), users: z.union([z.literal('*'), z.array(userId).max(1000)]), id: requestId.optional(),
+    type: z.literal('watch'), users: z.union([z.literal('*'), z.array(userId).max(1000)]), count: z.boolean().optional(), id: requestId.optional(),
   }),
   // Partitioned presence (Redis Cluster) walks its partitions: `<start>.<step>.<partition's cursor>`.
   online: z.object({ type: z.literal('online'), cursor: z.string().regex(/^(\d{1,4}\.\d{1,4}\.)?\d{1,20}(:\d{1,10})?$/, 'cursor is the value a previous page handed out').optional(), id: requestId.optional() }),

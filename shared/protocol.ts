@@ -40,7 +40,10 @@ export interface PublishCommand { type: 'publish'; action: string; data: unknown
 export interface PingCommand { type: 'ping'; id?: RequestId }
 export interface SearchCommand { type: 'search'; q: string; limit?: number; id?: RequestId }
 /** Narrow the presence feed to these users, or `"*"` for every change (the default). */
-export interface WatchCommand { type: 'watch'; users: string[] | '*'; id?: RequestId }
+/** `count` (lists only): also receive `presence_count` frames, whether the `*` feed lists or counts. */
+export interface WatchCommand { type: 'watch'; users: string[] | '*'; count?: boolean; id?: RequestId }
+/** Ack of `watch`: `online` for a list; the cluster's online count and whether the `*` feed lists users, for both. */
+export interface WatchResult { watching: number | '*'; online?: string[]; onlineCount: number; onlineListed: boolean }
 /** Page through the online set past what the welcome carried. */
 export interface OnlineCommand { type: 'online'; cursor?: string; id?: RequestId }
 
@@ -69,10 +72,15 @@ export interface WelcomeMessage {
   connectionId: string;
   node: string;
   user: UserInfo;
-  /** At most `limits.welcomeOnline` ids; when `onlineCursor` is set, page the rest with `online`. */
+  /** At most `limits.welcomeOnline` ids; when `onlineCursor` is set, page the rest with `online`. Empty while the `*` feed counts. */
   online: string[];
   onlineCount: number;
   onlineCursor?: string;
+  /**
+   * False while more than PRESENCE_LIST_MAX users are online: the `*` feed then sends
+   * `presence_count` frames instead of changes, `online` is empty; watch a list for per-user status.
+   */
+  onlineListed: boolean;
   /** Send an application `ping` at least this often; the server drops sockets idle for about twice as long. */
   heartbeatMs: number;
   limits: { maxPayloadBytes: number; welcomeOnline: number };
@@ -104,8 +112,19 @@ export interface ErrorMessage { type: 'error'; id?: RequestId; code: ErrorCode; 
  * is set). Sent after Redis came back from an outage: changes made during it were not published.
  * Sent to sockets watching '*'; a socket watching a list should re-send its `watch`.
  */
-/** `reason`: 'outage' (Redis came back; changes made meanwhile were never published) or 'churn' (a window's changes would not fit one frame). */
-export interface PresenceResetMessage { type: 'presence_reset'; online: string[]; onlineCursor?: string; reason?: 'outage' | 'churn' }
+/**
+ * `reason`: 'outage' (Redis came back; changes made meanwhile were never published), 'churn' (a
+ * window's changes would not fit one frame) or 'listed' (the `*` feed lists users again: the
+ * online set shrank to PRESENCE_LIST_MAX * 0.9 or fewer).
+ */
+export interface PresenceResetMessage { type: 'presence_reset'; online: string[]; onlineCursor?: string; reason?: 'outage' | 'churn' | 'listed' }
+
+/**
+ * The cluster's online count. To `*` watchers while the feed counts instead of listing
+ * (`listed` false; the first one after listing means: drop your list); to sockets that watch a
+ * list with `count: true` whenever the count changes. At most one per presence window.
+ */
+export interface PresenceCountMessage { type: 'presence_count'; onlineCount: number; listed: boolean }
 
 /** The server removed this connection from `action` (the backend's `POST /api/unsubscribe`). */
 export interface LeftMessage { type: 'left'; action: string; reason: string }
@@ -118,6 +137,7 @@ export interface TokenExpiringMessage { type: 'token_expiring'; expiresAt: numbe
 
 export type ServerMessage =
   | WelcomeMessage | PresenceMessage | ActionMessage | AckMessage | PongMessage | ErrorMessage | TokenExpiringMessage | ProfileMessage | PresenceResetMessage
+  | PresenceCountMessage
   | RoomMessage | RoomResetMessage | LeftMessage;
 
 export interface SearchUser extends UserInfo { online: boolean }

@@ -22,7 +22,8 @@ import type { Logger } from './log.js';
 import { createMetrics, fanOutCounter } from './metrics.js';
 import { startPresenceAudit } from './node/audit.js';
 import { Hub } from './node/hub.js';
-import { PresenceFeed, sendPresenceReset } from './node/presence-feed.js';
+import { PresenceFeed } from './node/presence-feed.js';
+import { sendPresenceReset } from './node/presence-frames.js';
 import { createPublisher } from './node/publisher.js';
 import { RoomFeed } from './node/rooms.js';
 import { PresenceUpkeep } from './node/upkeep.js';
@@ -102,6 +103,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const feed = new PresenceFeed(fanout, {
     batchMs: config.presence.batchMs, maxBatchMs: config.presence.maxBatchMs, log: child('presence-feed'),
     snapshot: () => presence.online(undefined, config.presence.welcomeOnlineLimit),
+    listMax: config.presence.listMax, count: () => presence.onlineCount(),
   });
   const feeds = new HistoryFeeds({
     broker, fanout, log: child('history'), onFanOut: fanOutCounter(metrics, 'history'), onLost: (n) => metrics.historyGapsLost.inc(n),
@@ -114,10 +116,14 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
 
   presence.onEvent((event) => feed.push(event));
   await presence.start();
+  await feed.start();
   await upkeep.start();
   upkeep.afterResync(() => {
-    void sendPresenceReset(presence, hub.all(), config.presence.welcomeOnlineLimit, log);
     rooms.resetViews();
+    // Counting: the fresh count is the whole news. Listing: a fresh snapshot.
+    void feed.refreshCount().then(async () => {
+      if (feed.listed) await sendPresenceReset(presence, hub.all(), config.presence.welcomeOnlineLimit, log);
+    });
   });
 
   const { channels } = config;

@@ -43,6 +43,7 @@ const env = z.object({
   IDLE_TIMEOUT_S: idleTimeout.default(60),
   MAX_ACTIONS_PER_CONNECTION: int(1, 10_000).default(100),
   WELCOME_ONLINE_LIMIT: int(0, 100_000).default(100),
+  PRESENCE_LIST_MAX: int(0, 100_000_000).default(1000),
   PRESENCE_LEASE_MS: int(1000, 600_000).default(9000),
   PRESENCE_BATCH_MS: int(0, 1000).default(20),
   PRESENCE_BATCH_MAX_MS: int(0, 5000).optional(),
@@ -131,7 +132,7 @@ export interface Config {
   logLevel: string;
   ws: { maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutS: number; maxActions: number };
   /** maxBatchMs: the longest presence window under churn (node/presence-feed.ts). */
-  presence: { leaseMs: number; batchMs: number; maxBatchMs: number; welcomeOnlineLimit: number; graceMs: number; auditIntervalMs: number };
+  presence: { leaseMs: number; batchMs: number; maxBatchMs: number; welcomeOnlineLimit: number; listMax: number; graceMs: number; auditIntervalMs: number };
   limits: {
     /** Frames per second per connection, and the burst above it. */
     msgRatePerS: number;
@@ -345,7 +346,7 @@ export function loadConfig(
       idleTimeoutS: e.IDLE_TIMEOUT_S, maxActions: e.MAX_ACTIONS_PER_CONNECTION,
     },
     presence: {
-      leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, maxBatchMs: maxBatchMs(e), welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT,
+      leaseMs: e.PRESENCE_LEASE_MS, batchMs: e.PRESENCE_BATCH_MS, maxBatchMs: maxBatchMs(e), welcomeOnlineLimit: e.WELCOME_ONLINE_LIMIT, listMax: e.PRESENCE_LIST_MAX,
       graceMs: e.PRESENCE_GRACE_MS, auditIntervalMs: e.AUDIT_INTERVAL_MS,
     },
     limits: {

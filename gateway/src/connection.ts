@@ -40,12 +40,14 @@ export interface Connection {
   stalls: number;
 }
 
-/** Local topic names: one per action, one per room (room presence), one for all presence, one per watched user. */
+/** Local topic names: one per action, one per room (room presence), one for all presence, one per watched user, one for counts. */
 export const topics = {
   action: (action: string) => `a:${action}`,
   room: (action: string) => `r:${action}`,
   presenceAll: 'p:*',
   presenceOf: (userId: string) => `p:u:${userId}`,
+  /** The online count, for sockets watching a list with `count: true` (`*` watchers get it on presenceAll). */
+  presenceCount: 'p:#',
 };
 
 export function sendTo(conn: Connection, text: string): boolean {

@@ -32,23 +32,42 @@
  * reflects changes nothing, and none is lost. If the read fails, the changes go out as frames
  * of at most `maxFrameBytes`. Frames stay below uWebSockets.js's 16 KB cork buffer: a larger
  * frame is assembled in the socket's own buffer, which this build keeps for the socket's life.
+ *
+ * Large clusters (`listMax`, PRESENCE_LIST_MAX): listing every change to every `*` watcher costs
+ * the cluster N² bytes when N users reconnect, however it is batched. While more than `listMax`
+ * users are online the `*` feed counts instead: one `presence_count` frame per window in which
+ * the count changed (so at most 1000 / maxBatchMs a second, of ~60 bytes), and the welcome lists
+ * nobody. Listing resumes, with a `presence_reset` ('listed'), once at most LIST_RESUME * listMax
+ * are online (the gap keeps a count hovering at the limit from flipping modes). Watchers of a
+ * list always get every change of their users. The count is the store's (read at start, after
+ * a store restart, and every COUNT_REFRESH_MS) plus the net changes since; between two reads it
+ * can be off by the changes in flight during the last read.
  */
-import type { PresenceChange, PresenceResetMessage } from '../../../shared/protocol.js';
+import type { PresenceChange } from '../../../shared/protocol.js';
 import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Logger } from '../log.js';
-import type { PresenceEvent, PresenceStore } from '../presence/types.js';
+import type { PresenceEvent } from '../presence/types.js';
+import { coalesce, countFrame, frame, frames, netOnline, resetFrame, type ResetReason } from './presence-frames.js';
 
 const REPLAY_KEEP = 512;
 /** Largest presence frame: below uWebSockets.js's 16 KB cork buffer (see the header). */
 export const PRESENCE_FRAME_MAX_BYTES = 12 * 1024;
+/** Listing resumes at this share of `listMax`. */
+export const LIST_RESUME = 0.9;
+/** How often the online count is read again from the store (corrects any drift). */
+export const COUNT_REFRESH_MS = 5000;
 
 export interface PresenceFeedOptions {
   /** The window in a quiet cluster (PRESENCE_BATCH_MS); 0 sends every event at once. */
   batchMs: number;
   /** The longest window under churn (PRESENCE_BATCH_MAX_MS); default batchMs. */
   maxBatchMs?: number;
-  /** The first page of the online set, for a `presence_reset` in place of an oversized frame; without it, such a window is split into frames. */
+  /** The first page of the online set, for a `presence_reset` in place of an oversized frame; without it, such a window is split into frames and the feed always lists. */
   snapshot?: () => Promise<{ users: string[]; cursor?: string }>;
+  /** PRESENCE_LIST_MAX: the `*` feed counts instead of listing above this many users online. Default: always list. */
+  listMax?: number;
+  /** The cluster's online count (needed with `listMax`). */
+  count?: () => Promise<number>;
   maxFrameBytes?: number;
   log?: Logger;
   now?: () => number;
@@ -68,22 +87,61 @@ export class PresenceFeed {
   private lastFlushAt = 0;
   /** Set while a `presence_reset` snapshot is read: changes wait until it is sent. */
   private resetting = false;
+  /** Users online cluster-wide, as this node knows it (see the header). */
+  private onlineCount = 0;
+  private countSent = 0;
+  private listing = true;
+  private refresher: NodeJS.Timeout | undefined;
   private readonly batchMs: number;
   private readonly maxBatchMs: number;
   private readonly maxFrameBytes: number;
+  private readonly listMax: number;
   private readonly now: () => number;
 
   constructor(private readonly fanout: LocalFanout, private readonly opts: PresenceFeedOptions) {
     this.batchMs = opts.batchMs;
     this.maxBatchMs = opts.maxBatchMs ?? opts.batchMs;
     this.maxFrameBytes = opts.maxFrameBytes ?? PRESENCE_FRAME_MAX_BYTES;
+    this.listMax = opts.snapshot && opts.count ? opts.listMax ?? Infinity : Infinity;
     this.now = opts.now ?? Date.now;
     this.windowMs = this.batchMs;
   }
 
+  /** Whether the `*` feed lists changes (else it counts): what a welcome or a `watch` ack says. */
+  get listed(): boolean {
+    return this.listing;
+  }
+
+  /** Users online cluster-wide, as of the last window. */
+  get count(): number {
+    return this.onlineCount;
+  }
+
+  /** Read the online count now and every COUNT_REFRESH_MS (only with `listMax`). */
+  async start(): Promise<void> {
+    if (this.listMax === Infinity) return;
+    await this.refreshCount();
+    this.refresher = setInterval(() => void this.refreshCount(), COUNT_REFRESH_MS);
+    this.refresher.unref();
+  }
+
+  /** Read the online count again (a store restart, an outage); counted or listed changes follow. */
+  async refreshCount(): Promise<void> {
+    if (!this.opts.count || this.listMax === Infinity) return;
+    try {
+      this.onlineCount = await this.opts.count();
+      this.settle();
+    } catch (err) {
+      this.opts.log?.warn({ err }, 'online count unreadable; keeping the last one');
+    }
+  }
+
   push(event: PresenceEvent): void {
     const p = event.partition ?? 0;
-    if (event.seq <= (this.lastSeq[p] ?? 0)) this.reset(p);
+    if (event.seq <= (this.lastSeq[p] ?? 0)) {
+      this.reset(p);
+      void this.refreshCount();
+    }
     this.lastSeq[p] = event.seq;
     this.pending.push(event);
     if (this.resetting) return;
@@ -115,25 +173,57 @@ export class PresenceFeed {
     const all = events.flatMap((e) => e.changes);
     this.pace(all.length);
     const changes = coalesce(all);
+    this.onlineCount = Math.max(0, this.onlineCount + netOnline(changes));
+    this.stopListingIfLarge();
     if (changes.length > 0) {
-      const text = frame(changes);
-      if (text.length <= this.maxFrameBytes) this.fanout.publish(topics.presenceAll, text);
-      else if (this.opts.snapshot) this.resetInstead(changes, this.opts.snapshot);
-      else this.publishSplit(changes);
+      if (this.listing) this.publishAll(changes);
       this.publishPerUser(changes);
     }
     this.flushed.push(...events);
     if (this.flushed.length > REPLAY_KEEP) this.flushed.splice(0, this.flushed.length - REPLAY_KEEP);
+    this.settle();
   }
 
-  /** `*` watchers get a snapshot instead of `changes`; what arrives meanwhile follows it. */
-  private resetInstead(changes: PresenceChange[], snapshot: NonNullable<PresenceFeedOptions['snapshot']>): void {
+  private publishAll(changes: PresenceChange[]): void {
+    const text = frame(changes);
+    if (text.length <= this.maxFrameBytes) this.fanout.publish(topics.presenceAll, text);
+    else if (this.opts.snapshot) this.resetInstead('churn', () => this.publishSplit(changes));
+    else this.publishSplit(changes);
+  }
+
+  /** Switch modes when the count says so, and send the count where it is wanted. */
+  private settle(): void {
+    this.stopListingIfLarge();
+    if (!this.listing && !this.resetting && this.onlineCount <= this.listMax * LIST_RESUME) {
+      this.listing = true;
+      this.resetInstead('listed', () => {
+        this.listing = false;
+        this.countSent = -1;
+      });
+    }
+    if (this.onlineCount === this.countSent || this.listMax === Infinity) return;
+    this.countSent = this.onlineCount;
+    const text = countFrame(this.onlineCount, this.listing);
+    if (!this.listing) this.fanout.publish(topics.presenceAll, text);
+    if (this.fanout.subscribers(topics.presenceCount) > 0) this.fanout.publish(topics.presenceCount, text);
+  }
+
+  /** Past `listMax`: `*` watchers get counts from now on, starting with one at this window's end. */
+  private stopListingIfLarge(): void {
+    if (!this.listing || this.onlineCount <= this.listMax) return;
+    this.listing = false;
+    this.countSent = -1;
+  }
+
+  /** `*` watchers get a snapshot; what arrives meanwhile follows it; `failed` runs if it cannot be read. */
+  private resetInstead(reason: ResetReason, failed: () => void): void {
+    const snapshot = this.opts.snapshot!;
     this.resetting = true;
     snapshot().then((page) => {
-      this.fanout.publish(topics.presenceAll, resetFrame(page, 'churn'));
+      this.fanout.publish(topics.presenceAll, resetFrame(page, reason));
     }, (err) => {
-      this.opts.log?.warn({ err, changes: changes.length }, 'presence snapshot failed; sending the changes instead');
-      this.publishSplit(changes);
+      this.opts.log?.warn({ err, reason }, 'presence snapshot failed');
+      failed();
     }).finally(() => {
       this.resetting = false;
       if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.batchMs);
@@ -162,24 +252,30 @@ export class PresenceFeed {
     for (const [userId, list] of byUser) this.fanout.publish(topics.presenceOf(userId), frame(list));
   }
 
-  /** Subscribe `conn` to the presence topics that match what it watches. */
-  watch(conn: Connection, users: '*' | string[]): void {
+  /** Subscribe `conn` to the presence topics that match what it watches (`count`: lists only, the count topic too). */
+  watch(conn: Connection, users: '*' | string[], count = false): void {
     const socket = conn.socket;
     if (!socket) return;
     if (conn.watching === '*') socket.unsubscribe(topics.presenceAll);
     else for (const id of conn.watching) socket.unsubscribe(topics.presenceOf(id));
+    socket.unsubscribe(topics.presenceCount);
     if (users === '*') {
       conn.watching = '*';
       socket.subscribe(topics.presenceAll);
     } else {
       conn.watching = users.length === 0 ? WATCHING_NOBODY : new Set(users);
       for (const id of conn.watching) socket.subscribe(topics.presenceOf(id));
+      if (count) socket.subscribe(topics.presenceCount);
     }
   }
 
-  /** Send `conn` the already-flushed changes newer than its snapshot (`seqs`: per partition). */
+  /**
+   * Send `conn` the already-flushed changes newer than its snapshot (`seqs`: per partition).
+   * Nothing to a `*` watcher while the feed counts: its welcome listed nobody.
+   */
   replaySince(conn: Connection, since: { seq: number; seqs?: number[] }): void {
     const watching = conn.watching;
+    if (watching === '*' && !this.listing) return;
     const { seq, seqs } = since;
     const changes = coalesce(this.flushed
       .filter((e) => e.seq > (seqs ? seqs[e.partition ?? 0] ?? 0 : seq))
@@ -190,66 +286,7 @@ export class PresenceFeed {
 
   close(): void {
     clearTimeout(this.timer);
+    clearInterval(this.refresher);
     this.timer = undefined;
-  }
-}
-
-/**
- * Per user, the net effect of consecutive transitions (the store publishes each user's
- * changes alternating online/offline): none for an even count, the last one for an odd count.
- * Order among users is kept, by each user's last change.
- */
-export function coalesce<C extends { userId: string }>(changes: C[]): C[] {
-  const byUser = new Map<string, { count: number; last: C; at: number }>();
-  changes.forEach((c, i) => {
-    const seen = byUser.get(c.userId);
-    byUser.set(c.userId, { count: (seen?.count ?? 0) + 1, last: c, at: i });
-  });
-  if (byUser.size === changes.length) return changes;
-  return [...byUser.values()].filter((u) => u.count % 2 === 1).sort((a, b) => a.at - b.at).map((u) => u.last);
-}
-
-function frame(changes: PresenceChange[]): string {
-  return JSON.stringify({ type: 'presence', changes });
-}
-
-/** `changes` as presence frames of at most `maxBytes` each (a single oversized change gets its own), in order. */
-export function frames(changes: PresenceChange[], maxBytes: number): string[] {
-  const out: string[] = [];
-  let batch: PresenceChange[] = [];
-  let bytes = 0;
-  for (const c of changes) {
-    const size = JSON.stringify(c).length + 1;
-    if (batch.length > 0 && bytes + size > maxBytes - 40) {
-      out.push(frame(batch));
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(c);
-    bytes += size;
-  }
-  if (batch.length > 0) out.push(frame(batch));
-  return out;
-}
-
-function resetFrame(page: { users: string[]; cursor?: string }, reason: 'churn' | 'outage'): string {
-  const msg: PresenceResetMessage = { type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}), reason };
-  return JSON.stringify(msg);
-}
-
-/**
- * Send every local socket watching '*' a fresh snapshot of the online set. Used after the
- * store came back from an outage: changes made during it (a user who left) were never published.
- */
-export async function sendPresenceReset(
-  store: Pick<PresenceStore, 'online'>, conns: Iterable<Connection>, limit: number, log: Logger,
-): Promise<void> {
-  try {
-    const page = await store.online(undefined, limit);
-    const text = resetFrame(page, 'outage');
-    for (const c of conns) if (!c.closed && c.watching === '*') sendTo(c, text);
-    log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
-  } catch (err) {
-    log.warn({ err }, 'presence reset snapshot failed');
   }
 }

@@ -12,7 +12,7 @@
 import type { RoomChange } from '../../../shared/protocol.js';
 import { topics, type LocalFanout } from '../connection.js';
 import type { PresenceStore, RoomEvent } from '../presence/types.js';
-import { coalesce } from './presence-feed.js';
+import { coalesce } from './presence-frames.js';
 
 export class RoomFeed {
   private pending = new Map<string, { seq: number; changes: RoomChange[] }>();

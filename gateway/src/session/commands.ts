@@ -5,7 +5,7 @@
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
 import { decodeClientMessage } from '../../../shared/codec.js';
-import { CloseCodes, type ClientMessage } from '../../../shared/protocol.js';
+import { CloseCodes, type ClientMessage, type WatchResult } from '../../../shared/protocol.js';
 import type { Authenticate } from '../auth/sessions.js';
 import { replyError, sendTo, type Connection } from '../connection.js';
 import { PublishTooLarge, type Publish } from '../node/publisher.js';
@@ -54,10 +54,11 @@ function handlers(d: SessionDeps): Handlers {
     },
 
     async watch(conn, msg) {
-      d.feed.watch(conn, msg.users);
-      if (msg.users === '*') return ack(conn, msg.id, { watching: '*' });
+      d.feed.watch(conn, msg.users, msg.count);
+      const mode = { onlineCount: d.feed.count, onlineListed: d.feed.listed };
+      if (msg.users === '*') return ack(conn, msg.id, { watching: '*', ...mode } satisfies WatchResult);
       const flags = await d.presence.isOnline(msg.users);
-      ack(conn, msg.id, { watching: msg.users.length, online: msg.users.filter((_, i) => flags[i]) });
+      ack(conn, msg.id, { watching: msg.users.length, online: msg.users.filter((_, i) => flags[i]), ...mode } satisfies WatchResult);
     },
 
     async online(conn, msg) {

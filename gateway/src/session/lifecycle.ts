@@ -41,15 +41,17 @@ export interface Lifecycle {
   drain(code: number): Promise<number>;
 }
 
-function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot): string {
+/** `listed` false (the `*` feed counts): the welcome lists nobody and has no cursor; the count is the snapshot's. */
+function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot, listed: boolean): string {
   const msg: WelcomeMessage = {
     type: 'welcome',
     connectionId: conn.id,
     node: config.nodeId,
     user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(conn.avatarUrl ? { avatarUrl: conn.avatarUrl } : {}) },
-    online: snapshot.online,
+    online: listed ? snapshot.online : [],
     onlineCount: snapshot.onlineCount,
-    ...(snapshot.cursor ? { onlineCursor: snapshot.cursor } : {}),
+    ...(listed && snapshot.cursor ? { onlineCursor: snapshot.cursor } : {}),
+    onlineListed: listed,
     heartbeatMs: config.ws.idleTimeoutS > 0 ? (config.ws.idleTimeoutS * 1000) / 2 : 30_000,
     limits: { maxPayloadBytes: config.ws.maxPayloadBytes, welcomeOnline: config.presence.welcomeOnlineLimit },
   };
@@ -88,7 +90,8 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
       // Admitted before the drain began, upgraded after it took its list: close it like the rest.
       if (draining) return socket.close(drainCode, 'service restart');
       d.feed.watch(conn, '*');
-      sendTo(conn, welcome(d.config, conn, snapshot!));
+      // The welcome lists users exactly when the feed does; a switch after it comes as a frame.
+      sendTo(conn, welcome(d.config, conn, snapshot!, d.feed.listed));
       d.feed.replaySince(conn, snapshot!);
     },
     message: ({ conn }, text) => d.session(conn, text),

@@ -120,7 +120,7 @@ describe('session dispatch', () => {
     const found = (await reply('s')).result.users;
     expect(found.map((u: any) => [u.username, u.online])).toEqual([['alice', true], ['alina', false]]);
     dispatch(conn, JSON.stringify({ type: 'watch', users: [conn.userId, 'ghost'], id: 'w' }));
-    expect((await reply('w')).result).toEqual({ watching: 2, online: [conn.userId] });
+    expect((await reply('w')).result).toEqual({ watching: 2, onlineCount: 0, onlineListed: true, online: [conn.userId] });
     expect(rec.subs.get(`p:u:${conn.userId}`)).toBe(1);
     dispatch(conn, '{"type":"online","id":"o"}');
     expect((await reply('o')).result.users).toEqual([conn.userId]);

@@ -1,0 +1,82 @@
+/**
+ * Presence frames as sent to clients, built once per window and shared by every watcher:
+ * `presence` (changes), `presence_reset` (a snapshot) and `presence_count` (the online count).
+ */
+import type { PresenceChange, PresenceCountMessage, PresenceResetMessage } from '../../../shared/protocol.js';
+import { sendTo, type Connection } from '../connection.js';
+import type { Logger } from '../log.js';
+import type { PresenceStore } from '../presence/types.js';
+
+/**
+ * Per user, the net effect of consecutive transitions (the store publishes each user's
+ * changes alternating online/offline): none for an even count, the last one for an odd count.
+ * Order among users is kept, by each user's last change.
+ */
+export function coalesce<C extends { userId: string }>(changes: C[]): C[] {
+  const byUser = new Map<string, { count: number; last: C; at: number }>();
+  changes.forEach((c, i) => {
+    const seen = byUser.get(c.userId);
+    byUser.set(c.userId, { count: (seen?.count ?? 0) + 1, last: c, at: i });
+  });
+  if (byUser.size === changes.length) return changes;
+  return [...byUser.values()].filter((u) => u.count % 2 === 1).sort((a, b) => a.at - b.at).map((u) => u.last);
+}
+
+/** Users online after `changes` minus before them (changes coalesced: one per user). */
+export function netOnline(changes: PresenceChange[]): number {
+  let net = 0;
+  for (const c of changes) net += c.status === 'online' ? 1 : -1;
+  return net;
+}
+
+export function frame(changes: PresenceChange[]): string {
+  return JSON.stringify({ type: 'presence', changes });
+}
+
+/** `changes` as presence frames of at most `maxBytes` each (a single oversized change gets its own), in order. */
+export function frames(changes: PresenceChange[], maxBytes: number): string[] {
+  const out: string[] = [];
+  let batch: PresenceChange[] = [];
+  let bytes = 0;
+  for (const c of changes) {
+    const size = JSON.stringify(c).length + 1;
+    if (batch.length > 0 && bytes + size > maxBytes - 40) {
+      out.push(frame(batch));
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(c);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(frame(batch));
+  return out;
+}
+
+export type ResetReason = NonNullable<PresenceResetMessage['reason']>;
+
+export function resetFrame(page: { users: string[]; cursor?: string }, reason: ResetReason): string {
+  const msg: PresenceResetMessage = { type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}), reason };
+  return JSON.stringify(msg);
+}
+
+export function countFrame(onlineCount: number, listed: boolean): string {
+  const msg: PresenceCountMessage = { type: 'presence_count', onlineCount, listed };
+  return JSON.stringify(msg);
+}
+
+/**
+ * Send every local socket watching '*' a fresh snapshot of the online set. Used after the
+ * store came back from an outage: changes made during it (a user who left) were never published.
+ */
+export async function sendPresenceReset(
+  store: Pick<PresenceStore, 'online'>, conns: Iterable<Connection>, limit: number, log: Logger,
+): Promise<void> {
+  try {
+    const page = await store.online(undefined, limit);
+    const text = resetFrame(page, 'outage');
+    for (const c of conns) if (!c.closed && c.watching === '*') sendTo(c, text);
+    log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
+  } catch (err) {
+    log.warn({ err }, 'presence reset snapshot failed');
+  }
+}
