@@ -3,8 +3,8 @@
  * is given), what it reports (events, connection status) and the commands it sends. No code.
  */
 import type {
-  ActionMessage, ClientMessage, ErrorCode, JoinResult, LeftMessage, PresenceMessage, PresenceResetMessage, ProfileMessage, RoomMessage,
-  RoomResetMessage, TokenExpiringMessage, WelcomeMessage,
+  ActionMessage, ClientMessage, ErrorCode, JoinResult, LeftMessage, PresenceCountMessage, PresenceMessage, PresenceResetMessage, ProfileMessage,
+  RoomMessage, RoomResetMessage, TokenExpiringMessage, WelcomeMessage,
 } from '../../shared/protocol.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { Timers } from './timers.js';
@@ -35,8 +35,17 @@ export type { JoinResult };
 export interface ClientEvents {
   welcome: WelcomeMessage;
   presence: PresenceMessage;
-  /** Replace the online set with this snapshot (sent after the presence store came back from an outage). */
+  /**
+   * Replace the online set with this snapshot: after a presence store outage, a churn burst, or
+   * (`reason: 'listed'`) when the `*` feed lists users again after counting them.
+   */
   presenceReset: PresenceResetMessage;
+  /**
+   * The cluster's online count. On `*`: the feed counts instead of listing (`listed` false; the
+   * first one after listing means drop the list). On a list watched with `count: true`: every
+   * count change, `listed` saying whether the `*` feed would list users again.
+   */
+  presenceCount: PresenceCountMessage;
   /** A user this client sees changed their display name or picture. */
   profile: ProfileMessage;
   message: ActionMessage;

@@ -194,6 +194,7 @@ export class GatewayClient {
       case 'welcome': return this.welcomeArrived(msg);
       case 'presence': return this.emit('presence', msg);
       case 'presence_reset': return this.emit('presenceReset', msg);
+      case 'presence_count': return this.emit('presenceCount', msg);
       case 'profile': return this.emit('profile', msg);
       case 'room': return this.emit('room', msg);
       case 'room_reset': return this.emit('roomReset', msg);
