@@ -1,12 +1,22 @@
 /**
  * Who is online, as this page knows it. No DOM.
  *
+ * Two modes, as the `*` presence feed has (PROTOCOL.md, PRESENCE_LIST_MAX):
+ * - Listed: the online set itself, from a snapshot (welcome, `presence_reset`, or `relist()`)
+ *   plus pages plus presence changes; `count()` is its size.
+ * - Counted (more users online than the cluster lists): no list at all, only the cluster's
+ *   count (`counted(n)`, from `welcome.onlineListed` false, `presence_count`, a watch ack).
+ *   Entering it drops the list: nothing stale stays; `list()` is empty, `isOnline()` false,
+ *   and presence changes (of watched users only) teach names but list no one.
+ *
  * Contract:
- * - `reset(welcome)` starts over from a welcome snapshot (every new connection), `replace()`
- *   from a `presence_reset` snapshot; names learned earlier are kept, since ids carry none.
+ * - `reset(welcome)` starts over from a welcome (every new connection), listed or counted as
+ *   the welcome says; `replace()` from a `presence_reset` snapshot (listed again); `relist(n)`
+ *   from nothing, listed, the whole set to page with `online` from no cursor. Names learned
+ *   earlier are kept, since ids carry none.
  * - `addPage(generation, users, done)` adds a page fetched with the `online` command; a page
- *   from an older generation (before a newer reset) is ignored. A user whose presence changed
- *   since the reset keeps that state: a change is at least as new as any page.
+ *   from an older generation (before a newer reset, relist or counted) is ignored. A user whose
+ *   presence changed since the reset keeps that state: a change is at least as new as any page.
  * - `apply(changes)` applies presence changes in arrival order (the gateway sequences them).
  * - Names: display name when known (profiles, messages), else username (presence changes),
  *   else a short form of the id.
@@ -30,37 +40,55 @@ export class Roster {
   private readonly changedSinceReset = new Set<string>();
   private readonly names = new Map<string, Names>();
   private readonly absent = new Set<string>();
-  private welcomeCount = 0;
+  /** The snapshot's count (listed, until every page is in), or the cluster's (counted). */
+  private knownCount = 0;
   private complete = true;
-  /** Bumped by every reset; pass it back to addPage. */
+  private listing = true;
+  /** Bumped by every reset, relist and counted(); pass it back to addPage. */
   generation = 0;
 
+  /** False while the `*` feed counts instead of listing: there is no list, only `count()`. */
+  get listed(): boolean {
+    return this.listing;
+  }
+
+  /** A new connection: listed unless the welcome says `onlineListed: false` (absent: an older gateway, which always lists). */
   reset(welcome: WelcomeMessage): void {
-    this.replace(welcome.online, welcome.onlineCursor, welcome.onlineCount);
+    if (welcome.onlineListed === false) this.counted(welcome.onlineCount);
+    else this.replace(welcome.online, welcome.onlineCursor, welcome.onlineCount);
     this.learnProfile(welcome.user);
   }
 
-  /** Start over from a snapshot of online ids; `cursor`: more pages to fetch with addPage. */
+  /** Start over (listed) from a snapshot of online ids; `cursor`: more pages to fetch with addPage. */
   replace(online: string[], cursor?: string, count = online.length): void {
-    this.generation += 1;
-    this.online.clear();
-    this.changedSinceReset.clear();
+    this.restart(true, count);
     for (const id of online) this.online.add(id);
-    this.welcomeCount = count;
     this.complete = !cursor;
   }
 
+  /** Listed again, from nothing: every page is still to come (`online` from no cursor); `count` until then. */
+  relist(count: number): void {
+    this.restart(true, count);
+    this.complete = false;
+  }
+
+  /** Counted: drop the list (pages still on their way included) and hold the cluster's count. */
+  counted(count: number): void {
+    this.restart(false, count);
+  }
+
   addPage(generation: number, users: string[], done: boolean): void {
-    if (generation !== this.generation) return;
+    if (generation !== this.generation || !this.listing) return;
     for (const id of users) if (!this.changedSinceReset.has(id)) this.online.add(id);
     if (done) this.complete = true;
   }
 
-  /** Applies `changes`; returns the ids whose state changed. */
+  /** Applies `changes`; returns the ids whose state changed (none while counted: names only). */
   apply(changes: PresenceChange[]): string[] {
     const changed: string[] = [];
     for (const c of changes) {
       this.learn(c.userId, c.username);
+      if (!this.listing) continue;
       this.changedSinceReset.add(c.userId);
       const was = this.online.has(c.userId);
       if (c.status === 'online') this.online.add(c.userId);
@@ -109,9 +137,10 @@ export class Roster {
     return this.online.has(id);
   }
 
-  /** Exact once every page is in; until then at least the snapshot's count. */
+  /** Listed: exact once every page is in, until then at least the snapshot's count. Counted: the cluster's. */
   count(): number {
-    return this.complete ? this.online.size : Math.max(this.online.size, this.welcomeCount);
+    if (!this.listing) return this.knownCount;
+    return this.complete ? this.online.size : Math.max(this.online.size, this.knownCount);
   }
 
   /** The username, when known: shown beside display names, which anyone may pick (two users can both be "Alice"). */
@@ -132,10 +161,15 @@ export class Roster {
   }
 
   clear(): void {
+    this.restart(true, 0);
+  }
+
+  private restart(listing: boolean, count: number): void {
     this.generation += 1;
     this.online.clear();
     this.changedSinceReset.clear();
-    this.welcomeCount = 0;
+    this.listing = listing;
+    this.knownCount = count;
     this.complete = true;
   }
 }
