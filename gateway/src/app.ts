@@ -120,10 +120,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   await upkeep.start();
   upkeep.afterResync(() => {
     rooms.resetViews();
-    // Counting: the fresh count is the whole news. Listing: a fresh snapshot.
-    void feed.refreshCount().then(async () => {
-      if (feed.listed) await sendPresenceReset(presence, hub.all(), config.presence.welcomeOnlineLimit, log);
-    });
+    void feed.refreshCount().then(() => sendPresenceReset(presence, hub.all(), config.presence.welcomeOnlineLimit, log, feed.listed));
   });
 
   const { channels } = config;
@@ -134,7 +131,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     authenticate, publish, feeds, channels, access, writes, metrics, hub, feed, presence, users, log: child('session'), markDirty,
     limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits },
   });
-  const admission = createAdmission({ config, authenticate, presence, hub, log: child('admission'), markDirty });
+  const admission = createAdmission({ config, authenticate, presence, listed: () => feed.listed, hub, log: child('admission'), markDirty });
   const lifecycle = createLifecycle({ config, admission, session, hub, feed, presence, metrics, log, markDirty });
   const readiness = () => [...(lifecycle.draining() ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
   const control = new ClusterControl({ hub, broker, presence, nodeId: config.nodeId, log: child('control') });

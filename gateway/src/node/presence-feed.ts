@@ -40,8 +40,9 @@
  * nobody. Listing resumes, with a `presence_reset` ('listed'), once at most LIST_RESUME * listMax
  * are online (the gap keeps a count hovering at the limit from flipping modes). Watchers of a
  * list always get every change of their users. The count is the store's (read at start, after
- * a store restart, and every COUNT_REFRESH_MS) plus the net changes since; between two reads it
- * can be off by the changes in flight during the last read.
+ * a store restart, and every COUNT_REFRESH_MS) minus the changes still waiting for their window,
+ * plus the net changes flushed since; it can be off by the changes that were on their way from
+ * the store during the last read, until the next read.
  */
 import type { PresenceChange } from '../../../shared/protocol.js';
 import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
@@ -129,7 +130,9 @@ export class PresenceFeed {
   async refreshCount(): Promise<void> {
     if (!this.opts.count || this.listMax === Infinity) return;
     try {
-      this.onlineCount = await this.opts.count();
+      const stored = await this.opts.count();
+      // Changes still waiting for their window are in the store's count already; their flush adds them.
+      this.onlineCount = Math.max(0, stored - netOnline(this.pending.flatMap((e) => e.changes)));
       this.settle();
     } catch (err) {
       this.opts.log?.warn({ err }, 'online count unreadable; keeping the last one');
@@ -194,13 +197,20 @@ export class PresenceFeed {
   /** Switch modes when the count says so, and send the count where it is wanted. */
   private settle(): void {
     this.stopListingIfLarge();
-    if (!this.listing && !this.resetting && this.onlineCount <= this.listMax * LIST_RESUME) {
-      this.listing = true;
-      this.resetInstead('listed', () => {
-        this.listing = false;
-        this.countSent = -1;
-      });
-    }
+    if (!this.listing && !this.resetting && this.onlineCount <= this.listMax * LIST_RESUME) return this.resumeListing();
+    this.sendCount();
+  }
+
+  /** Lists again once the snapshot is out; list watchers hear `listed: true` only then (or counting goes on). */
+  private resumeListing(): void {
+    this.listing = true;
+    this.resetInstead('listed', () => {
+      this.listing = false;
+      this.countSent = -1;
+    }, () => this.sendCount());
+  }
+
+  private sendCount(): void {
     if (this.onlineCount === this.countSent || this.listMax === Infinity) return;
     this.countSent = this.onlineCount;
     const text = countFrame(this.onlineCount, this.listing);
@@ -215,8 +225,8 @@ export class PresenceFeed {
     this.countSent = -1;
   }
 
-  /** `*` watchers get a snapshot; what arrives meanwhile follows it; `failed` runs if it cannot be read. */
-  private resetInstead(reason: ResetReason, failed: () => void): void {
+  /** `*` watchers get a snapshot; what arrives meanwhile follows it; `failed` runs if it cannot be read, `after` in any case. */
+  private resetInstead(reason: ResetReason, failed: () => void, after?: () => void): void {
     const snapshot = this.opts.snapshot!;
     this.resetting = true;
     snapshot().then((page) => {
@@ -226,6 +236,7 @@ export class PresenceFeed {
       failed();
     }).finally(() => {
       this.resetting = false;
+      after?.();
       if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.batchMs);
     });
   }

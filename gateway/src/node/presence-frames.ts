@@ -22,7 +22,7 @@ export function coalesce<C extends { userId: string }>(changes: C[]): C[] {
   return [...byUser.values()].filter((u) => u.count % 2 === 1).sort((a, b) => a.at - b.at).map((u) => u.last);
 }
 
-/** Users online after `changes` minus before them (changes coalesced: one per user). */
+/** Users online after `changes` minus before them (each user's changes alternate, so raw or coalesced give the same net). */
 export function netOnline(changes: PresenceChange[]): number {
   let net = 0;
   for (const c of changes) net += c.status === 'online' ? 1 : -1;
@@ -65,17 +65,29 @@ export function countFrame(onlineCount: number, listed: boolean): string {
 }
 
 /**
- * Send every local socket watching '*' a fresh snapshot of the online set. Used after the
- * store came back from an outage: changes made during it (a user who left) were never published.
+ * After the store came back from an outage (changes made during it, a user who left, were
+ * never published): every local socket watching '*' gets a fresh snapshot of the online set
+ * while the feed lists (`listed`; counting, the fresh count is the news), and every socket
+ * watching a list gets a `presence_reset` of its own: which of its users are online now.
  */
 export async function sendPresenceReset(
-  store: Pick<PresenceStore, 'online'>, conns: Iterable<Connection>, limit: number, log: Logger,
+  store: Pick<PresenceStore, 'online' | 'isOnline'>, conns: Iterable<Connection>, limit: number, log: Logger, listed = true,
 ): Promise<void> {
+  const open = [...conns].filter((c) => !c.closed);
   try {
-    const page = await store.online(undefined, limit);
-    const text = resetFrame(page, 'outage');
-    for (const c of conns) if (!c.closed && c.watching === '*') sendTo(c, text);
-    log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
+    if (listed) {
+      const page = await store.online(undefined, limit);
+      const text = resetFrame(page, 'outage');
+      for (const c of open) if (c.watching === '*') sendTo(c, text);
+      log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
+    }
+    // One read per list watcher, in turn: an outage's aftermath, not a hot path.
+    for (const c of open) {
+      if (c.watching === '*' || c.watching.size === 0) continue;
+      const ids = [...c.watching];
+      const flags = await store.isOnline(ids);
+      sendTo(c, resetFrame({ users: ids.filter((_, i) => flags[i]) }, 'outage'));
+    }
   } catch (err) {
     log.warn({ err }, 'presence reset snapshot failed');
   }

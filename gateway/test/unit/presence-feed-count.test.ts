@@ -110,11 +110,13 @@ describe('PresenceFeed in a large cluster', () => {
   });
 
   it('keeps counting when the snapshot for listing again cannot be read, and says so again', async () => {
-    const { fanout, all } = recorder();
+    const { fanout, sent, all } = recorder();
     const feed = feedOf(fanout, { count: async () => 4, snapshot: async () => { throw new Error('down'); } });
     await feed.start();
     await window(feed, change('u3', 'offline'), change('u4', 'offline'));
     expect(feed.listed).toBe(false);
+    // Watchers of the count never heard `listed: true`: the switch did not happen.
+    expect(sent.filter((s) => s.topic === topics.presenceCount).map((s) => s.msg.listed)).not.toContain(true);
     await window(feed, change('u4', 'online'));
     expect(all().at(-1)).toEqual({ type: 'presence_count', onlineCount: 3, listed: false });
     feed.close();
