@@ -37,6 +37,8 @@ export interface AdmissionDeps {
   config: Pick<Config, 'nodeId' | 'allowedOrigins' | 'presence' | 'limits'>;
   authenticate: Authenticate;
   presence: PresenceStore;
+  /** Whether the `*` feed lists users: when it counts, the welcome lists nobody, so the snapshot reads no ids. */
+  listed?: () => boolean;
   hub: Hub;
   log: Logger;
   /** Called when a presence write may not have applied; the upkeep re-syncs this node's share. */
@@ -63,7 +65,9 @@ export function createAdmission(d: AdmissionDeps) {
     d.hub.add(conn);
     try {
       const { presence, limits } = d.config;
-      const result = await d.presence.connect(conn.userId, conn.username, presence.welcomeOnlineLimit, limits.connectionsPerUser);
+      // A snapshot of 0 ids still pages the whole set from its cursor, should the feed list again by the welcome.
+      const ids = d.listed?.() === false ? 0 : presence.welcomeOnlineLimit;
+      const result = await d.presence.connect(conn.userId, conn.username, ids, limits.connectionsPerUser);
       if (!result.refused) return result.snapshot;
       d.hub.forget(conn);
       // A sync issued while the refused connect was in flight counted `conn` in this node's
