@@ -8,7 +8,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * - browser: the page and demos in Chromium through nginx; bench: the benchmark's smoke run.
  */
 const BUILD = ['gateway/test/harness/build.ts'];
-const BROWSER = ['web/test/e2e.test.ts', 'web/test/demos.test.ts', 'web/test/server-removal-page.test.ts'];
+const BROWSER = ['web/test/e2e.test.ts', 'web/test/demos.test.ts', 'web/test/server-removal-page.test.ts', 'web/test/large-presence-page.test.ts'];
 
 export default defineConfig({
   test: {

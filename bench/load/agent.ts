@@ -106,6 +106,7 @@ function sourceAddress(): string {
 
 const PRESENCE = '{"type":"presence"';
 const RESET = '{"type":"presence_reset"';
+const COUNT = '{"type":"presence_count"';
 /** Page requests carry their snapshot's generation: `page<n>`. */
 const PAGE_ACK = '{"type":"ack","id":"page';
 
@@ -148,6 +149,8 @@ function onFrame(g: Group) {
       g.received += 1;
     } else if (onSnapshotFrame(g, buf, client)) {
       // counted by onSnapshotFrame
+    } else if (buf.toString('latin1', 0, COUNT.length) === COUNT) {
+      g.presenceFrames += 1;
     } else if (buf.toString('latin1', 0, PRESENCE.length) === PRESENCE) {
       g.presenceFrames += 1;
       g.views.get(client)?.apply(JSON.parse(buf.toString()).changes);

@@ -37,6 +37,9 @@ interface Backend {
   stop(): Promise<void>;
 }
 
+/** The churn watchers follow every user through the `*` feed: a limit above any load keeps it listing. */
+const LISTED = { PRESENCE_LIST_MAX: String(100_000_000) };
+
 async function singleBackend(): Promise<Backend> {
   const redis = await startRedis();
   return {
@@ -44,7 +47,7 @@ async function singleBackend(): Promise<Backend> {
     procs: [{ label: `redis :${redis.port}`, client: redis.client() }],
     sharded: false,
     bare: { port: redis.port },
-    gateways: () => startCluster('ours', redis, 2, { prefix: 'gw:' }),
+    gateways: () => startCluster('ours', redis, 2, { prefix: 'gw:', env: LISTED }),
     channel: (action) => `gw:action:${action}`,
     stop: () => redis.stop(),
   };
@@ -67,7 +70,7 @@ function clusterStandIn(cluster: BenchRedisCluster): RedisServer {
 
 async function clusterBackend(): Promise<Backend> {
   const cluster = await startRedisCluster();
-  const env = { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, PRESENCE_PARTITIONS: '12' };
+  const env = { ...LISTED, REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, PRESENCE_PARTITIONS: '12' };
   return {
     label: 'Redis Cluster, 3 primaries',
     procs: cluster.clients.map((client, i) => ({ label: `primary ${i + 1} :${cluster.ports[i]}`, client })),

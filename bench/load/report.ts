@@ -94,7 +94,9 @@ function joinStormRows(r: RunResults): Row[] {
     return [
       { metric: `${name}: all joined, ms (ours: default presence feed)`, values: { ours: by.ours?.joinedMs, uws: relay?.joinedMs }, digits: 0 },
       { metric: `${name}: all joined, ms (ours: clients send watch [] first)`, values: { ours: by['ours-watch-none']?.joinedMs, uws: relay?.joinedMs }, digits: 0 },
+      ...(by['ours-listed'] ? [{ metric: `${name}: all joined, ms (ours: PRESENCE_LIST_MAX above the storm, every change listed)`, values: { ours: by['ours-listed'].joinedMs, uws: relay?.joinedMs }, digits: 0 }] : []),
       { metric: `${name}: nodes' CPU per connection, ms (default feed)`, values: { ours: by.ours?.nodeCpuMsPerConn, uws: relay?.nodeCpuMsPerConn }, digits: 3 },
+      { metric: `${name}: presence frames per client until all joined (default feed)`, values: { ours: by.ours?.presenceFramesPerClient }, digits: 1, oursOnly: true },
       {
         metric: `${name}: first attempts that failed (abrupt closes), both runs`,
         values: { ours: (by.ours?.retried ?? 0) + (by['ours-watch-none']?.retried ?? 0), uws: relay?.retried }, digits: 0,
