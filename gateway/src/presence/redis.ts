@@ -24,10 +24,11 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { presenceChannels, PRESENCE_TOPIC, type PresenceChannels } from './redis-channels.js';
+import { ConnectBatcher } from './connect-batch.js';
 import { parsePresenceEvent, parseRoomEvent } from './events.js';
 import {
   CursorError, type ChannelInfo, type ConnectResult, type DriftRepair, type NodeInfo, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
-  type RoomEvent, type RoomPage, type Snapshot,
+  type RoomEvent, type RoomPage,
 } from './types.js';
 
 export interface RedisPresenceOptions {
@@ -109,6 +110,7 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly logger?: Logger;
   private readonly channel: string;
   private readonly keys: string[];
+  private readonly connects: ConnectBatcher;
   private readonly sharded: boolean;
   private readonly hearing: PresenceChannels;
   private handler: (event: PresenceEvent) => void = () => {};
@@ -132,6 +134,7 @@ export class RedisPresenceStore implements PresenceStore {
       subscriber: opts.subscriber, prefix: p, sharded: this.sharded, timeoutMs: WATCH_TIMEOUT_MS, logger: this.logger, onMessage: this.onMessage,
     });
     defineScripts(this.redis, this.sharded);
+    this.connects = new ConnectBatcher((limit, max, pairs) => this.run('connect', limit, max, ...pairs));
   }
 
   /**
@@ -180,6 +183,7 @@ export class RedisPresenceStore implements PresenceStore {
   };
 
   private run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    if (name !== 'connect') this.connects.flushNow(); // keeps issue order (connect-batch.ts)
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[commandName(name, this.sharded)];
     return fn.call(this.redis, ...this.keys, this.prefix, this.channel, this.nodeId, this.eventsMaxLen, ...args);
   }
@@ -189,14 +193,9 @@ export class RedisPresenceStore implements PresenceStore {
     return { lost: ok !== 1, memberships };
   }
 
-  async connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
-    const limit = Math.max(0, Math.floor(snapshotLimit));
-    const max = Math.max(0, Math.floor(maxPerUser));
-    const reply = (await this.run('connect', userId, username, limit, max)) as [number, number, number, string, string[], number];
-    const [went, seq, count, cursor, online, refused] = reply;
-    const snapshot: Snapshot = { seq, online, onlineCount: count };
-    if (cursor !== '') snapshot.cursor = cursor;
-    return { wentOnline: went === 1, refused: refused === 1, snapshot };
+  /** Batched with the other connects of this turn (./connect-batch.ts): one script call for all. */
+  connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
+    return this.connects.connect(userId, username, Math.max(0, Math.floor(snapshotLimit)), Math.max(0, Math.floor(maxPerUser)));
   }
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>) {

@@ -125,6 +125,35 @@ function presenceSpecs(setup: () => Promise<Cluster>): void {
   });
 
 
+  it('gives connects issued together the results of one at a time, in order, each snapshot covering its own change', async () => {
+    const cluster = await setup();
+    const a = await cluster.node('a');
+    const events = record(a);
+    // Issued in one turn: the Redis store sends them as one script call (connect-batch.ts).
+    const results = await Promise.all([
+      a.connect('u1', 'ann', 10, 1), a.connect('u1', 'ann', 10, 1), a.connect('u2', 'bob', 10, 1), a.connect('u1', 'ann', 10, 0),
+    ]);
+    expect(results.map((r) => [r.wentOnline, r.refused])).toEqual([[true, false], [false, true], [true, false], [false, false]]);
+    expect(await cluster.counts()).toEqual({ u1: 2, u2: 1 });
+    await drain(a, events);
+    for (const [i, userId] of [[0, 'u1'], [2, 'u2']] as const) {
+      const own = events.find((e) => e.changes.some((c) => c.userId === userId && c.status === 'online'))!;
+      expect(results[i].snapshot.seq).toBeGreaterThanOrEqual(own.seq);
+      expect(results[i].snapshot.online).toContain(userId);
+    }
+    expect(transitions(events, 'u1')).toEqual(['online']);
+  });
+
+  it('keeps issue order: a sync issued right after a connect (its account counting it) counts it once', async () => {
+    const cluster = await setup();
+    const a = await cluster.node('a');
+    // The gateway counts a connection in its account before it issues the connect (admission.ts).
+    const connected = a.connect('u1', 'ann', 10);
+    const synced = a.sync({ users: new Map([['u1', { count: 1, username: 'ann' }]]), memberships: new Map() });
+    await Promise.all([connected, synced]);
+    expect(await cluster.counts()).toEqual({ u1: 1 });
+  });
+
   it('refuses a connection past the per-user limit cluster-wide, changing and publishing nothing', async () => {
     const cluster = await setup();
     const [a, b] = [await cluster.node('a'), await cluster.node('b')];

@@ -1,24 +1,32 @@
--- connect: one more connection of a user on this node, plus a snapshot of the online set.
+-- connect: one more connection on this node for each of a batch of users, in order, plus one
+-- snapshot of the online set after all of them.
 -- KEYS[1..4], ARGV[1..4]: see common.lua
--- ARGV[5] userId
--- ARGV[6] username
--- ARGV[7] snapshot limit (>= 0)
--- ARGV[8] most connections per user cluster-wide (0 = unlimited)
--- Returns { wentOnline 0|1, seq, onlineCount, cursor ('' = none), { userId... }, refused 0|1 }.
--- Refused (the user's counter is already >= ARGV[8]): nothing is changed or published and
--- the reply is { 0, seq, onlineCount, '', {}, 1 }.
+-- ARGV[5] snapshot limit (>= 0)
+-- ARGV[6] most connections per user cluster-wide (0 = unlimited)
+-- ARGV[7..] userId, username, userId, username, ... (a user may appear more than once)
+-- Returns { { outcome... }, seq, onlineCount, cursor ('' = none), { userId... } }, one outcome per
+-- pair: 1 the user went online, 0 counted (already online), 2 refused (the user's counter was
+-- already >= ARGV[6]: nothing changed for that pair). The online transitions of the batch are
+-- published as one event (one seq), so the snapshot's seq covers every accepted pair.
 -- The cursor is '<sscan cursor>' or '<sscan cursor>:<offset>' when one SSCAN reply held
 -- more than the limit (small sets come back whole); ../redis.ts reads the same format.
 REASON = 'connect'
-local uid, uname, limit, max = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-if max > 0 and tonumber(redis.call('HGET', K_COUNTS, uid) or '0') >= max then
-  return { 0, tonumber(redis.call('GET', K_SEQ) or '0'), redis.call('SCARD', K_ONLINE), '', {}, 1 }
-end
+local limit, max = tonumber(ARGV[5]), tonumber(ARGV[6])
 local kc, ku = node_keys(NODE)
-redis.call('HINCRBY', kc, uid, 1)
-redis.call('HSET', ku, uid, uname)
-local changes = {}
-add_count(changes, now_ms(), uid, uname, 1)
+local changes, outcomes = {}, {}
+local ts = now_ms()
+for i = 7, #ARGV - 1, 2 do
+  local uid, uname = ARGV[i], ARGV[i + 1]
+  if max > 0 and tonumber(redis.call('HGET', K_COUNTS, uid) or '0') >= max then
+    outcomes[#outcomes + 1] = 2
+  else
+    redis.call('HINCRBY', kc, uid, 1)
+    redis.call('HSET', ku, uid, uname)
+    local before = #changes
+    add_count(changes, ts, uid, uname, 1)
+    outcomes[#outcomes + 1] = #changes > before and 1 or 0
+  end
+end
 publish(changes)
 
 local seq = tonumber(redis.call('GET', K_SEQ) or '0')
@@ -38,4 +46,4 @@ else
     if page[1] ~= '0' then cursor = page[1] end
   end
 end
-return { #changes, seq, total, cursor, ids, 0 }
+return { outcomes, seq, total, cursor, ids }
