@@ -35,8 +35,9 @@
  *
  * Large clusters (`listMax`, PRESENCE_LIST_MAX): listing every change to every `*` watcher costs
  * the cluster N² bytes when N users reconnect, however it is batched. While more than `listMax`
- * users are online the `*` feed counts instead: one `presence_count` frame per window in which
- * the count changed (so at most 1000 / maxBatchMs a second, of ~60 bytes), and the welcome lists
+ * users are online the `*` feed counts instead: a `presence_count` frame when the count changed,
+ * at once in a quiet cluster (at the end of the change's window) and at most one per
+ * COUNT_EVERY_MS in a storm (one a second, of ~60 bytes, however many reconnect), and the welcome lists
  * nobody. Listing resumes, with a `presence_reset` ('listed'), once at most LIST_RESUME * listMax
  * are online (the gap keeps a count hovering at the limit from flipping modes). Watchers of a
  * list always get every change of their users. The count is the store's (read at start, after
@@ -57,6 +58,8 @@ export const PRESENCE_FRAME_MAX_BYTES = 12 * 1024;
 export const LIST_RESUME = 0.9;
 /** How often the online count is read again from the store (corrects any drift). */
 export const COUNT_REFRESH_MS = 5000;
+/** Count frames go out at most this often (a count is a display; each frame costs every watcher a write). */
+export const COUNT_EVERY_MS = 1000;
 
 export interface PresenceFeedOptions {
   /** The window in a quiet cluster (PRESENCE_BATCH_MS); 0 sends every event at once. */
@@ -93,6 +96,8 @@ export class PresenceFeed {
   private countSent = 0;
   private listing = true;
   private refresher: NodeJS.Timeout | undefined;
+  private countTimer: NodeJS.Timeout | undefined;
+  private lastCountAt = -Infinity;
   private readonly batchMs: number;
   private readonly maxBatchMs: number;
   private readonly maxFrameBytes: number;
@@ -210,8 +215,18 @@ export class PresenceFeed {
     }, () => this.sendCount());
   }
 
+  /** At once in a quiet cluster, else when COUNT_EVERY_MS since the last count frame have passed. */
   private sendCount(): void {
-    if (this.onlineCount === this.countSent || this.listMax === Infinity) return;
+    if (this.onlineCount === this.countSent || this.listMax === Infinity || this.countTimer) return;
+    const wait = this.lastCountAt + COUNT_EVERY_MS - this.now();
+    if (wait > 0) {
+      this.countTimer = setTimeout(() => {
+        this.countTimer = undefined;
+        this.sendCount();
+      }, wait);
+      return;
+    }
+    this.lastCountAt = this.now();
     this.countSent = this.onlineCount;
     const text = countFrame(this.onlineCount, this.listing);
     if (!this.listing) this.fanout.publish(topics.presenceAll, text);
@@ -297,6 +312,7 @@ export class PresenceFeed {
 
   close(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.countTimer);
     clearInterval(this.refresher);
     this.timer = undefined;
   }

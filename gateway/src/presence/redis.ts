@@ -24,7 +24,8 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { presenceChannels, PRESENCE_TOPIC, type PresenceChannels } from './redis-channels.js';
-import { ConnectBatcher } from './connect-batch.js';
+import { connectBatcher, connectKey } from './connect-batch.js';
+import { TurnBatcher } from './turn-batch.js';
 import { parsePresenceEvent, parseRoomEvent } from './events.js';
 import {
   CursorError, type ChannelInfo, type ConnectResult, type DriftRepair, type NodeInfo, type LeaseState, type NodeAccount, type PresenceEvent, type PresenceStore,
@@ -110,7 +111,9 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly logger?: Logger;
   private readonly channel: string;
   private readonly keys: string[];
-  private readonly connects: ConnectBatcher;
+  /** Writes batched per turn (./turn-batch.ts). */
+  private readonly connects: ReturnType<typeof connectBatcher>;
+  private readonly memberships: TurnBatcher<string[], number>;
   private readonly sharded: boolean;
   private readonly hearing: PresenceChannels;
   private handler: (event: PresenceEvent) => void = () => {};
@@ -134,7 +137,8 @@ export class RedisPresenceStore implements PresenceStore {
       subscriber: opts.subscriber, prefix: p, sharded: this.sharded, timeoutMs: WATCH_TIMEOUT_MS, logger: this.logger, onMessage: this.onMessage,
     });
     defineScripts(this.redis, this.sharded);
-    this.connects = new ConnectBatcher((limit, max, pairs) => this.run('connect', limit, max, ...pairs));
+    this.connects = connectBatcher((limit, max, pairs) => this.run('connect', limit, max, ...pairs));
+    this.memberships = new TurnBatcher(async (op, items) => (await this.run('membership', op, ...items.flat())) as number[]);
   }
 
   /**
@@ -183,7 +187,9 @@ export class RedisPresenceStore implements PresenceStore {
   };
 
   private run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
-    if (name !== 'connect') this.connects.flushNow(); // keeps issue order (connect-batch.ts)
+    // Batched writes waiting for their turn go first: Redis applies writes in issue order.
+    if (name !== 'connect') this.connects.flushNow();
+    if (name !== 'membership') this.memberships.flushNow();
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[commandName(name, this.sharded)];
     return fn.call(this.redis, ...this.keys, this.prefix, this.channel, this.nodeId, this.eventsMaxLen, ...args);
   }
@@ -195,7 +201,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   /** Batched with the other connects of this turn (./connect-batch.ts): one script call for all. */
   connect(userId: string, username: string, snapshotLimit: number, maxPerUser = 0): Promise<ConnectResult> {
-    return this.connects.connect(userId, username, Math.max(0, Math.floor(snapshotLimit)), Math.max(0, Math.floor(maxPerUser)));
+    return this.connects.add(connectKey(Math.max(0, Math.floor(snapshotLimit)), Math.max(0, Math.floor(maxPerUser))), { userId, username });
   }
 
   async disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>) {
@@ -204,11 +210,11 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async join(action: string, connectionId: string, userId: string, username: string): Promise<void> {
-    await this.run('membership', 'join', action, connectionId, userId, username);
+    await this.memberships.add('join', [action, connectionId, userId, username]);
   }
 
   async leave(action: string, connectionId: string, userId: string, username: string): Promise<void> {
-    await this.run('membership', 'leave', action, connectionId, userId, username);
+    await this.memberships.add('leave', [action, connectionId, userId, username]);
   }
 
   async members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage> {

@@ -31,6 +31,27 @@ export function roomSpecs(setup: () => Promise<Cluster>): void {
     expect(await b.members('never-joined', undefined, 10)).toMatchObject({ users: [], count: 0 });
   });
 
+  it('applies joins and leaves issued together in issue order; a disconnect issued after them leaves no member behind', async () => {
+    const cluster = await setup();
+    const a = await cluster.node('a');
+    const rooms = recordRooms(a);
+    await a.watchRoom('deck');
+    await a.connect('u1', 'ann', 0);
+    await a.connect('u2', 'bob', 0);
+    // One turn: the Redis store sends each run of one op as one script call (turn-batch.ts).
+    await Promise.all([
+      a.join('deck', 'a:1', 'u1', 'ann'), a.join('deck', 'a:2', 'u2', 'bob'), a.leave('deck', 'a:1', 'u1', 'ann'), a.join('deck', 'a:1', 'u1', 'ann'),
+    ]);
+    expect(await memberIds(a, 'deck')).toEqual(['u1', 'u2']);
+    await waitFor('three room events', () => roomTransitions(rooms, 'deck', 'u1').length === 3);
+    expect(roomTransitions(rooms, 'deck', 'u1')).toEqual(['joined', 'left', 'joined']);
+    const joined = a.join('deck-2', 'a:2', 'u2', 'bob');
+    const gone = a.disconnect('u2', 'bob', 'a:2', ['deck', 'deck-2']);
+    await Promise.all([joined, gone]);
+    expect(await memberIds(a, 'deck')).toEqual(['u1']);
+    expect(await memberIds(a, 'deck-2')).toEqual([]);
+  });
+
   it('keeps a user with tabs on two nodes in a room until the last leaves: one joined, one left, in order with a page\'s seq', async () => {
     const cluster = await setup();
     const [a, b] = [await cluster.node('a'), await cluster.node('b')];
