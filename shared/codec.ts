@@ -50,6 +50,20 @@ function readId(value: unknown): RequestId | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/**
+ * The `id` of a frame that will not be handled (refused by the rate limit), so the refusal can
+ * carry it: a command with an id gets exactly one answer with that id. Only small frames are
+ * parsed; a larger one is answered without its id.
+ */
+export function frameId(text: string, maxBytes = 4096): RequestId | undefined {
+  if (text.length > maxBytes) return undefined;
+  try {
+    return readId(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Depth of a JSON value, stopping early once `limit` is passed. Iterative: no stack to overflow. */
 export function jsonDepthExceeds(value: unknown, limit: number): boolean {
   const stack: Array<[unknown, number]> = [[value, 1]];

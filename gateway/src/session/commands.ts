@@ -4,7 +4,7 @@
  * socket library's buffer is never touched after an await). Every command that carries
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
-import { decodeClientMessage } from '../../../shared/codec.js';
+import { decodeClientMessage, frameId } from '../../../shared/codec.js';
 import { CloseCodes, type ClientMessage, type WatchResult } from '../../../shared/protocol.js';
 import type { Authenticate } from '../auth/sessions.js';
 import { replyError, sendTo, type Connection } from '../connection.js';
@@ -112,7 +112,8 @@ export function createSession(deps: SessionDeps): (conn: Connection, text: strin
       deps.metrics?.rateLimited.inc({ limit: 'frames' });
       conn.strikes += 1;
       if (conn.strikes >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
-      return replyError(conn, undefined, 'rate_limited', `at most ${msgRatePerS} frames per second (burst ${msgBurst}); this frame was dropped`);
+      // Refused before decoding; the id (small frames only) lets the client retry that request.
+      return replyError(conn, frameId(text), 'rate_limited', `at most ${msgRatePerS} frames per second (burst ${msgBurst}); this frame was dropped`);
     }
     const decoded = decodeClientMessage(text);
     if (!decoded.ok) {

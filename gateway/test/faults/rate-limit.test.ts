@@ -1,6 +1,6 @@
 /**
  * Rate limits seen from the wire: a connection's frames go through a token bucket
- * (MSG_RATE_PER_S, MSG_BURST); frames past it are dropped with `rate_limited`, and a
+ * (MSG_RATE_PER_S, MSG_BURST); frames past it are dropped with `rate_limited` (carrying the frame's id), and a
  * connection that keeps going (RATE_STRIKES_BEFORE_CLOSE dropped frames) is closed with 4029.
  * Failed upgrades are counted per IP: past BAD_TOKEN_BURST the address gets 429 for every
  * upgrade, valid token or not, until the bucket refills (one per second).
@@ -57,6 +57,8 @@ describe('frames per connection', () => {
     expect(pongs.length + limited.length).toBe(BURST + 5);
     expect(limited.length).toBeGreaterThanOrEqual(1);
     expect(pongs.slice(0, BURST).map((p) => p.id)).toEqual([...Array(BURST).keys()]); // the first BURST pass, in order
+    // Each refused frame is answered with its own id, so a client can retry that request.
+    expect(limited.map((e) => e.id).sort((a, b) => a - b)).toEqual([...Array(BURST + 5).keys()].filter((i) => !pongs.some((p) => p.id === i)));
     expect(c.closed).toBeUndefined();
     // Once a token has refilled, the connection works again.
     await waitFor('a frame passes again', async () => {
