@@ -26,6 +26,8 @@ import type { Profiles } from './profiles.js';
 import type { Roster } from './roster.js';
 
 const INCOMPLETE = 'The list may be incomplete.';
+/** A page refused by the message rate limit is asked for again after this. */
+export const PAGE_RETRY_MS = 1000;
 const STALE = 'Online badges may be out of date.';
 
 export class PresenceFeed {
@@ -155,6 +157,10 @@ export class PresenceFeed {
         cursor = page.cursor;
         more = cursor !== undefined;
       } catch (err) {
+        if (err instanceof RequestError && err.code === 'rate_limited') {
+          await new Promise((r) => setTimeout(r, PAGE_RETRY_MS)); // the same page again, unless a newer snapshot came
+          continue;
+        }
         return this.failed(generation === this.roster.generation, err, INCOMPLETE);
       }
       this.emit();

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WelcomeMessage } from '../../shared/protocol.js';
 import type { GatewayClient } from '../src/client.js';
-import { PresenceFeed } from '../src/presence-feed.js';
+import { PAGE_RETRY_MS, PresenceFeed } from '../src/presence-feed.js';
 import { Profiles } from '../src/profiles.js';
 import { Roster } from '../src/roster.js';
 import { fakeClient, FakeSocket, jwt, last } from './fakes.js';
@@ -68,6 +68,18 @@ describe('PresenceFeed, listed', () => {
     last().frame(change('u1', 'offline'));
     expect(feed.online('u1')).toBe(false);
     expect(sent().filter((f) => f.type === 'watch')).toEqual([]);
+  });
+
+  it('asks for a page again after a rate_limited refusal, and completes the list', async () => {
+    await connect({ online: ['me'], onlineCount: 2, onlineCursor: '5' });
+    const first = lastSent();
+    last().frame({ type: 'error', id: first.id, code: 'rate_limited', message: 'slow down' });
+    await settle();
+    expect(sent()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(PAGE_RETRY_MS);
+    expect(lastSent()).toEqual({ type: 'online', cursor: '5', id: expect.any(String) });
+    await answer(lastSent(), { users: ['u2'] });
+    expect(ids()).toEqual(['me', 'u2']);
   });
 });
 
