@@ -49,6 +49,8 @@ class View {
   lastChangeAt = 0;
   /** Which snapshot the pages being walked belong to (one more per presence_reset). */
   generation = 0;
+  /** The cursor of the page last asked for (asked again after a `rate_limited`). */
+  asked: string | undefined;
   constructor(private readonly track: { prefix: string; count: number }) {}
 
   /** Apply one presence frame's changes to tracked users; a welcome's online list is applied with `counted` false. */
@@ -109,6 +111,9 @@ const RESET = '{"type":"presence_reset"';
 const COUNT = '{"type":"presence_count"';
 /** Page requests carry their snapshot's generation: `page<n>`. */
 const PAGE_ACK = '{"type":"ack","id":"page';
+const PAGE_ERROR = '{"type":"error","id":"page';
+/** A page refused by the message rate limit is asked again after this, as the page does. */
+const PAGE_RETRY_MS = 500;
 
 /**
  * Ask for the next page of the online set, as the page does after a snapshot with a cursor.
@@ -116,6 +121,7 @@ const PAGE_ACK = '{"type":"ack","id":"page';
  * an earlier presence_reset stops at its next answer.
  */
 function nextPage(client: LoadClient, view: View, cursor: string | undefined): void {
+  view.asked = cursor;
   if (cursor && client.ws?.readyState === client.ws?.OPEN) client.ws!.send(JSON.stringify({ type: 'online', cursor, id: `page${view.generation}` }));
 }
 
@@ -129,6 +135,13 @@ function onSnapshotFrame(g: Group, buf: Buffer, client: LoadClient): boolean {
     if (!view) return true;
     view.replace(msg.online);
     nextPage(client, view, msg.onlineCursor);
+    return true;
+  }
+  if (head === PAGE_ERROR.slice(0, PAGE_ACK.length) && buf.toString('latin1', 0, PAGE_ERROR.length) === PAGE_ERROR) {
+    const { id, code } = JSON.parse(buf.toString()) as { id: string; code: string };
+    if (!view || id !== `page${view.generation}` || code !== 'rate_limited') return true;
+    const { generation, asked } = view;
+    setTimeout(() => view.generation === generation && nextPage(client, view, asked), PAGE_RETRY_MS);
     return true;
   }
   if (head === PAGE_ACK) {

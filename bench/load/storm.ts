@@ -51,11 +51,16 @@ async function watchers(pool: AgentPool, urls: string[], total: number, track: {
 /** The watchers' stats once every view holds exactly `expected` tracked users online and has been quiet for `quietMs`. */
 async function converged(pool: AgentPool, expected: number, quietMs: number, timeoutMs: number): Promise<GroupStats> {
   let stats: GroupStats | undefined;
-  await until(`watchers to see ${expected} users online`, async () => {
-    stats = await pool.stats('watch');
-    const last = Math.max(...stats.views.map((v) => v.lastChangeAt));
-    return stats.views.every((v) => v.online === expected) && wallMs() - last > quietMs;
-  }, timeoutMs, 50);
+  try {
+    await until(`watchers to see ${expected} users online`, async () => {
+      stats = await pool.stats('watch');
+      const last = Math.max(...stats.views.map((v) => v.lastChangeAt));
+      return stats.views.every((v) => v.online === expected) && wallMs() - last > quietMs;
+    }, timeoutMs, 50);
+  } catch (err) {
+    // Say how far each view got: the difference between a slow feed and a wrong one.
+    throw new Error(`${(err as Error).message}; views hold ${stats?.views.map((v) => v.online).join(', ')}`);
+  }
   return stats!;
 }
 
