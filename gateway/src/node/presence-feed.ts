@@ -33,23 +33,20 @@
  * of at most `maxFrameBytes`. Frames stay below uWebSockets.js's 16 KB cork buffer: a larger
  * frame is assembled in the socket's own buffer, which this build keeps for the socket's life.
  *
- * Large clusters (`listMax`, PRESENCE_LIST_MAX): listing every change to every `*` watcher costs
- * the cluster N² bytes when N users reconnect, however it is batched. While more than `listMax`
- * users are online the `*` feed counts instead: a `presence_count` frame when the count changed,
- * at once in a quiet cluster (at the end of the change's window) and at most one per
- * COUNT_EVERY_MS in a storm (one a second, of ~60 bytes, however many reconnect), and the welcome lists
- * nobody. Listing resumes, with a `presence_reset` ('listed'), once at most LIST_RESUME * listMax
- * are online (the gap keeps a count hovering at the limit from flipping modes). Watchers of a
- * list always get every change of their users. The count is the store's (read at start, after
- * a store restart, and every COUNT_REFRESH_MS) minus the changes still waiting for their window,
- * plus the net changes flushed since; it can be off by the changes that were on their way from
- * the store during the last read, until the next read.
+ * Large clusters (`listMax`, PRESENCE_LIST_MAX): listing costs the cluster N² bytes when N users
+ * reconnect, however batched. While more than `listMax` are online, `*` watchers get a
+ * `presence_count` when the count changed instead (within the window when quiet, at most one per
+ * COUNT_EVERY_MS in a storm) and welcomes list nobody; listing resumes with a `presence_reset`
+ * ('listed') at LIST_RESUME * listMax (the gap stops a count at the limit from flipping modes).
+ * List watchers always get every change of their users. The count is the store's (read at start,
+ * after a store restart, every COUNT_REFRESH_MS) minus changes still waiting for their window,
+ * plus those flushed since; a read can miss changes on their way from the store, until the next.
  */
 import type { PresenceChange } from '../../../shared/protocol.js';
 import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { PresenceEvent } from '../presence/types.js';
-import { coalesce, countFrame, frame, frames, netOnline, resetFrame, type ResetReason } from './presence-frames.js';
+import { coalesce, countFrame, frame, frames, netOnline, publishPerUser, resetFrame, type ResetReason } from './presence-frames.js';
 
 const REPLAY_KEEP = 512;
 /** Largest presence frame: below uWebSockets.js's 16 KB cork buffer (see the header). */
@@ -185,7 +182,7 @@ export class PresenceFeed {
     this.stopListingIfLarge();
     if (changes.length > 0) {
       if (this.listing) this.publishAll(changes);
-      this.publishPerUser(changes);
+      publishPerUser(this.fanout, changes);
     }
     this.flushed.push(...events);
     if (this.flushed.length > REPLAY_KEEP) this.flushed.splice(0, this.flushed.length - REPLAY_KEEP);
@@ -265,17 +262,6 @@ export class PresenceFeed {
     this.lastFlushAt = this.now();
     const busy = changes * 1000 > BUSY_PER_S * this.windowMs;
     this.windowMs = busy ? Math.min(this.maxBatchMs, this.windowMs * 2) : this.batchMs;
-  }
-
-  private publishPerUser(changes: PresenceChange[]): void {
-    const byUser = new Map<string, PresenceChange[]>();
-    for (const c of changes) {
-      if (this.fanout.subscribers(topics.presenceOf(c.userId)) === 0) continue;
-      const list = byUser.get(c.userId) ?? [];
-      list.push(c);
-      byUser.set(c.userId, list);
-    }
-    for (const [userId, list] of byUser) this.fanout.publish(topics.presenceOf(userId), frame(list));
   }
 
   /** Subscribe `conn` to the presence topics that match what it watches (`count`: lists only, the count topic too). */

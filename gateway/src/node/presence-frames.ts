@@ -3,7 +3,7 @@
  * `presence` (changes), `presence_reset` (a snapshot) and `presence_count` (the online count).
  */
 import type { PresenceChange, PresenceCountMessage, PresenceResetMessage } from '../../../shared/protocol.js';
-import { sendTo, type Connection } from '../connection.js';
+import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { PresenceStore } from '../presence/types.js';
 
@@ -50,6 +50,18 @@ export function frames(changes: PresenceChange[], maxBytes: number): string[] {
   }
   if (batch.length > 0) out.push(frame(batch));
   return out;
+}
+
+/** Each watched user's changes to the sockets watching that user (only users someone here watches). */
+export function publishPerUser(fanout: LocalFanout, changes: PresenceChange[]): void {
+  const byUser = new Map<string, PresenceChange[]>();
+  for (const c of changes) {
+    if (fanout.subscribers(topics.presenceOf(c.userId)) === 0) continue;
+    const list = byUser.get(c.userId) ?? [];
+    list.push(c);
+    byUser.set(c.userId, list);
+  }
+  for (const [userId, list] of byUser) fanout.publish(topics.presenceOf(userId), frame(list));
 }
 
 export type ResetReason = NonNullable<PresenceResetMessage['reason']>;
