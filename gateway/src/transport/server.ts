@@ -189,12 +189,16 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
     ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uws.App();
   let listenSocket: us_listen_socket | undefined;
+  // uWebSockets.js crashes the process (SIGSEGV) on a publish before any `ws` route exists; a node
+  // hears other nodes' presence before it listens, and nobody here is subscribed yet anyway.
+  let wired = false;
   const fanout: LocalFanout = {
-    publish: (topic, text) => void app.publish(topic, text, false),
-    subscribers: (topic) => app.numSubscribers(topic),
+    publish: (topic, text) => void (wired && app.publish(topic, text, false)),
+    subscribers: (topic) => (wired ? app.numSubscribers(topic) : 0),
   };
 
   function wireSockets(h: SocketHandlers<T>): void {
+    wired = true;
     app.ws<Slot<T>>('/ws', {
       compression: uws.DISABLED,
       maxPayloadLength: config.maxPayloadBytes,
