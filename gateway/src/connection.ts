@@ -22,7 +22,8 @@ export interface Connection {
   /** The token's `channels` claim, compiled (only when the token has one). */
   channels?: ChannelMatcher;
   readonly ip: string;
-  readonly actions: Set<string>;
+  /** The actions joined: NO_ACTIONS until the first join (`ownActions` gives the connection its own Set). */
+  actions: Set<string>;
   /** Joins being checked or made: they count against MAX_ACTIONS_PER_CONNECTION already. */
   joining: number;
   /** '*' for every presence change, or the set of watched user ids (never mutated: replaced). */
@@ -38,6 +39,22 @@ export interface Connection {
   strikes: number;
   /** Consecutive sweeps that found the socket's send buffer near the backpressure cap. */
   stalls: number;
+}
+
+/** Refuses `add`: shared, so it must stay empty. */
+class SharedEmptySet extends Set<string> {
+  override add(): this {
+    throw new Error('NO_ACTIONS is shared by every connection that joined nothing: use ownActions(conn)');
+  }
+}
+
+/** The actions of every connection that joined nothing (an empty Set each would cost ~130 bytes per connection). */
+export const NO_ACTIONS: Set<string> = new SharedEmptySet();
+
+/** `conn`'s own Set of actions, allocated at its first join. */
+export function ownActions(conn: Connection): Set<string> {
+  if (conn.actions === NO_ACTIONS) conn.actions = new Set();
+  return conn.actions;
 }
 
 /** Local topic names: one per action, one per room (room presence), one for all presence, one per watched user, one for counts. */

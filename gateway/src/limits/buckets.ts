@@ -22,9 +22,15 @@ export function takeToken(b: Bucket, ratePerSec: number, burst: number, now: num
  * Token buckets per key (IP, username, connection): `ratePerSec` refill, `burst` capacity.
  * Memory is bounded: past `maxKeys` the oldest keys are forgotten (a forgotten key starts full,
  * which errs on the side of letting a request through rather than growing without bound).
+ * A bucket that has refilled is the same as none: every SWEEP_EVERY takes, the SWEEP_EVERY
+ * oldest keys are looked at and the full ones dropped, so keys of users who connected once do
+ * not stay for the life of the process (about 80 bytes each).
  */
+export const SWEEP_EVERY = 256;
+
 export class KeyedLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  private takes = 0;
 
   constructor(private readonly ratePerSec: number, private readonly burst: number, private readonly maxKeys = 100_000) {}
 
@@ -42,6 +48,7 @@ export class KeyedLimiter {
 
   /** Take one token for `key`; false when the bucket is empty. */
   take(key: string, now = Date.now()): boolean {
+    if (++this.takes % SWEEP_EVERY === 0) this.sweep(now);
     let b = this.buckets.get(key);
     if (!b) {
       if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
@@ -49,5 +56,27 @@ export class KeyedLimiter {
       this.buckets.set(key, b);
     }
     return takeToken(b, this.ratePerSec, this.burst, now);
+  }
+
+  /** Drop full buckets among the oldest SWEEP_EVERY keys (Map order); the rest go to the back, so the next sweep looks further. */
+  private sweep(now: number): void {
+    const oldest = [...take(this.buckets, SWEEP_EVERY)];
+    for (const [key, b] of oldest) {
+      this.buckets.delete(key);
+      if (tokensAt(b, this.ratePerSec, this.burst, now) < this.burst) this.buckets.set(key, b);
+    }
+  }
+
+  /** Keys held (for tests). */
+  get size(): number {
+    return this.buckets.size;
+  }
+}
+
+function* take<K, V>(map: Map<K, V>, n: number): Generator<[K, V]> {
+  if (n <= 0) return;
+  for (const entry of map) {
+    yield entry;
+    if (--n <= 0) return;
   }
 }

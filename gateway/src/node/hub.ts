@@ -8,7 +8,7 @@
  * Reserved topics (names starting with `$`, which actions cannot use) carry node-level
  * messages such as profile changes; their handler runs instead of a fan-out.
  */
-import { topics, type Connection, type LocalFanout } from '../connection.js';
+import { ownActions, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Broker, Delivery } from '../broker/types.js';
 import type { HistoryFeeds } from '../history/feeds.js';
 import type { Logger } from '../log.js';
@@ -105,7 +105,7 @@ export class Hub {
    * through the feeds instead). Rejects, with `conn` no member, when the subscription failed.
    */
   async join(conn: Connection, action: string, opts: { attach: boolean; room: boolean }): Promise<void> {
-    conn.actions.add(action);
+    ownActions(conn).add(action);
     this.members.set(action, (this.members.get(action) ?? 0) + 1);
     let subscribed = this.subscriptions.get(action);
     if (!subscribed) {

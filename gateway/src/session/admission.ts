@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
-import type { Connection } from '../connection.js';
+import { NO_ACTIONS, type Connection } from '../connection.js';
 import type { Hub } from '../node/hub.js';
 import type { UpgradeRequest } from '../transport/server.js';
 import { KeyedLimiter } from '../limits/buckets.js';
@@ -106,7 +106,7 @@ export function createAdmission(d: AdmissionDeps) {
       exp: session.exp,
       channels: session.channels ? compileClaim(session.channels) : undefined,
       ip: req.ip,
-      actions: new Set(),
+      actions: NO_ACTIONS,
       joining: 0,
       watching: '*',
       closed: false,
