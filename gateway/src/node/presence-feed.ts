@@ -115,9 +115,14 @@ export class PresenceFeed {
     return this.listing;
   }
 
-  /** Users online cluster-wide, as of the last window. */
+  /**
+   * The count to tell a socket that starts following the count now (a counted welcome, a `watch`
+   * ack): the one the last `presence_count` carried, since the next frame goes out exactly when
+   * the count differs from it. (The newest estimate could be a change that is undone before the
+   * next frame, which then never comes: the socket would keep a count nobody else has.)
+   */
   get count(): number {
-    return this.onlineCount;
+    return this.countSent >= 0 ? this.countSent : this.onlineCount;
   }
 
   /** Read the online count now and every COUNT_REFRESH_MS (only with `listMax`). */

@@ -41,15 +41,19 @@ export interface Lifecycle {
   drain(code: number): Promise<number>;
 }
 
-/** `listed` false (the `*` feed counts): the welcome lists nobody and has no cursor; the count is the snapshot's. */
-function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot, listed: boolean): string {
+/**
+ * `feed.listed` false (the `*` feed counts): the welcome lists nobody and has no cursor, and its
+ * count is the feed's (the last `presence_count`'s: later frames follow from it), not the snapshot's.
+ */
+function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot, feed: Pick<PresenceFeed, 'listed' | 'count'>): string {
+  const listed = feed.listed;
   const msg: WelcomeMessage = {
     type: 'welcome',
     connectionId: conn.id,
     node: config.nodeId,
     user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(conn.avatarUrl ? { avatarUrl: conn.avatarUrl } : {}) },
     online: listed ? snapshot.online : [],
-    onlineCount: snapshot.onlineCount,
+    onlineCount: listed ? snapshot.onlineCount : feed.count,
     ...(listed && snapshot.cursor ? { onlineCursor: snapshot.cursor } : {}),
     onlineListed: listed,
     heartbeatMs: config.ws.idleTimeoutS > 0 ? (config.ws.idleTimeoutS * 1000) / 2 : 30_000,
@@ -91,7 +95,7 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
       if (draining) return socket.close(drainCode, 'service restart');
       d.feed.watch(conn, '*');
       // The welcome lists users exactly when the feed does; a switch after it comes as a frame.
-      sendTo(conn, welcome(d.config, conn, snapshot!, d.feed.listed));
+      sendTo(conn, welcome(d.config, conn, snapshot!, d.feed));
       d.feed.replaySince(conn, snapshot!);
     },
     message: ({ conn }, text) => d.session(conn, text),

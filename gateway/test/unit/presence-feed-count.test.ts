@@ -142,6 +142,22 @@ describe('PresenceFeed in a large cluster', () => {
     feed.close();
   });
 
+  it('tells a new follower the last count sent, so a change undone before the next frame leaves it right', async () => {
+    const { fanout, all } = recorder();
+    const feed = feedOf(fanout, { count: async () => 4 });
+    await feed.start();
+    await window(feed, change('u9', 'online')); // 5, sent
+    expect(all().at(-1)).toEqual({ type: 'presence_count', onlineCount: 5, listed: false });
+    feed.push(change('u9', 'offline'));
+    await vi.advanceTimersByTimeAsync(50); // flushed (4), its frame held back by COUNT_EVERY_MS
+    expect(feed.count).toBe(5); // a socket welcomed now is told 5, as every watcher was
+    feed.push(change('u9', 'online'));
+    await vi.advanceTimersByTimeAsync(COUNT_EVERY_MS + 300);
+    expect(all().filter((m) => m.type === 'presence_count').map((m) => m.onlineCount)).toEqual([4, 5]); // back at 5: no frame after it
+    expect(feed.count).toBe(5);
+    feed.close();
+  });
+
   it('replays nothing to a `*` watcher welcomed while counting, the watched changes to a list watcher', async () => {
     const { fanout } = recorder();
     const feed = feedOf(fanout, { count: async () => 10 });
