@@ -1,88 +1,19 @@
 /**
  * The gateway's configuration: read from the environment once, validated, frozen.
- * Every default lives here. An invalid value is a ConfigError naming the variable;
+ * Every default lives in the schema (config-env.ts). An invalid value is a ConfigError naming the variable;
  * main.ts prints it and exits 1 before anything listens.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { z } from 'zod';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseChannelPolicy, PolicyError, type ChannelPolicy } from './channels/policy.js';
 import { parseHistoryRules, type HistoryRule } from './history/policy.js';
 import { partitionPrefixes } from './presence/partitions.js';
+import { env, type Env } from './config-env.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
-
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
-const optionalText = z.string().trim().min(1).optional();
-
-/** uWebSockets.js aborts the process for idleTimeout values 1..7 or above 960: refuse them here. */
-const idleTimeout = int(0, 960).refine((v) => v === 0 || v >= 8, 'must be 0 (off) or 8..960 seconds');
-
-const env = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: int(0, 65535).default(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  NODE_ID: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/, 'letters, digits, _ . - (1-64)').optional(),
-  REDIS_URL: z.string().url().optional(),
-  REDIS_PREFIX: z.string().max(64).default(''),
-  JWT_SECRET: optionalText,
-  JWKS_URL: z.string().url().optional(),
-  JWT_ISSUER: optionalText,
-  JWT_AUDIENCE: optionalText,
-  JWT_ALGORITHMS: list.optional(),
-  JWT_CLOCK_SKEW_S: int(0, 300).default(30),
-  DB_PATH: z.string().min(1).default('data/users.db'),
-  ALLOWED_ORIGINS: list.optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024).default(64 * 1024),
-  MAX_BACKPRESSURE_BYTES: int(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
-  IDLE_TIMEOUT_S: idleTimeout.default(60),
-  MAX_ACTIONS_PER_CONNECTION: int(1, 10_000).default(100),
-  WELCOME_ONLINE_LIMIT: int(0, 100_000).default(100),
-  PRESENCE_LIST_MAX: int(0, 100_000_000).default(1000),
-  PRESENCE_LEASE_MS: int(1000, 600_000).default(9000),
-  PRESENCE_BATCH_MS: int(0, 1000).default(20),
-  PRESENCE_BATCH_MAX_MS: int(0, 5000).optional(),
-  AUTH_TIMEOUT_MS: int(100, 60_000).default(5000),
-  SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
-  LOGIN_TOKEN_TTL_S: int(60, 30 * 86_400).default(3600),
-  TOKEN_MAX_TTL_S: int(60, 30 * 86_400).default(86_400),
-  SESSION_MAX_AGE_S: int(300, 366 * 86_400).default(7 * 86_400),
-  TOKEN_EXPIRY_WARNING_S: int(0, 3600).default(60),
-  PRESENCE_GRACE_MS: int(0, 60_000).default(3000),
-  DRAIN_SPREAD_MS: int(0, 60_000).default(1000),
-  MSG_RATE_PER_S: int(1, 100_000).default(100),
-  MSG_BURST: int(1, 100_000).default(200),
-  RATE_STRIKES_BEFORE_CLOSE: int(1, 100_000).default(50),
-  MAX_CONNECTIONS_PER_USER: int(0, 100_000).default(50),
-  BAD_TOKEN_BURST: int(1, 100_000).default(20),
-  CONNECT_RATE_PER_S: int(1, 10_000).default(5),
-  CONNECT_BURST: int(1, 100_000).default(20),
-  AUDIT_INTERVAL_MS: int(0, 3_600_000).default(30_000),
-  TLS_CERT: optionalText,
-  TLS_KEY: optionalText,
-  HISTORY_ACTIONS: optionalText,
-  CHANNELS_FILE: optionalText,
-  API_KEYS: list.optional(),
-  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
-  INBOX_STREAM: z.enum(['on', 'off']).default('on'),
-  AVATAR_MAX_BYTES: int(1024, 5 * 1024 * 1024).default(256 * 1024),
-  TRUSTED_PROXIES: list.optional(),
-  REDIS_SENTINELS: list.optional(),
-  REDIS_CLUSTER_NODES: list.optional(),
-  PRESENCE_PARTITIONS: int(1, 256).optional(),
-  REDIS_SENTINEL_NAME: optionalText,
-  EVENTS_MAXLEN: int(0, 100_000_000).optional(),
-  WEBHOOK_URL: z.string().url().optional(),
-  WEBHOOK_SECRET: z.string().min(32, 'at least 32 characters').optional(),
-  WEBHOOK_EVENTS: list.optional(),
-  WEBHOOK_BATCH: int(1, 1000).default(100),
-  WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
-});
 
 export type RawEnv = Record<string, string | undefined>;
 
@@ -182,7 +113,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function authFrom(e: z.infer<typeof env>, devSecret: (dbPath: string) => string): Config['auth'] {
+function authFrom(e: Env, devSecret: (dbPath: string) => string): Config['auth'] {
   if (!e.JWT_SECRET && !e.JWKS_URL) {
     if (e.NODE_ENV === 'production') throw new ConfigError('JWT_SECRET or JWKS_URL is required when NODE_ENV=production');
   }
@@ -203,7 +134,7 @@ function authFrom(e: z.infer<typeof env>, devSecret: (dbPath: string) => string)
   };
 }
 
-function tlsFrom(e: z.infer<typeof env>): Config['tls'] {
+function tlsFrom(e: Env): Config['tls'] {
   if (!e.TLS_CERT && !e.TLS_KEY) return undefined;
   if (!e.TLS_CERT || !e.TLS_KEY) throw new ConfigError('TLS_CERT and TLS_KEY go together');
   for (const [name, file] of [['TLS_CERT', e.TLS_CERT], ['TLS_KEY', e.TLS_KEY]]) {
@@ -238,13 +169,13 @@ function clusterPrefixes(prefix: string): { prefix: string; actionPrefix: string
 /** Presence partitions on a cluster (docs/SCALING.md); one Redis has one core, so partitions there would only cost. */
 export const CLUSTER_PRESENCE_PARTITIONS = 12;
 
-function presencePartitions(e: z.infer<typeof env>): number {
+function presencePartitions(e: Env): number {
   if (e.REDIS_CLUSTER_NODES) return e.PRESENCE_PARTITIONS ?? CLUSTER_PRESENCE_PARTITIONS;
   if ((e.PRESENCE_PARTITIONS ?? 1) > 1) throw new ConfigError('PRESENCE_PARTITIONS above 1 needs REDIS_CLUSTER_NODES: partitions spread presence over the shards of a Redis Cluster');
   return 1;
 }
 
-function redisFrom(e: z.infer<typeof env>): Config['redis'] {
+function redisFrom(e: Env): Config['redis'] {
   const ways = [e.REDIS_URL, e.REDIS_SENTINELS, e.REDIS_CLUSTER_NODES].filter(Boolean).length;
   if (ways > 1) throw new ConfigError('set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
   const partitions = presencePartitions(e);
@@ -258,7 +189,7 @@ function redisFrom(e: z.infer<typeof env>): Config['redis'] {
   return { sentinels: hostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), sentinelName: e.REDIS_SENTINEL_NAME, prefix: e.REDIS_PREFIX, presencePrefixes };
 }
 
-function historyFrom(e: z.infer<typeof env>): HistoryRule[] {
+function historyFrom(e: Env): HistoryRule[] {
   try {
     return parseHistoryRules(e.HISTORY_ACTIONS);
   } catch (err) {
@@ -266,7 +197,7 @@ function historyFrom(e: z.infer<typeof env>): HistoryRule[] {
   }
 }
 
-function channelsFrom(e: z.infer<typeof env>, history: HistoryRule[]): ChannelPolicy {
+function channelsFrom(e: Env, history: HistoryRule[]): ChannelPolicy {
   let text: string | undefined;
   if (e.CHANNELS_FILE) {
     if (!existsSync(e.CHANNELS_FILE)) throw new ConfigError(`CHANNELS_FILE: no such file ${e.CHANNELS_FILE}`);
@@ -280,7 +211,7 @@ function channelsFrom(e: z.infer<typeof env>, history: HistoryRule[]): ChannelPo
   }
 }
 
-function apiKeysFrom(e: z.infer<typeof env>): string[] {
+function apiKeysFrom(e: Env): string[] {
   const keys = e.API_KEYS ?? [];
   if (keys.some((k) => k.length < 16)) throw new ConfigError('API_KEYS: each key must be at least 16 characters');
   return keys;
@@ -289,13 +220,13 @@ function apiKeysFrom(e: z.infer<typeof env>): string[] {
 const EVENT_TYPES = ['online', 'offline', 'joined', 'left'];
 
 /** PRESENCE_BATCH_MAX_MS: at least PRESENCE_BATCH_MS; by default 250 ms (4 frames/s under churn). */
-function maxBatchMs(e: z.infer<typeof env>): number {
+function maxBatchMs(e: Env): number {
   const max = e.PRESENCE_BATCH_MAX_MS ?? Math.max(250, e.PRESENCE_BATCH_MS);
   if (max < e.PRESENCE_BATCH_MS) throw new ConfigError(`PRESENCE_BATCH_MAX_MS (${max}) must not be below PRESENCE_BATCH_MS (${e.PRESENCE_BATCH_MS})`);
   return max;
 }
 
-function eventsFrom(e: z.infer<typeof env>): Pick<Config, 'events' | 'webhook'> {
+function eventsFrom(e: Env): Pick<Config, 'events' | 'webhook'> {
   const hasRedis = Boolean(e.REDIS_URL || e.REDIS_SENTINELS || e.REDIS_CLUSTER_NODES);
   const maxLen = e.EVENTS_MAXLEN ?? (hasRedis ? 100_000 : 10_000);
   if (!e.WEBHOOK_URL) {
