@@ -13,9 +13,10 @@
  * keeps its own per-slot channel lists and re-subscribes them itself whenever a primary's
  * connection was lost or the slot map changed, then emits 'subscribersReady'. Re-sending a
  * topic it already has would append a duplicate to its list at every reconnect, so this class
- * re-sends only what ioredis may not have (`retry`: subscribed while the cluster was down, or
- * not confirmed), unsubscribes `stale` topics, and confirms the rest with one probe round trip
- * per wanted topic on that topic's connection (names.probe). A Cluster client stays 'ready'
+ * re-sends only what ioredis may not have (`retry`: subscribed while the cluster was down, not
+ * confirmed, or found missing by a probe), unsubscribes `stale` topics, and confirms the rest
+ * with one probe round trip per wanted topic on that topic's connection (names.probe). (A probe
+ * that raced ioredis's own re-subscribe can leave one duplicate in its list: harmless to Redis.) A Cluster client stays 'ready'
  * while single primaries are away, so a lost connection ('-node', 'close') marks the
  * subscriptions interrupted (not live) until such a settle succeeds; that settle is the resume.
  * Settles run on 'subscribersReady', and every `timeoutMs` while one is due.
@@ -230,7 +231,10 @@ export class RedisSubscriptions {
       if (!done) onFail();
       return done;
     };
-    const probe = (t: string) => step(() => this.sub.sunsubscribe(this.names.probe(t)), () => {}, (n) => typeof n === 'number' && n > 0);
+    // A probe that finds nothing on the topic's connection (or gets no answer) sends the topic
+    // again at the next settle: ioredis re-subscribes a connection once, and when that went out
+    // before the cluster could take it (a whole cluster restarting), nothing else would.
+    const probe = (t: string) => step(() => this.sub.sunsubscribe(this.names.probe(t)), () => this.retry.add(t), (n) => typeof n === 'number' && n > 0);
     const done = await Promise.all([
       step(() => this.sub.ping(), () => {}),
       ...stale.map((t) => step(() => this.sub.sunsubscribe(this.names.channel(t)), () => this.stale.add(t))),
