@@ -69,10 +69,28 @@ export function openDatabase(path: string): Database.Database {
   ownerOnly(path);
   const db = new Database(path);
   db.pragma('busy_timeout = 5000'); // first, so a concurrent opener waits instead of failing
-  db.pragma('journal_mode = WAL');
+  useWal(db);
   db.pragma('synchronous = NORMAL');
   migrate(db);
   return db;
+}
+
+/**
+ * WAL mode, set once per file. Switching needs the file to itself, and SQLite answers SQLITE_BUSY
+ * at once, without the busy handler, when another process opens the same fresh file at that
+ * moment (two gateways starting together): wait a little and look again, for up to 5 s.
+ */
+function useWal(db: Database.Database): void {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if (!(err as { code?: string }).code?.startsWith('SQLITE_BUSY') || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // startup only: a synchronous pause
+    }
+  }
 }
 
 /**
