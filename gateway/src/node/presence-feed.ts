@@ -254,7 +254,8 @@ export class PresenceFeed {
     }).finally(() => {
       this.resetting = false;
       after?.();
-      if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.batchMs);
+      // The changes held meanwhile wait out a whole window, as any: a reset must not buy a storm an extra frame.
+      if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.windowMs);
     });
   }
 

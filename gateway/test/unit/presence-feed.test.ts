@@ -109,11 +109,26 @@ describe('PresenceFeed frame size', () => {
     await vi.advanceTimersByTimeAsync(500);
     expect(sent).toEqual([]); // held behind the reset
     release({ users: ['user-with-a-longer-id-0'] });
-    await vi.advanceTimersByTimeAsync(20);
+    await vi.advanceTimersByTimeAsync(250); // the held changes wait out a window of their own
     expect(sent.map((f) => f.msg.type)).toEqual(['presence_reset', 'presence']);
     expect(sent[0].msg).toEqual({ type: 'presence_reset', online: ['user-with-a-longer-id-0'], reason: 'churn' });
     expect(sent[1].msg.changes.map((c: { userId: string }) => c.userId)).toEqual([500, 501, 502].map((i) => `user-with-a-longer-id-${i}`));
     expect(Math.max(...sent.map((f) => f.bytes))).toBeLessThanOrEqual(4096);
+  });
+
+  it('keeps a watcher at 1000 / maxBatchMs frames a second when windows become presence_resets', async () => {
+    const { fanout, sent } = texts();
+    // The read takes a few ms, as a Redis round trip does: changes arrive while it runs.
+    const snapshot = () => new Promise<{ users: string[] }>((r) => setTimeout(() => r({ users: ['x'] }), 5));
+    const feed = new PresenceFeed(fanout, { batchMs: 20, maxBatchMs: 250, snapshot, maxFrameBytes: 4096 });
+    for (let ms = 0; ms < 5000; ms++) { // 5 s at 1,000 changes a second: every long window is too big for a frame
+      feed.push(online(`user-with-a-longer-id-${ms}`));
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    await vi.advanceTimersByTimeAsync(300);
+    expect(sent.some((f) => f.msg.type === 'presence_reset')).toBe(true);
+    // 4 a second, plus the shorter windows while the window grows (20, 40, 80, 160 ms).
+    expect(sent.filter((f) => f.topic === topics.presenceAll).length).toBeLessThanOrEqual(5 * 4 + 4);
   });
 
   it('splits the window into frames of bounded size, in order, when the snapshot cannot be read', async () => {
