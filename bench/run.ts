@@ -18,7 +18,7 @@ import { KINDS, notes, scenarioName, table, verdicts, type RunResults } from './
 import { runScale } from './load/scale.js';
 import { benchToken, markOnline, runHttp, searchPaths, seedUsers } from './load/search.js';
 import { runConnectionStorm, runPresenceStorm } from './load/storm.js';
-import { startCluster, type Cluster } from './load/targets.js';
+import { LISTED_FEED, startCluster, type Cluster } from './load/targets.js';
 import { LABELS, type ServerKind } from './load/wire.js';
 
 interface Plan {
@@ -144,15 +144,13 @@ async function repeatedStormPhases(redis: RedisServer, p: Plan, results: RunResu
 }
 
 /**
- * The storms' watchers follow every tracked user through the `*` feed: they need it to list,
- * so these nodes keep a PRESENCE_LIST_MAX above any storm (the feed's batching and churn resets
- * are what is measured; past the default limit the feed sends counts, see the join storm).
+ * The storms' watchers follow every tracked user through the `*` feed, so these nodes keep it
+ * listing (LISTED_FEED): the feed's batching and churn resets are what is measured; past the
+ * default limit the feed sends counts, see the join storm.
  */
-const LISTED = { PRESENCE_LIST_MAX: String(100_000_000) };
-
 async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults): Promise<void> {
   const client = redis.client();
-  const storms = await startCluster('ours', redis, 2, { env: LISTED });
+  const storms = await startCluster('ours', redis, 2, { env: LISTED_FEED });
   try {
     await phase(results, `ours: connection storm, ${p.stormClients} clients`, async () => {
       results.connectionStorms.push({ label: 'event stream on', ...(await runConnectionStorm(storms, client, p.stormClients, AGENTS)) });
@@ -164,7 +162,7 @@ async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults):
     await storms.stop();
   }
   // The same storm without the event stream: what its XADD per connect costs the connect path.
-  const noEvents = await startCluster('ours', redis, 2, { env: { ...LISTED, EVENTS_MAXLEN: '0' } });
+  const noEvents = await startCluster('ours', redis, 2, { env: { ...LISTED_FEED, EVENTS_MAXLEN: '0' } });
   try {
     await phase(results, `ours: connection storm, ${p.stormClients} clients, EVENTS_MAXLEN=0`, async () => {
       results.connectionStorms.push({ label: 'EVENTS_MAXLEN=0', ...(await runConnectionStorm(noEvents, client, p.stormClients, AGENTS)) });
@@ -173,7 +171,7 @@ async function oursOnlyPhases(redis: RedisServer, p: Plan, results: RunResults):
     await noEvents.stop();
   }
   // Without the grace window every reconnect is an offline and an online change: the feed's batching under load.
-  const flapping = await startCluster('ours', redis, 2, { env: { ...LISTED, PRESENCE_GRACE_MS: '0' } });
+  const flapping = await startCluster('ours', redis, 2, { env: { ...LISTED_FEED, PRESENCE_GRACE_MS: '0' } });
   try {
     await phase(results, `ours: presence storm, ${p.presenceUsers} users, PRESENCE_GRACE_MS=0`, async () => {
       results.presenceStorms.push(await runPresenceStorm(flapping, 'PRESENCE_GRACE_MS=0', p.presenceUsers, AGENTS, p.watchersPerNode));

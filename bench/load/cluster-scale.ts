@@ -16,7 +16,7 @@ import { formatScale, type BackendRun, type ScaleResults } from './cluster-repor
 import { nodeClient, startRedisCluster, type BenchRedisCluster } from './redis-cluster.js';
 import type { RedisProc } from './redis-probe.js';
 import { fanoutActions, idleRates, runChurn, runScaleFanout, SCALE_SPEC, type ChannelName, type ScaleSpec } from './scale-loads.js';
-import { startCluster, type Cluster } from './targets.js';
+import { LISTED_FEED, startCluster, type Cluster } from './targets.js';
 
 const WATCHDOG_MS = 6 * 60_000;
 /** The idle window: each Redis process's background CPU (serverCron, a cluster node's bus, the gateways' upkeep). */
@@ -37,9 +37,6 @@ interface Backend {
   stop(): Promise<void>;
 }
 
-/** The churn watchers follow every user through the `*` feed: a limit above any load keeps it listing. */
-const LISTED = { PRESENCE_LIST_MAX: String(100_000_000) };
-
 async function singleBackend(): Promise<Backend> {
   const redis = await startRedis();
   return {
@@ -47,7 +44,7 @@ async function singleBackend(): Promise<Backend> {
     procs: [{ label: `redis :${redis.port}`, client: redis.client() }],
     sharded: false,
     bare: { port: redis.port },
-    gateways: () => startCluster('ours', redis, 2, { prefix: 'gw:', env: LISTED }),
+    gateways: () => startCluster('ours', redis, 2, { prefix: 'gw:', env: LISTED_FEED }),
     channel: (action) => `gw:action:${action}`,
     stop: () => redis.stop(),
   };
@@ -70,7 +67,7 @@ function clusterStandIn(cluster: BenchRedisCluster): RedisServer {
 
 async function clusterBackend(): Promise<Backend> {
   const cluster = await startRedisCluster();
-  const env = { ...LISTED, REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, PRESENCE_PARTITIONS: '12' };
+  const env = { ...LISTED_FEED, REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, PRESENCE_PARTITIONS: '12' };
   return {
     label: 'Redis Cluster, 3 primaries',
     procs: cluster.clients.map((client, i) => ({ label: `primary ${i + 1} :${cluster.ports[i]}`, client })),

@@ -11,7 +11,7 @@
 import { AgentPool } from './agents.js';
 import { cpuMicros, type RedisServer } from './procs.js';
 import { wallMs } from './stats.js';
-import { BENCH_SECRET, startCluster } from './targets.js';
+import { BENCH_SECRET, LISTED_FEED, startCluster } from './targets.js';
 
 export type JoinStormVariant = 'ours' | 'ours-watch-none' | 'ours-listed' | 'uws';
 
@@ -30,7 +30,7 @@ export interface JoinStormResult {
 
 export async function runJoinStorm(redis: RedisServer, variant: JoinStormVariant, n: number, agents: number): Promise<JoinStormResult> {
   const kind = variant === 'uws' ? 'uws' : 'ours';
-  const env = variant === 'ours-listed' ? { PRESENCE_LIST_MAX: String(100_000_000) } : undefined;
+  const env = variant === 'ours-listed' ? LISTED_FEED : undefined;
   const cluster = await startCluster(kind, redis, 2, { nofile: n + 2000, env });
   const pool = AgentPool.start(agents);
   try {

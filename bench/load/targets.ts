@@ -8,6 +8,12 @@ import { join } from 'node:path';
 import { DIST, spawnServer, type RedisServer, type ServerProcess } from './procs.js';
 import type { ServerKind } from './wire.js';
 
+/**
+ * Gateway settings for loads whose watchers follow every user through the `*` feed: a
+ * PRESENCE_LIST_MAX above any load keeps the feed listing (past the default it sends counts).
+ */
+export const LISTED_FEED = { PRESENCE_LIST_MAX: String(100_000_000) };
+
 /** HS256 secret our gateway verifies the agents' tokens with (>= 32 bytes). */
 export const BENCH_SECRET = 'bench-secret-not-for-production-0123456789abcdef';
 
