@@ -60,7 +60,11 @@ export class KeyedLimiter {
 
   /** Drop full buckets among the oldest SWEEP_EVERY keys (Map order); the rest go to the back, so the next sweep looks further. */
   private sweep(now: number): void {
-    const oldest = [...take(this.buckets, SWEEP_EVERY)];
+    const oldest: Array<[string, Bucket]> = [];
+    for (const entry of this.buckets) {
+      if (oldest.length === SWEEP_EVERY) break;
+      oldest.push(entry);
+    }
     for (const [key, b] of oldest) {
       this.buckets.delete(key);
       if (tokensAt(b, this.ratePerSec, this.burst, now) < this.burst) this.buckets.set(key, b);
@@ -70,13 +74,5 @@ export class KeyedLimiter {
   /** Keys held (for tests). */
   get size(): number {
     return this.buckets.size;
-  }
-}
-
-function* take<K, V>(map: Map<K, V>, n: number): Generator<[K, V]> {
-  if (n <= 0) return;
-  for (const entry of map) {
-    yield entry;
-    if (--n <= 0) return;
   }
 }
