@@ -76,6 +76,9 @@ export function countFrame(onlineCount: number, listed: boolean): string {
   return JSON.stringify(msg);
 }
 
+/** Ids per `isOnline` read when refreshing list watchers (a watch list holds at most 1000). */
+const IS_ONLINE_BATCH = 1000;
+
 /**
  * After the store came back from an outage (changes made during it, a user who left, were
  * never published): every local socket watching '*' gets a fresh snapshot of the online set
@@ -93,13 +96,16 @@ export async function sendPresenceReset(
       for (const c of open) if (c.watching === '*') sendTo(c, text);
       log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
     }
-    // One read per list watcher, in turn: an outage's aftermath, not a hot path.
-    for (const c of open) {
-      if (c.watching === '*' || c.watching.size === 0) continue;
-      const ids = [...c.watching];
-      const flags = await store.isOnline(ids);
-      sendTo(c, resetFrame({ users: ids.filter((_, i) => flags[i]) }, 'outage'));
+    // Every watched id read once (watchers share the users they watch), 1000 at a time.
+    const lists = open.filter((c): c is Connection & { watching: ReadonlySet<string> } => c.watching !== '*' && c.watching.size > 0);
+    const ids = [...new Set(lists.flatMap((c) => [...c.watching]))];
+    const online = new Set<string>();
+    for (let i = 0; i < ids.length; i += IS_ONLINE_BATCH) {
+      const part = ids.slice(i, i + IS_ONLINE_BATCH);
+      const flags = await store.isOnline(part);
+      part.forEach((id, j) => flags[j] && online.add(id));
     }
+    for (const c of lists) sendTo(c, resetFrame({ users: [...c.watching].filter((id) => online.has(id)) }, 'outage'));
   } catch (err) {
     log.warn({ err }, 'presence reset snapshot failed');
   }
