@@ -27,7 +27,8 @@ export interface MembersCommand { type: 'members'; action: string; cursor?: stri
  */
 export interface JoinResult {
   action: string;
-  joined: true;
+  /** False only when a `leave` (or the server's unsubscribe) overtook this join. */
+  joined: boolean;
   offset?: string;
   epoch?: string;
   /** `since` joins: false when the messages after `since` are no longer all kept (or the epoch changed). */
@@ -143,6 +144,31 @@ export type ServerMessage =
 export interface SearchUser extends UserInfo { online: boolean }
 export interface SearchResult { users: SearchUser[] }
 export interface OnlinePage { users: string[]; cursor?: string }
+/** The `result` of a `leave` ack. */
+export interface LeaveResult { action: string; joined: false }
+/** The `result` of a `publish` ack: the gateway's stamp, and the stream offset on actions with history. */
+export interface PublishResult { ts: number; offset?: string }
+/** The `result` of a `users` ack: the profiles of the ids the directory knows. */
+export interface UsersResult { users: UserInfo[] }
+/** The `result` of a `refresh` ack: when the connection's token now expires (ms since the epoch). */
+export interface RefreshResult { expiresAt: number }
+
+/**
+ * The `result` of each command's ack, by command type (`ping` is answered by a `pong` frame,
+ * never an ack). The gateway's `ack` and the client's `request` are typed by this table.
+ */
+export interface CommandResults {
+  join: JoinResult;
+  leave: LeaveResult;
+  publish: PublishResult;
+  ping: never;
+  search: SearchResult;
+  watch: WatchResult;
+  online: OnlinePage;
+  users: UsersResult;
+  refresh: RefreshResult;
+  members: MembersResult;
+}
 
 /**
  * The one table of error codes sent in `error` frames and in HTTP error bodies.

@@ -15,7 +15,7 @@
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { compareOffsets } from '../../gateway/src/envelope.js';
+import { compareOffsets } from '../../shared/offsets.js';
 import { sleep, until, type RedisServer } from './procs.js';
 import { Histogram } from './stats.js';
 import { BENCH_SECRET, startCluster } from './targets.js';

@@ -40,6 +40,7 @@ import type { EventLog } from './events/types.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { ClusterControl } from './node/control.js';
 import { createSteering } from './session/steer.js';
+import type { ConnectionRecord } from './session/record.js';
 
 export interface GatewayParts {
   config: Readonly<Config>;
@@ -109,7 +110,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     broker, fanout, log: child('history'), onFanOut: fanOutCounter(metrics, 'history'), onLost: (n) => metrics.historyGapsLost.inc(n),
   });
   const rooms = new RoomFeed(presence, fanout, config.presence.batchMs);
-  const hub = new Hub(broker, fanout, feeds, rooms, child('hub'), fanOutCounter(metrics, 'remote'));
+  const hub = new Hub<ConnectionRecord>(broker, fanout, feeds, rooms, child('hub'), fanOutCounter(metrics, 'remote'));
   const writes = { pending: 0 };
   const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, child('presence'), metrics, Math.random, () => writes.pending);
   const markDirty = () => upkeep.markDirty();
@@ -134,10 +135,10 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const admission = createAdmission({ config, authenticate, presence, listed: () => feed.listed, hub, log: child('admission'), markDirty });
   const lifecycle = createLifecycle({ config, admission, session, hub, feed, presence, metrics, log, markDirty });
   const readiness = () => [...(lifecycle.draining() ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
-  const control = new ClusterControl({ hub, broker, presence, nodeId: config.nodeId, log: child('control') });
-  await control.start(createSteering({ hub, revocations, presence, log: child('steer'), markDirty, writes }));
+  const control = new ClusterControl({ hub, presence, nodeId: config.nodeId, log: child('control') });
+  await control.start(createSteering({ hub, revocations, presence, feed, log: child('steer'), markDirty, writes }));
   const routes = await buildRoutes({
-    config, authenticate, users, presence, broker, hub, fanout, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
+    config, authenticate, users, presence, broker, hub, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
     control, revocations,
   });
   const background = [

@@ -3,6 +3,7 @@
  * Every default lives in the schema (config-env.ts). An invalid value is a ConfigError naming the variable;
  * main.ts prints it and exits 1 before anything listens.
  */
+import { ConfigError } from './errors.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,9 +12,6 @@ import { parseHistoryRules, type HistoryRule } from './history/policy.js';
 import { partitionPrefixes } from './presence/partitions.js';
 import { env, type Env } from './config-env.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 export type RawEnv = Record<string, string | undefined>;
 

@@ -1,60 +1,67 @@
 /**
  * One client connection as the gateway sees it, independent of the socket library.
- * The transport attaches a LocalSocket at open; after `closed` is set nothing may be
- * sent on it (uWebSockets.js throws on a closed socket).
+ *
+ * Ownership: session/ is the only writer (its `ConnectionRecord`, session/record.ts); every
+ * other module sees this read-only view and asks. Whether the connection is closed is the
+ * transport's to say (`isOpen`): the socket is attached at open, and once the transport saw it
+ * close nothing is sent on it.
  */
-import type { RequestId } from '../../shared/protocol.js';
-import type { ChannelMatcher } from './channels/claims.js';
+import { errorFrame } from '../../shared/frames.js';
+import type { ErrorCode, RequestId } from '../../shared/protocol.js';
 import type { LocalFanout, LocalSocket } from './transport/socket.js';
 
 export type { LocalFanout, LocalSocket };
+
+/** A token's `channels` claim, compiled (channels/claims.ts builds it). */
+export interface ChannelMatcher {
+  matches(action: string): boolean;
+}
 
 export interface Connection {
   readonly id: string;
   readonly userId: string;
   readonly username: string;
   /** Changes when the user edits their profile (stamped on later messages). */
-  displayName: string;
-  /** The user's picture when the connection was admitted (for the welcome); absent without one. */
-  avatarUrl?: string;
+  readonly displayName: string;
+  /** The user's picture as last known (for the welcome); absent without one. */
+  readonly avatarUrl?: string;
   /** Token expiry, seconds since the epoch. */
-  exp: number;
+  readonly exp: number;
   /** The token's `channels` claim, compiled (only when the token has one). */
-  channels?: ChannelMatcher;
+  readonly channels?: ChannelMatcher;
   readonly ip: string;
-  /** The actions joined: NO_ACTIONS until the first join (`ownActions` gives the connection its own Set). */
-  actions: Set<string>;
+  /** The actions joined (NO_ACTIONS until the first join). */
+  readonly actions: ReadonlySet<string>;
   /** Joins being checked or made: they count against MAX_ACTIONS_PER_CONNECTION already. */
-  joining: number;
+  readonly joining: number;
   /** '*' for every presence change, or the set of watched user ids (never mutated: replaced). */
-  watching: '*' | ReadonlySet<string>;
-  socket?: LocalSocket;
-  closed: boolean;
+  readonly watching: '*' | ReadonlySet<string>;
+  /** Attached at open; absent while the connection is only admitted. */
+  readonly socket?: LocalSocket;
   /** Set once the token-expiry warning was sent for the current `exp`. */
-  warned: boolean;
+  readonly warned: boolean;
   /** Frame rate limit, a token bucket kept inline (one object fewer per connection): tokens left, last refill (ms). */
-  tokens: number;
-  at: number;
+  readonly tokens: number;
+  readonly at: number;
   /** Rate-limited frames so far (forgiven once the bucket refilled completely). */
-  strikes: number;
+  readonly strikes: number;
   /** Consecutive sweeps that found the socket's send buffer near the backpressure cap. */
-  stalls: number;
+  readonly stalls: number;
 }
 
 /** Refuses `add`: shared, so it must stay empty. */
 class SharedEmptySet extends Set<string> {
   override add(): this {
-    throw new Error('NO_ACTIONS is shared by every connection that joined nothing: use ownActions(conn)');
+    throw new Error('NO_ACTIONS is shared by every connection that joined nothing: give the connection its own Set');
   }
 }
 
 /** The actions of every connection that joined nothing (an empty Set each would cost ~130 bytes per connection). */
 export const NO_ACTIONS: Set<string> = new SharedEmptySet();
 
-/** `conn`'s own Set of actions, allocated at its first join. */
-export function ownActions(conn: Connection): Set<string> {
-  if (conn.actions === NO_ACTIONS) conn.actions = new Set();
-  return conn.actions;
+/** Whether `conn` has an open socket: false while only admitted, and from the transport's close event on. */
+export function isOpen(conn: Connection): boolean {
+  return conn.socket?.isOpen() === true;
 }
 
 /** Local topic names: one per action, one per room (room presence), one for all presence, one per watched user, one for counts. */
@@ -67,10 +74,11 @@ export const topics = {
   presenceCount: 'p:#',
 };
 
+/** Send a frame (encoded by shared/frames.ts) when the socket is open; false when it was not sent or went past backpressure. */
 export function sendTo(conn: Connection, text: string): boolean {
-  return !conn.closed && !!conn.socket && conn.socket.send(text);
+  return conn.socket?.isOpen() === true && conn.socket.send(text);
 }
 
-export function replyError(conn: Connection, id: RequestId | undefined, code: string, message: string): void {
-  sendTo(conn, JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message }));
+export function replyError(conn: Connection, id: RequestId | undefined, code: ErrorCode, message: string): void {
+  sendTo(conn, errorFrame(code, message, id));
 }

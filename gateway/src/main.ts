@@ -6,7 +6,8 @@
 import { startGateway } from './app.js';
 import { createMemoryStores, createRedisStores, type Stores } from './stores.js';
 import { readOrCreateDevSecret } from './auth/dev-secret.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError } from './errors.js';
+import { loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { staticFiles } from './transport/static.js';
 import { loadNativeUws } from './transport/uws.js';

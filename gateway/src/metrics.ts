@@ -3,7 +3,7 @@
  * in one test process never share counters. Served at GET /metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { stampedTs } from './envelope.js';
+import { stampedTs } from '../../shared/frames.js';
 
 export function createMetrics(nodeId: string) {
   const registry = new Registry();

@@ -19,7 +19,10 @@
  *   while disconnected is lost (delivery is at-most-once).
  * A first join (not a re-join) is plain, or `history: N` when asked for.
  */
+import { compareOffsets } from '../../shared/offsets.js';
 import type { JoinCommand } from '../../shared/protocol.js';
+
+export { compareOffsets };
 
 export interface JoinOptions {
   /** Deliver the last N messages first (actions with history only): on the first join, and on a re-join without a position. */
@@ -31,14 +34,6 @@ export interface StreamPosition { offset: string; epoch?: string }
 
 /** `reload`: the next join asks for `history` again (a re-join could not recover), whatever the position. */
 interface Membership { history?: number; position?: StreamPosition; reload?: boolean }
-
-/** Compares two stream offsets `<ms>-<seq>` (decimal, no leading zeros) exactly, as numbers. */
-export function compareOffsets(a: string, b: string): number {
-  const [am = '', as = ''] = a.split('-');
-  const [bm = '', bs = ''] = b.split('-');
-  const num = (x: string, y: string) => (x.length !== y.length ? x.length - y.length : x < y ? -1 : x > y ? 1 : 0);
-  return num(am, bm) || num(as, bs);
-}
 
 export class Memberships {
   private readonly joined = new Map<string, Membership>();

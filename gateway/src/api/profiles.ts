@@ -6,20 +6,16 @@
  *   only users in the directory have a profile to edit.
  * - `GET /api/users/:id/avatar` needs no token (an <img> cannot send one); its URL carries the
  *   picture's version, so the answer is cacheable for a year and revalidates by ETag.
- * - A change goes to every socket that sees that user (presence feed '*' or watching them),
- *   on every node, as `{"type":"profile","user":{…}}`; live connections of that user stamp
- *   the new display name on their next messages.
+ * - A change goes out as a `profile` control command (node/control.ts `tell`): on every node,
+ *   session/ gives the user's connections the new name (stamped on their next messages) and
+ *   every socket that sees that user (presence feed '*' or watching them) gets a `profile` frame.
  */
 import { fail, sessionOf } from './request.js';
 import type { Authenticate } from '../auth/sessions.js';
-import type { Broker } from '../broker/types.js';
-import { topics, type LocalFanout } from '../connection.js';
-import type { Hub } from '../node/hub.js';
+import type { ClusterControl } from '../node/control.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest, Routes } from '../transport/server.js';
 import { DirectoryError, profileOf, type User, type UserDirectory } from '../users/types.js';
-
-const TOPIC = '$profile';
 
 const IMAGE_TYPES: Record<string, (b: Buffer) => boolean> = {
   'image/png': (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
@@ -28,26 +24,10 @@ const IMAGE_TYPES: Record<string, (b: Buffer) => boolean> = {
   'image/webp': (b) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
 };
 
-export interface ProfileDeps { users: UserDirectory; hub: Hub; fanout: LocalFanout; broker: Broker; authenticate: Authenticate; avatarMaxBytes: number }
+export interface ProfileDeps { users: UserDirectory; control: Pick<ClusterControl, 'tell'>; authenticate: Authenticate; avatarMaxBytes: number }
 
-export async function createProfiles(d: ProfileDeps): Promise<Pick<Routes, 'get' | 'put' | 'patch'>> {
-  const deliver = (frame: string) => {
-    const user = (JSON.parse(frame) as { user: { id: string; displayName: string; avatarUrl?: string } }).user;
-    for (const c of d.hub.all()) {
-      if (c.userId !== user.id) continue;
-      c.displayName = user.displayName;
-      c.avatarUrl = user.avatarUrl;
-    }
-    d.fanout.publish(topics.presenceAll, frame);
-    d.fanout.publish(topics.presenceOf(user.id), frame);
-  };
-  await d.hub.onSystem(TOPIC, deliver);
-
-  const announce = (user: User) => {
-    const frame = JSON.stringify({ type: 'profile', user: profileOf(user) });
-    deliver(frame);
-    d.broker.publish(TOPIC, frame).catch(() => {}); // other nodes catch up at their clients' next welcome
-  };
+export function createProfiles(d: ProfileDeps): Pick<Routes, 'get' | 'put' | 'patch'> {
+  const announce = (user: User) => d.control.tell({ op: 'profile', user: profileOf(user) });
 
   async function who(req: RouteRequest): Promise<User | ApiReply> {
     const caller = await sessionOf(d.authenticate, req);
@@ -67,7 +47,7 @@ export async function createProfiles(d: ProfileDeps): Promise<Pick<Routes, 'get'
     if (typeof displayName !== 'string') return fail(400, 'bad_request', 'displayName must be a string');
     try {
       const user = d.users.setDisplayName(me.id, displayName);
-      announce(user);
+      await announce(user);
       return { status: 200, body: { user: profileOf(user) } };
     } catch (err) {
       if (err instanceof DirectoryError) return fail(400, 'bad_request', err.message);
@@ -88,7 +68,7 @@ export async function createProfiles(d: ProfileDeps): Promise<Pick<Routes, 'get'
     }
     if (!IMAGE_TYPES[type](bytes)) return fail(400, 'bad_request', `the body is not a ${type} image`);
     const user = d.users.setAvatar(me.id, type, bytes);
-    announce(user);
+    await announce(user);
     return { status: 200, body: { user: profileOf(user) } };
   }, { maxBody: d.avatarMaxBytes });
 

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, type ErrorCode } from '../../../shared/protocol.js';
 import type { Authenticate, Session } from '../auth/sessions.js';
-import { AuthError } from '../auth/tokens.js';
+import { AuthError } from '../errors.js';
 import type { ApiReply } from '../transport/http.js';
 import type { RouteRequest } from '../transport/server.js';
 

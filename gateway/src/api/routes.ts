@@ -10,7 +10,6 @@
 import type { Authenticate } from '../auth/sessions.js';
 import type { Broker } from '../broker/types.js';
 import type { Config } from '../config.js';
-import type { LocalFanout } from '../connection.js';
 import type { SharedLimits } from '../limits/shared.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -33,16 +32,15 @@ export interface RouteDeps {
   authenticate: Authenticate;
   users: UserDirectory;
   presence: PresenceStore;
-  broker: Broker;
-  hub: Hub;
-  fanout: LocalFanout;
+  hub: Pick<Hub, 'size' | 'users'>;
+  broker: Pick<Broker, 'isReady'>;
   publish: Publish;
   limits: SharedLimits;
   metrics: Metrics;
   log: Logger;
   readiness: () => string[];
   draining: () => boolean;
-  control: Pick<ClusterControl, 'run'>;
+  control: Pick<ClusterControl, 'run' | 'tell'>;
   revocations: Pick<Revocations, 'revoke'>;
 }
 
@@ -69,9 +67,7 @@ export async function buildRoutes(d: RouteDeps): Promise<Omit<Routes, 'files'>> 
     auth: config.auth, loginTtlS: config.loginTtlS, authenticate: d.authenticate, users: d.users, limits: d.limits,
     log: d.log.child({ component: 'signin' }),
   });
-  const profiles = await createProfiles({
-    users: d.users, hub: d.hub, fanout: d.fanout, broker: d.broker, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes,
-  });
+  const profiles = createProfiles({ users: d.users, control: d.control, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes });
   const server = createClusterApi({ apiKeys: config.apiKeys, presence: d.presence, control: d.control, revocations: d.revocations });
   return {
     get: { ...account.get, ...profiles.get, ...server.get, '/metrics': metricsRoute(d) },

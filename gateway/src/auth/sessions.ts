@@ -14,7 +14,8 @@
  */
 import type { Config } from '../config.js';
 import { cleanDisplayName, type User, type UserDirectory } from '../users/types.js';
-import { AuthError, type Identity, type Verifier } from './tokens.js';
+import { AuthError } from '../errors.js';
+import { type Identity, type Verifier } from './tokens.js';
 
 export interface Session {
   userId: string;

@@ -8,6 +8,7 @@
  * A verified token yields an Identity; every failure is an AuthError with a reason that is
  * safe to log. Token text is never logged or put in an error message.
  */
+import { AuthError } from '../errors.js';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { withDeadline } from '../deadline.js';
@@ -39,12 +40,6 @@ function channelsClaim(value: unknown): string[] | undefined {
   return value as string[];
 }
 
-export class AuthError extends Error {
-  constructor(readonly reason: 'missing' | 'expired' | 'invalid' | 'revoked' | 'timeout' | 'unavailable') {
-    super(`token ${reason}`);
-    this.name = 'AuthError';
-  }
-}
 
 export type Verifier = (token: string) => Promise<Identity>;
 

@@ -11,7 +11,7 @@
  * - `bus.flush()` loses every stream, as a Redis restarted without persistence (new epochs).
  */
 import { randomBytes } from 'node:crypto';
-import { compareOffsets, ORIGIN } from '../envelope.js';
+import { compareOffsets, ORIGIN } from '../../../shared/offsets.js';
 import type { Logger } from '../log.js';
 import type { Broker, Delivery, HistoryPolicy, HistoryQuery, HistoryRead, StreamPosition } from './types.js';
 

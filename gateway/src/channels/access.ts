@@ -10,12 +10,18 @@
  * at once per node, so a hanging endpoint costs its callers a timeout, never the node.
  */
 import type { ErrorCode } from '../../../shared/protocol.js';
-import { AuthError, type GrantVerifier } from '../auth/tokens.js';
+import { AuthError } from '../errors.js';
 import type { Connection } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { ChannelRules, ProxyRule } from './policy.js';
 
 export type Check = { ok: true } | { ok: false; code: Extract<ErrorCode, 'forbidden' | 'unavailable'>; message: string };
+
+/**
+ * Checks a subscription token (auth/tokens.ts createGrantVerifier): the user and the one action it
+ * grants. Rejects with AuthError (its reason tells a bad token from a key server that is down).
+ */
+export type GrantVerifier = (token: string) => Promise<{ userId: string; channel: string }>;
 
 export interface AccessDeps {
   verifyGrant: GrantVerifier;

@@ -4,9 +4,9 @@
  * and a short scan of prefixes, not a pass over every pattern (measured: bench/load/channels.ts).
  */
 
-export interface ChannelMatcher {
-  matches(action: string): boolean;
-}
+import type { ChannelMatcher } from '../connection.js';
+
+export type { ChannelMatcher };
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 

@@ -4,7 +4,8 @@
  * the usage when the command line was wrong, and exit code 1.
  */
 import { readOrCreateDevSecret } from '../auth/dev-secret.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { loadConfig, type Config } from '../config.js';
 import { DirectoryError } from '../users/types.js';
 import { UsageError } from './parse.js';
 

@@ -3,7 +3,7 @@
  * same contract as the Redis group (types.ts). Always the leader: there is one node.
  */
 import type { MemoryPresenceBackend } from '../presence/memory-backend.js';
-import { compareOffsets } from '../envelope.js';
+import { compareOffsets } from '../../../shared/offsets.js';
 import type { EventBatch, EventLog } from './types.js';
 import type { ClusterEvent } from '../presence/types.js';
 

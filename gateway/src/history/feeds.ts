@@ -20,8 +20,9 @@
  * The recent buffer holds frames this node fanned out, offsets from the broker's position
  * (never from user data), bounded per action and per node; a miss costs one more read.
  */
-import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
-import { compareOffsets, withOffset } from '../envelope.js';
+import { isOpen, sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
+import { withOffset } from '../../../shared/frames.js';
+import { compareOffsets } from '../../../shared/offsets.js';
 import type { Broker, Delivery, HistoryPolicy, HistoryRead, StreamPosition } from '../broker/types.js';
 import type { Logger } from '../log.js';
 import { RecentFrames } from './recent.js';
@@ -216,7 +217,7 @@ export class HistoryFeeds {
       messages.push(...read.messages.map((m) => withOffset(m.payload, m.offset)));
       upTo = read.top.offset;
     }
-    if (conn.closed || !conn.actions.has(action)) return { position: { offset: upTo, epoch: read.top.epoch }, delivered: 0 };
+    if (!isOpen(conn) || !conn.actions.has(action)) return { position: { offset: upTo, epoch: read.top.epoch }, delivered: 0 };
     feed.epoch ??= read.top.epoch;
     for (const frame of messages) sendTo(conn, frame);
     const live = feed.head !== undefined && feed.epoch === read.top.epoch;
@@ -261,5 +262,5 @@ function lowest(offsets: Iterable<string>): string | undefined {
 }
 
 function attach(conn: Connection, action: string): void {
-  if (!conn.closed && conn.actions.has(action)) conn.socket?.subscribe(topics.action(action));
+  if (isOpen(conn) && conn.actions.has(action)) conn.socket?.subscribe(topics.action(action));
 }

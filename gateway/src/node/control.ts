@@ -1,29 +1,21 @@
 /**
- * Commands for every node of the cluster (the server API's disconnect and unsubscribe), over
- * two system topics of the broker (`$`-names no action can take):
+ * Commands for every node of the cluster (the server API's disconnect and unsubscribe, profile
+ * changes), over two node-to-node topics (cluster-messages.ts):
  * - `run` executes the command on this node, publishes it to the others and waits until every
  *   other registered node (presence leases) answered with what it did, at most `timeoutMs`;
  *   the result names the nodes that did not answer.
+ * - `tell` executes the command on this node and publishes it to the others, waiting for nobody
+ *   (profile changes: a node that misses one shows the new profile at its clients' next welcome).
  * - Delivery is pub/sub's: at most once per node. A node whose subscriber was reconnecting
  *   misses the command and does not answer; the caller sees it in `missing` and may retry
  *   (both commands are idempotent).
  */
-import type { Broker } from '../broker/types.js';
 import type { Logger } from '../log.js';
 import type { PresenceStore } from '../presence/types.js';
+import type { ControlCommand, SystemMessage } from './cluster-messages.js';
 import type { Hub } from './hub.js';
 
-export interface DisconnectCommand {
-  op: 'disconnect';
-  userId: string;
-  connectionId?: string;
-  code: number;
-  reason: string;
-  /** The user's tokens issued at or before this second are revoked (every node notes it). */
-  revokedAt?: number;
-}
-export interface UnsubscribeCommand { op: 'unsubscribe'; userId: string; action: string; reason: string }
-export type ControlCommand = DisconnectCommand | UnsubscribeCommand;
+export type { ControlCommand, DisconnectCommand, ProfileCommand, UnsubscribeCommand } from './cluster-messages.js';
 
 /** What the command did across the cluster. */
 export interface ControlResult {
@@ -38,9 +30,6 @@ export interface ControlResult {
 /** Runs a command on this node's connections; returns how many it affected. */
 export type ControlHandler = (cmd: ControlCommand) => Promise<number>;
 
-const REQUEST = '$control';
-const REPLY = '$control-reply';
-
 interface Waiting { replies: Map<string, number>; expected: Set<string>; done: () => void }
 
 export class ClusterControl {
@@ -49,13 +38,13 @@ export class ClusterControl {
   private counter = 0;
 
   constructor(
-    private readonly d: { hub: Hub; broker: Broker; presence: Pick<PresenceStore, 'nodes'>; nodeId: string; log: Logger; timeoutMs?: number },
+    private readonly d: { hub: Pick<Hub, 'onSystem' | 'toNodes'>; presence: Pick<PresenceStore, 'nodes'>; nodeId: string; log: Logger; timeoutMs?: number },
   ) {}
 
   async start(handler: ControlHandler): Promise<void> {
     this.handler = handler;
-    await this.d.hub.onSystem(REQUEST, (payload) => void this.onRequest(payload));
-    await this.d.hub.onSystem(REPLY, (payload) => this.onReply(payload));
+    await this.d.hub.onSystem('$control', (msg) => void this.onRequest(msg));
+    await this.d.hub.onSystem('$control-reply', (msg) => this.onReply(msg));
   }
 
   async run(cmd: ControlCommand): Promise<ControlResult> {
@@ -65,7 +54,7 @@ export class ClusterControl {
     const answered = new Promise<void>((resolve) => (wait.done = resolve));
     this.waiting.set(id, wait);
     try {
-      await this.d.broker.publish(REQUEST, JSON.stringify({ id, cmd }));
+      await this.d.hub.toNodes('$control', { id, cmd });
       const mine = await this.handler(cmd);
       if (wait.expected.size > 0) {
         let timer: NodeJS.Timeout | undefined;
@@ -79,34 +68,28 @@ export class ClusterControl {
     }
   }
 
-  private async onRequest(payload: string): Promise<void> {
-    let id: string;
-    let cmd: ControlCommand;
-    try {
-      ({ id, cmd } = JSON.parse(payload) as { id: string; cmd: ControlCommand });
-    } catch {
-      return this.d.log.warn('dropped a malformed control command');
-    }
+  /** Run `cmd` here and on every other node, waiting for no answer; a bus failure is logged. */
+  async tell(cmd: ControlCommand): Promise<void> {
+    this.d.hub.toNodes('$control', { cmd }).catch((err) => this.d.log.warn({ err, op: cmd.op }, 'control command not sent to the other nodes'));
+    await this.handler(cmd);
+  }
+
+  private async onRequest({ id, cmd }: SystemMessage<'$control'>): Promise<void> {
     let affected = 0;
     try {
       affected = await this.handler(cmd);
     } catch (err) {
       this.d.log.warn({ err, op: cmd.op }, 'control command failed on this node');
     }
-    this.d.broker.publish(REPLY, JSON.stringify({ id, node: this.d.nodeId, affected }))
+    if (id === undefined) return;
+    this.d.hub.toNodes('$control-reply', { id, node: this.d.nodeId, affected })
       .catch((err) => this.d.log.warn({ err }, 'control reply not sent'));
   }
 
-  private onReply(payload: string): void {
-    let reply: { id: string; node: string; affected: number };
-    try {
-      reply = JSON.parse(payload) as typeof reply;
-    } catch {
-      return;
-    }
+  private onReply(reply: SystemMessage<'$control-reply'>): void {
     const wait = this.waiting.get(reply.id);
     if (!wait) return;
-    wait.replies.set(reply.node, Number(reply.affected) || 0);
+    wait.replies.set(reply.node, reply.affected);
     wait.expected.delete(reply.node);
     if (wait.expected.size === 0) wait.done();
   }

@@ -8,15 +8,21 @@
  * Reserved topics (names starting with `$`, which actions cannot use) carry node-level
  * messages such as profile changes; their handler runs instead of a fan-out.
  */
-import { ownActions, topics, type Connection, type LocalFanout } from '../connection.js';
+import { isOpen, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Broker, Delivery } from '../broker/types.js';
 import type { HistoryFeeds } from '../history/feeds.js';
 import type { Logger } from '../log.js';
 import type { NodeAccount } from '../presence/types.js';
 import type { RoomFeed } from './rooms.js';
+import { decodeSystem, encodeSystem, type SystemMessage, type SystemTopic } from './cluster-messages.js';
 
-export class Hub {
-  private readonly conns = new Map<string, Connection>();
+/**
+ * Generic over the connection records it holds (session/'s ConnectionRecord in the gateway): the
+ * hub reads a connection's actions but never changes them; session/ records a membership
+ * before `join` and removes it before `leave`.
+ */
+export class Hub<C extends Connection = Connection> {
+  private readonly conns = new Map<string, C>();
   /** action -> number of local connections that joined it. */
   private readonly members = new Map<string, number>();
   /** action -> the broker subscription every local member of it waits for. */
@@ -41,10 +47,22 @@ export class Hub {
     broker.onResumed(() => this.feeds.resume());
   }
 
-  /** Handle a reserved topic on this node; the broker is subscribed to it for the node's lifetime. */
-  async onSystem(topic: string, handler: (payload: string) => void): Promise<void> {
-    this.system.set(topic, handler);
+  /**
+   * Handle a node-to-node topic (cluster-messages.ts) on this node; the broker is subscribed to
+   * it for the node's lifetime. A message that does not decode is logged and dropped.
+   */
+  async onSystem<T extends SystemTopic>(topic: T, handler: (msg: SystemMessage<T>) => void): Promise<void> {
+    this.system.set(topic, (payload) => {
+      const msg = decodeSystem(topic, payload);
+      if (msg) handler(msg);
+      else this.log.warn({ topic }, 'dropped a node-to-node message that does not decode');
+    });
     await this.broker.subscribe(topic);
+  }
+
+  /** Send a node-to-node message to every other node (at most once each; rejects while the bus is unreachable). */
+  async toNodes<T extends SystemTopic>(topic: T, msg: SystemMessage<T>): Promise<void> {
+    await this.broker.publish(topic, encodeSystem(topic, msg));
   }
 
   private deliver(d: Delivery): void {
@@ -57,7 +75,7 @@ export class Hub {
   }
 
   /** Count `conn` in this node's account (from admission on, before its socket exists). */
-  add(conn: Connection): void {
+  add(conn: C): void {
     this.conns.set(conn.id, conn);
     this.open += 1;
   }
@@ -89,7 +107,7 @@ export class Hub {
   }
 
   /** Every counted connection, lingering ones (closed, within the grace window) included. */
-  all(): IterableIterator<Connection> {
+  all(): IterableIterator<C> {
     return this.conns.values();
   }
 
@@ -99,13 +117,13 @@ export class Hub {
   }
 
   /**
-   * Make `conn` a member of `action`. Resolves once this node is subscribed on the broker (and,
-   * with `room`, watches the room's events), so every message published anywhere after that
-   * reaches the node; `attach` then starts live delivery to the socket (history actions attach
-   * through the feeds instead). Rejects, with `conn` no member, when the subscription failed.
+   * `conn` became a member of `action` (session/ recorded it in `conn.actions` first). Resolves
+   * once this node is subscribed on the broker (and, with `room`, watches the room's events), so
+   * every message published anywhere after that reaches the node; `attach` then starts live
+   * delivery to the socket (history actions attach through the feeds instead). Rejects when the
+   * subscription failed: the caller removes the membership and calls `left`.
    */
   async join(conn: Connection, action: string, opts: { attach: boolean; room: boolean }): Promise<void> {
-    ownActions(conn).add(action);
     this.members.set(action, (this.members.get(action) ?? 0) + 1);
     let subscribed = this.subscriptions.get(action);
     if (!subscribed) {
@@ -119,23 +137,24 @@ export class Hub {
       await subscribed;
     } catch (err) {
       if (this.subscriptions.get(action) === subscribed) this.subscriptions.delete(action);
-      // A closed connection's memberships were already dropped by `release`.
-      if (conn.actions.delete(action) && !this.released.has(conn.id)) await this.dropMember(action);
       throw err;
     }
-    if (conn.closed) return;
+    if (!isOpen(conn) || !conn.actions.has(action)) return;
     if (opts.attach) conn.socket?.subscribe(topics.action(action));
     if (this.rooms.has(action)) conn.socket?.subscribe(topics.room(action));
   }
 
-  async leave(conn: Connection, action: string): Promise<void> {
-    if (!conn.actions.delete(action)) return;
-    if (!conn.closed) {
+  /**
+   * `conn` is no member of `action` any more (session/ removed it from `conn.actions`): stop its
+   * delivery and count it out (a closed connection was counted out by `release` already).
+   */
+  async left(conn: Connection, action: string): Promise<void> {
+    if (isOpen(conn)) {
       conn.socket?.unsubscribe(topics.action(action));
       if (this.rooms.has(action)) conn.socket?.unsubscribe(topics.room(action));
     }
     this.feeds.leave(conn, action);
-    await this.dropMember(action);
+    if (!this.released.has(conn.id)) await this.dropMember(action);
   }
 
   private async dropMember(action: string): Promise<void> {

@@ -42,11 +42,12 @@
  * after a store restart, every COUNT_REFRESH_MS) minus changes still waiting for their window,
  * plus those flushed since; a read can miss changes on their way from the store, until the next.
  */
-import type { PresenceChange } from '../../../shared/protocol.js';
-import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
+import type { PresenceChange, UserInfo } from '../../../shared/protocol.js';
+import { sendTo, topics, type Connection, type LocalFanout, type LocalSocket } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { PresenceEvent } from '../presence/types.js';
-import { coalesce, countFrame, frame, frames, netOnline, publishPerUser, resetFrame, type ResetReason } from './presence-frames.js';
+import { presenceCountFrame, presenceFrame, presenceResetFrame, profileFrame } from '../../../shared/frames.js';
+import { coalesce, frames, netOnline, publishPerUser, type ResetReason } from './presence-frames.js';
 
 const REPLAY_KEEP = 512;
 /** Largest presence frame: below uWebSockets.js's 16 KB cork buffer (see the header). */
@@ -73,8 +74,16 @@ export interface PresenceFeedOptions {
   log?: Logger;
   now?: () => number;
 }
+/** What a socket watches: every change ('*') or the changes of these users. */
+export type Watching = Connection['watching'];
+
 /** Shared by every socket that sent `watch []` (a Set each would cost ~150 bytes per connection). */
 const WATCHING_NOBODY: ReadonlySet<string> = new Set();
+
+/** The `users` of a `watch` command as a Watching value (one shared empty set for `[]`). */
+export function watchingOf(users: '*' | string[]): Watching {
+  return users === '*' ? '*' : users.length === 0 ? WATCHING_NOBODY : new Set(users);
+}
 /** Changes per second above which a window counts as busy and the next one is longer. */
 export const BUSY_PER_S = 100;
 
@@ -195,7 +204,7 @@ export class PresenceFeed {
   }
 
   private publishAll(changes: PresenceChange[]): void {
-    const text = frame(changes);
+    const text = presenceFrame(changes);
     if (text.length <= this.maxFrameBytes) this.fanout.publish(topics.presenceAll, text);
     else if (this.opts.snapshot) this.resetInstead('churn', () => this.publishSplit(changes));
     else this.publishSplit(changes);
@@ -230,7 +239,7 @@ export class PresenceFeed {
     }
     this.lastCountAt = this.now();
     this.countSent = this.onlineCount;
-    const text = countFrame(this.onlineCount, this.listing);
+    const text = presenceCountFrame(this.onlineCount, this.listing);
     if (!this.listing) this.fanout.publish(topics.presenceAll, text);
     if (this.fanout.subscribers(topics.presenceCount) > 0) this.fanout.publish(topics.presenceCount, text);
   }
@@ -247,7 +256,7 @@ export class PresenceFeed {
     const snapshot = this.opts.snapshot!;
     this.resetting = true;
     snapshot().then((page) => {
-      this.fanout.publish(topics.presenceAll, resetFrame(page, reason));
+      this.fanout.publish(topics.presenceAll, presenceResetFrame(page, reason));
     }, (err) => {
       this.opts.log?.warn({ err, reason }, 'presence snapshot failed');
       failed();
@@ -270,21 +279,25 @@ export class PresenceFeed {
     this.windowMs = busy ? Math.min(this.maxBatchMs, this.windowMs * 2) : this.batchMs;
   }
 
-  /** Subscribe `conn` to the presence topics that match what it watches (`count`: lists only, the count topic too). */
-  watch(conn: Connection, users: '*' | string[], count = false): void {
-    const socket = conn.socket;
-    if (!socket) return;
-    if (conn.watching === '*') socket.unsubscribe(topics.presenceAll);
-    else for (const id of conn.watching) socket.unsubscribe(topics.presenceOf(id));
-    socket.unsubscribe(topics.presenceCount);
-    if (users === '*') {
-      conn.watching = '*';
-      socket.subscribe(topics.presenceAll);
-    } else {
-      conn.watching = users.length === 0 ? WATCHING_NOBODY : new Set(users);
-      for (const id of conn.watching) socket.subscribe(topics.presenceOf(id));
-      if (count) socket.subscribe(topics.presenceCount);
-    }
+  /**
+   * Move `socket` from the presence topics of what it watched (`before`; undefined for a new
+   * socket) to those of `after` (`count`: lists only, the count topic too). The connection's
+   * record keeps `after` (session/ writes it).
+   */
+  follow(socket: LocalSocket, before: Watching | undefined, after: Watching, count = false): void {
+    if (before === '*') socket.unsubscribe(topics.presenceAll);
+    else if (before) for (const id of before) socket.unsubscribe(topics.presenceOf(id));
+    if (before) socket.unsubscribe(topics.presenceCount);
+    if (after === '*') return void socket.subscribe(topics.presenceAll);
+    for (const id of after) socket.subscribe(topics.presenceOf(id));
+    if (count) socket.subscribe(topics.presenceCount);
+  }
+
+  /** A user's profile changed: every socket that sees that user (`*` or watching them) gets a `profile` frame. */
+  profile(user: UserInfo): void {
+    const text = profileFrame(user);
+    this.fanout.publish(topics.presenceAll, text);
+    this.fanout.publish(topics.presenceOf(user.id), text);
   }
 
   /**

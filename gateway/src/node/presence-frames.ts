@@ -2,8 +2,9 @@
  * Presence frames as sent to clients, built once per window and shared by every watcher:
  * `presence` (changes), `presence_reset` (a snapshot) and `presence_count` (the online count).
  */
-import type { PresenceChange, PresenceCountMessage, PresenceResetMessage } from '../../../shared/protocol.js';
-import { sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
+import { presenceCountFrame, presenceFrame, presenceResetFrame } from '../../../shared/frames.js';
+import type { PresenceChange, PresenceResetMessage } from '../../../shared/protocol.js';
+import { isOpen, sendTo, topics, type Connection, type LocalFanout } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { PresenceStore } from '../presence/types.js';
 
@@ -29,10 +30,6 @@ export function netOnline(changes: PresenceChange[]): number {
   return net;
 }
 
-export function frame(changes: PresenceChange[]): string {
-  return JSON.stringify({ type: 'presence', changes });
-}
-
 /** `changes` as presence frames of at most `maxBytes` each (a single oversized change gets its own), in order. */
 export function frames(changes: PresenceChange[], maxBytes: number): string[] {
   const out: string[] = [];
@@ -41,14 +38,14 @@ export function frames(changes: PresenceChange[], maxBytes: number): string[] {
   for (const c of changes) {
     const size = JSON.stringify(c).length + 1;
     if (batch.length > 0 && bytes + size > maxBytes - 40) {
-      out.push(frame(batch));
+      out.push(presenceFrame(batch));
       batch = [];
       bytes = 0;
     }
     batch.push(c);
     bytes += size;
   }
-  if (batch.length > 0) out.push(frame(batch));
+  if (batch.length > 0) out.push(presenceFrame(batch));
   return out;
 }
 
@@ -61,20 +58,11 @@ export function publishPerUser(fanout: LocalFanout, changes: PresenceChange[]): 
     list.push(c);
     byUser.set(c.userId, list);
   }
-  for (const [userId, list] of byUser) fanout.publish(topics.presenceOf(userId), frame(list));
+  for (const [userId, list] of byUser) fanout.publish(topics.presenceOf(userId), presenceFrame(list));
 }
 
 export type ResetReason = NonNullable<PresenceResetMessage['reason']>;
 
-export function resetFrame(page: { users: string[]; cursor?: string }, reason: ResetReason): string {
-  const msg: PresenceResetMessage = { type: 'presence_reset', online: page.users, ...(page.cursor ? { onlineCursor: page.cursor } : {}), reason };
-  return JSON.stringify(msg);
-}
-
-export function countFrame(onlineCount: number, listed: boolean): string {
-  const msg: PresenceCountMessage = { type: 'presence_count', onlineCount, listed };
-  return JSON.stringify(msg);
-}
 
 /** Ids per `isOnline` read when refreshing list watchers (a watch list holds at most 1000). */
 const IS_ONLINE_BATCH = 1000;
@@ -88,11 +76,11 @@ const IS_ONLINE_BATCH = 1000;
 export async function sendPresenceReset(
   store: Pick<PresenceStore, 'online' | 'isOnline'>, conns: Iterable<Connection>, limit: number, log: Logger, listed = true,
 ): Promise<void> {
-  const open = [...conns].filter((c) => !c.closed);
+  const open = [...conns].filter(isOpen);
   try {
     if (listed) {
       const page = await store.online(undefined, limit);
-      const text = resetFrame(page, 'outage');
+      const text = presenceResetFrame(page, 'outage');
       for (const c of open) if (c.watching === '*') sendTo(c, text);
       log.info({ users: page.users.length }, 'sent clients a fresh presence snapshot after the store returned');
     }
@@ -105,7 +93,7 @@ export async function sendPresenceReset(
       const flags = await store.isOnline(part);
       part.forEach((id, j) => flags[j] && online.add(id));
     }
-    for (const c of lists) sendTo(c, resetFrame({ users: [...c.watching].filter((id) => online.has(id)) }, 'outage'));
+    for (const c of lists) sendTo(c, presenceResetFrame({ users: [...c.watching].filter((id) => online.has(id)) }, 'outage'));
   } catch (err) {
     log.warn({ err }, 'presence reset snapshot failed');
   }

@@ -13,7 +13,7 @@
 import type { Broker, HistoryPolicy } from '../broker/types.js';
 import type { LocalFanout, LocalSocket } from '../connection.js';
 import { topics } from '../connection.js';
-import { messageFrame, type MessageFields } from '../envelope.js';
+import { messageFrame, type MessageFields } from '../../../shared/frames.js';
 
 export interface PublishInput {
   action: string;

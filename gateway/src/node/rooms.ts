@@ -9,6 +9,7 @@
  * join is acknowledged, so a `members` read followed by the room events with a higher `seq`
  * never misses or repeats a change (the client applies events newer than the page's seq).
  */
+import { roomFrame, roomResetFrame } from '../../../shared/frames.js';
 import type { RoomChange } from '../../../shared/protocol.js';
 import { topics, type LocalFanout } from '../connection.js';
 import type { PresenceStore, RoomEvent } from '../presence/types.js';
@@ -43,7 +44,7 @@ export class RoomFeed {
    * came back from an outage, changes made during it (a member who left) were never published.
    */
   resetViews(): void {
-    for (const action of this.watched) this.fanout.publish(topics.room(action), JSON.stringify({ type: 'room_reset', action }));
+    for (const action of this.watched) this.fanout.publish(topics.room(action), roomResetFrame(action));
   }
 
   private push(event: RoomEvent): void {
@@ -63,7 +64,7 @@ export class RoomFeed {
     this.pending = new Map();
     for (const [action, { seq, changes }] of batches) {
       const net = coalesce(changes);
-      if (net.length > 0) this.fanout.publish(topics.room(action), JSON.stringify({ type: 'room', action, seq, changes: net }));
+      if (net.length > 0) this.fanout.publish(topics.room(action), roomFrame(action, seq, net));
     }
   }
 

@@ -9,7 +9,7 @@
  * are not caught (each reads before the other writes).
  */
 import type { Redis } from 'ioredis';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { partitionPrefixes } from './partitions.js';
 
 /** `prefix` is REDIS_PREFIX (the base the partition tags derive from); `partitions` this node's count. */

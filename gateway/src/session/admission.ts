@@ -8,19 +8,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
-import { NO_ACTIONS, type Connection } from '../connection.js';
+import { NO_ACTIONS } from '../connection.js';
+import type { ConnectionRecord } from './record.js';
 import type { Hub } from '../node/hub.js';
 import type { UpgradeRequest } from '../transport/server.js';
 import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
 import type { Authenticate } from '../auth/sessions.js';
-import { AuthError } from '../auth/tokens.js';
+import { AuthError } from '../errors.js';
 import { compileClaim } from '../channels/claims.js';
 import type { PresenceStore, Snapshot } from '../presence/types.js';
 import { avatarUrl } from '../users/types.js';
 
 /** What a socket carries from admission to close: the connection, and its welcome snapshot until open. */
-export interface SocketData { conn: Connection; snapshot?: Snapshot }
+export interface SocketData { conn: ConnectionRecord; snapshot?: Snapshot }
 
 export type Admitted = { ok: true; data: SocketData; protocol: string };
 export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: string };
@@ -39,7 +40,7 @@ export interface AdmissionDeps {
   presence: PresenceStore;
   /** Whether the `*` feed lists users: when it counts, the welcome lists nobody, so the snapshot reads no ids. */
   listed?: () => boolean;
-  hub: Hub;
+  hub: Hub<ConnectionRecord>;
   log: Logger;
   /** Called when a presence write may not have applied; the upkeep re-syncs this node's share. */
   markDirty: () => void;
@@ -59,7 +60,7 @@ export function createAdmission(d: AdmissionDeps) {
   }
 
   /** Counts `conn` in presence; undefined when the per-user limit refused it (then it is not counted anywhere). */
-  async function countIn(conn: Connection): Promise<Snapshot | undefined> {
+  async function countIn(conn: ConnectionRecord): Promise<Snapshot | undefined> {
     // Counted locally before the store call is issued: a sync issued after this call
     // includes the connection, one issued before does not (one Redis connection keeps order).
     d.hub.add(conn);
@@ -97,7 +98,7 @@ export function createAdmission(d: AdmissionDeps) {
     }
     if (!connects.take(session.userId)) return { ok: false, status: 429, reason: 'too many new connections for this user; retry in a moment' };
     counter += 1;
-    const conn: Connection = {
+    const conn: ConnectionRecord = {
       id: `${d.config.nodeId}:${boot}${counter.toString(36)}`,
       userId: session.userId,
       username: session.username,
@@ -109,7 +110,6 @@ export function createAdmission(d: AdmissionDeps) {
       actions: NO_ACTIONS,
       joining: 0,
       watching: '*',
-      closed: false,
       warned: false,
       tokens: d.config.limits.msgBurst, at: Date.now(), strikes: 0,
       stalls: 0,

@@ -5,14 +5,16 @@
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
 import { decodeClientMessage, frameId } from '../../../shared/codec.js';
+import { pongFrame } from '../../../shared/frames.js';
 import { CloseCodes, type ClientMessage, type WatchResult } from '../../../shared/protocol.js';
 import type { Authenticate } from '../auth/sessions.js';
-import { replyError, sendTo, type Connection } from '../connection.js';
+import { replyError, sendTo } from '../connection.js';
+import type { ConnectionRecord } from './record.js';
 import { PublishTooLarge, type Publish } from '../node/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { takeToken, tokensAt } from '../limits/buckets.js';
-import type { PresenceFeed } from '../node/presence-feed.js';
+import { watchingOf, type PresenceFeed } from '../node/presence-feed.js';
 import { CursorError } from '../presence/types.js';
 import { searchPeople } from '../users/people.js';
 import { profileOf } from '../users/types.js';
@@ -42,28 +44,30 @@ function handlers(d: SessionDeps): Handlers {
       } catch (err) {
         throw new CommandError(err instanceof PublishTooLarge ? 'too_large' : 'unavailable', (err as Error).message);
       }
-      ack(conn, msg.id, result);
+      ack(conn, msg, result);
     },
 
     ping(conn, msg) {
-      sendTo(conn, JSON.stringify(msg.id === undefined ? { type: 'pong', ts: Date.now() } : { type: 'pong', id: msg.id, ts: Date.now() }));
+      sendTo(conn, pongFrame(msg.id, Date.now()));
     },
 
     async search(conn, msg) {
-      ack(conn, msg.id, { users: await searchPeople(d.users, d.presence, msg.q, msg.limit ?? 20) });
+      ack(conn, msg, { users: await searchPeople(d.users, d.presence, msg.q, msg.limit ?? 20) });
     },
 
     async watch(conn, msg) {
-      d.feed.watch(conn, msg.users, msg.count);
+      const watching = watchingOf(msg.users);
+      if (conn.socket) d.feed.follow(conn.socket, conn.watching, watching, msg.count);
+      conn.watching = watching;
       const mode = { onlineCount: d.feed.count, onlineListed: d.feed.listed };
-      if (msg.users === '*') return ack(conn, msg.id, { watching: '*', ...mode } satisfies WatchResult);
+      if (msg.users === '*') return ack(conn, msg, { watching: '*', ...mode });
       const flags = await d.presence.isOnline(msg.users);
-      ack(conn, msg.id, { watching: msg.users.length, online: msg.users.filter((_, i) => flags[i]), ...mode } satisfies WatchResult);
+      ack(conn, msg, { watching: msg.users.length, online: msg.users.filter((_, i) => flags[i]), ...mode });
     },
 
     async online(conn, msg) {
       try {
-        ack(conn, msg.id, await d.presence.online(msg.cursor, d.limits.onlinePage));
+        ack(conn, msg, await d.presence.online(msg.cursor, d.limits.onlinePage));
       } catch (err) {
         if (err instanceof CursorError) throw new CommandError('bad_request', 'online: cursor is not one this server handed out');
         throw err;
@@ -72,7 +76,7 @@ function handlers(d: SessionDeps): Handlers {
 
     users(conn, msg) {
       const users = msg.ids.map((id) => d.users.byId(id)).filter((u) => u !== undefined).map(profileOf);
-      ack(conn, msg.id, { users });
+      ack(conn, msg, { users });
     },
 
     async refresh(conn, msg) {
@@ -87,7 +91,7 @@ function handlers(d: SessionDeps): Handlers {
         conn.exp = session.exp;
         conn.warned = false;
       }
-      ack(conn, msg.id, { expiresAt: conn.exp * 1000 });
+      ack(conn, msg, { expiresAt: conn.exp * 1000 });
     },
   };
 }
@@ -97,13 +101,13 @@ function handlers(d: SessionDeps): Handlers {
  * completely means the client kept under the rate for a while: earlier strikes are forgiven,
  * so only a client that is limited persistently reaches the 4029 close.
  */
-function admitFrame(conn: Connection, rate: number, burst: number, now: number): boolean {
+function admitFrame(conn: ConnectionRecord, rate: number, burst: number, now: number): boolean {
   if (tokensAt(conn, rate, burst, now) >= burst) conn.strikes = 0;
   return takeToken(conn, rate, burst, now);
 }
 
 /** Build the frame handler for text frames. Never throws; errors become `error` frames. */
-export function createSession(deps: SessionDeps): (conn: Connection, text: string) => void {
+export function createSession(deps: SessionDeps): (conn: ConnectionRecord, text: string) => void {
   const table = handlers(deps);
   const { msgRatePerS, msgBurst, strikesBeforeClose } = deps.limits;
   return (conn, text) => {
@@ -132,7 +136,7 @@ export function createSession(deps: SessionDeps): (conn: Connection, text: strin
   };
 }
 
-function fail(log: Logger, conn: Connection, msg: ClientMessage, err: unknown): void {
+function fail(log: Logger, conn: ConnectionRecord, msg: ClientMessage, err: unknown): void {
   if (err instanceof CommandError) return replyError(conn, msg.id, err.code, err.message);
   log.error({ err, type: msg.type, connectionId: conn.id }, 'command failed');
   replyError(conn, msg.id, 'unavailable', `${msg.type} failed: a backing service is unreachable`);

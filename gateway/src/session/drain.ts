@@ -3,7 +3,7 @@
  * `spreadMs`, grouped into 50 ms slots (one timer per slot, not per socket), so reconnects
  * reach the other nodes spread over the window instead of all at once.
  */
-import type { Connection } from '../connection.js';
+import { isOpen, type Connection } from '../connection.js';
 
 const SLOT_MS = 50;
 
@@ -16,7 +16,7 @@ export function closeInBatches(conns: Connection[], code: number, spreadMs: numb
     slots.set(slot, list);
   }
   const closeAll = (list: Connection[]) => {
-    for (const c of list) if (!c.closed) c.socket?.close(code, 'service restart');
+    for (const c of list) if (isOpen(c)) c.socket?.close(code, 'service restart');
   };
   return Promise.all(
     [...slots].map(([slot, list]) => new Promise<void>((resolve) => setTimeout(() => {

@@ -9,11 +9,13 @@
  * - drain (the node stops): no admissions; sockets closed in jittered batches; presence kept
  *   for the grace window so clients reconnect elsewhere without anyone seeing them flap.
  */
-import { CloseCodes, type WelcomeMessage } from '../../../shared/protocol.js';
+import { welcomeFrame } from '../../../shared/frames.js';
+import { CloseCodes } from '../../../shared/protocol.js';
 import type { createAdmission, SocketData } from './admission.js';
 import { closeInBatches } from './drain.js';
 import type { Config } from '../config.js';
-import { replyError, sendTo, type Connection } from '../connection.js';
+import { isOpen, replyError, sendTo } from '../connection.js';
+import type { ConnectionRecord } from './record.js';
 import type { Hub } from '../node/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -24,8 +26,8 @@ import type { SocketHandlers } from '../transport/server.js';
 export interface SocketDeps {
   config: Readonly<Config>;
   admission: ReturnType<typeof createAdmission>;
-  session: (conn: Connection, text: string) => void;
-  hub: Hub;
+  session: (conn: ConnectionRecord, text: string) => void;
+  hub: Hub<ConnectionRecord>;
   feed: PresenceFeed;
   presence: PresenceStore;
   metrics: Metrics;
@@ -45,10 +47,9 @@ export interface Lifecycle {
  * `feed.listed` false (the `*` feed counts): the welcome lists nobody and has no cursor, and its
  * count is the feed's (the last `presence_count`'s: later frames follow from it), not the snapshot's.
  */
-function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot, feed: Pick<PresenceFeed, 'listed' | 'count'>): string {
+function welcome(config: Readonly<Config>, conn: ConnectionRecord, snapshot: Snapshot, feed: Pick<PresenceFeed, 'listed' | 'count'>): string {
   const listed = feed.listed;
-  const msg: WelcomeMessage = {
-    type: 'welcome',
+  return welcomeFrame({
     connectionId: conn.id,
     node: config.nodeId,
     user: { id: conn.userId, username: conn.username, displayName: conn.displayName, ...(conn.avatarUrl ? { avatarUrl: conn.avatarUrl } : {}) },
@@ -58,8 +59,7 @@ function welcome(config: Readonly<Config>, conn: Connection, snapshot: Snapshot,
     onlineListed: listed,
     heartbeatMs: config.ws.idleTimeoutS > 0 ? (config.ws.idleTimeoutS * 1000) / 2 : 30_000,
     limits: { maxPayloadBytes: config.ws.maxPayloadBytes, welcomeOnline: config.presence.welcomeOnlineLimit },
-  };
-  return JSON.stringify(msg);
+  });
 }
 
 export function createLifecycle(d: SocketDeps): Lifecycle {
@@ -68,7 +68,7 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
   let drainCode: number = CloseCodes.serviceRestart;
 
   /** Issue the store's disconnect and drop `conn` from the account, in the same tick. */
-  const countOut = (conn: Connection) => {
+  const countOut = (conn: ConnectionRecord) => {
     lingering.delete(conn.id);
     d.hub.forget(conn);
     d.presence.disconnect(conn.userId, conn.username, conn.id, [...conn.actions]).catch((err) => {
@@ -93,7 +93,7 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
       conn.socket = socket;
       // Admitted before the drain began, upgraded after it took its list: close it like the rest.
       if (draining) return socket.close(drainCode, 'service restart');
-      d.feed.watch(conn, '*');
+      d.feed.follow(socket, undefined, conn.watching);
       // The welcome lists users exactly when the feed does; a switch after it comes as a frame.
       sendTo(conn, welcome(d.config, conn, snapshot!, d.feed));
       d.feed.replaySince(conn, snapshot!);
@@ -102,7 +102,6 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
     binary: ({ conn }) => replyError(conn, undefined, 'bad_request', 'binary frames are not part of the protocol; send JSON text'),
     drained: () => {},
     closed({ conn }, code) {
-      conn.closed = true;
       void d.hub.release(conn);
       if (draining) return;
       if (d.config.presence.graceMs === 0 || code === CloseCodes.normal) return countOut(conn);
@@ -113,7 +112,8 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
   async function drain(code: number): Promise<number> {
     draining = true;
     drainCode = code;
-    const open = [...d.hub.all()].filter((c) => !c.closed);
+    // Open, or admitted and not yet upgraded (`opened` closes those with the drain code).
+    const open = [...d.hub.all()].filter((c) => !c.socket || isOpen(c));
     d.log.info({ connections: open.length, spreadMs: d.config.drainSpreadMs, graceMs: d.config.presence.graceMs }, 'draining');
     await closeInBatches(open, code, d.config.drainSpreadMs);
     // Clients reconnect to other nodes meanwhile; this node keeps counting them so nobody sees them go offline.

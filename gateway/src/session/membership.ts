@@ -13,8 +13,9 @@
  */
 import type { JoinResult, MembersResult } from '../../../shared/protocol.js';
 import type { Access } from '../channels/access.js';
-import type { ChannelPolicy } from '../channels/policy.js';
-import type { Connection } from '../connection.js';
+import type { ChannelPolicy, ChannelRules } from '../channels/policy.js';
+import { isOpen } from '../connection.js';
+import { ownActions, type ConnectionRecord } from './record.js';
 import type { HistoryFeeds } from '../history/feeds.js';
 import type { Logger } from '../log.js';
 import type { Hub } from '../node/hub.js';
@@ -23,7 +24,7 @@ import { profileOf, type UserDirectory } from '../users/types.js';
 import { ack, CommandError, type Handlers } from './replies.js';
 
 export interface MembershipDeps {
-  hub: Hub;
+  hub: Hub<ConnectionRecord>;
   feeds: HistoryFeeds;
   presence: PresenceStore;
   users: UserDirectory;
@@ -42,7 +43,7 @@ const MEMBERS_PAGE = 100;
 type RegistryDeps = Pick<MembershipDeps, 'hub' | 'presence' | 'log' | 'markDirty' | 'writes'>;
 
 /** Write a membership change to the store; a failed write marks the node for a re-sync. */
-function register(d: RegistryDeps, conn: Connection, action: string, op: 'join' | 'leave'): void {
+function register(d: RegistryDeps, conn: ConnectionRecord, action: string, op: 'join' | 'leave'): void {
   const write = op === 'join' ? d.presence.join(action, conn.id, conn.userId, conn.username) : d.presence.leave(action, conn.id, conn.userId, conn.username);
   write.catch((err) => {
     d.log.warn({ err, action }, 'membership registry write failed; next sync repairs it');
@@ -51,11 +52,11 @@ function register(d: RegistryDeps, conn: Connection, action: string, op: 'join' 
 }
 
 /** `conn` leaves `action` on this node and in the store (a client's `leave`, or the server's unsubscribe). */
-export async function removeMember(d: RegistryDeps, conn: Connection, action: string): Promise<boolean> {
-  if (!conn.actions.has(action)) return false;
+export async function removeMember(d: RegistryDeps, conn: ConnectionRecord, action: string): Promise<boolean> {
+  if (!conn.actions.delete(action)) return false;
   d.writes.pending += 1;
   try {
-    await d.hub.leave(conn, action);
+    await d.hub.left(conn, action);
     register(d, conn, action, 'leave');
   } finally {
     d.writes.pending -= 1;
@@ -63,12 +64,23 @@ export async function removeMember(d: RegistryDeps, conn: Connection, action: st
   return true;
 }
 
+/** Record the membership, then make this node deliver `action` to `conn`; a failed subscription undoes the record. */
+async function subscribe(d: Pick<MembershipDeps, 'hub'>, conn: ConnectionRecord, action: string, rules: ChannelRules): Promise<void> {
+  ownActions(conn).add(action);
+  try {
+    await d.hub.join(conn, action, { attach: !rules.history, room: rules.presence });
+  } catch (err) {
+    if (conn.actions.delete(action)) await d.hub.left(conn, action);
+    throw err;
+  }
+}
+
 export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | 'leave' | 'members'> {
 
   return {
     async join(conn, msg) {
       const { action } = msg;
-      if (conn.actions.has(action)) return ack(conn, msg.id, { action, joined: true });
+      if (conn.actions.has(action)) return ack(conn, msg, { action, joined: true });
       if (conn.actions.size + conn.joining >= d.maxActions) throw new CommandError('too_many_actions', `at most ${d.maxActions} actions per connection`);
       const rules = d.channels.rules(action);
       conn.joining += 1;
@@ -79,36 +91,36 @@ export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | '
         conn.joining -= 1;
       }
       if (!check.ok) throw new CommandError(check.code, check.message);
-      if (conn.closed) return;
-      if (conn.actions.has(action)) return ack(conn, msg.id, { action, joined: true });
+      if (!isOpen(conn)) return;
+      if (conn.actions.has(action)) return ack(conn, msg, { action, joined: true });
       if (conn.actions.size >= d.maxActions) throw new CommandError('too_many_actions', `at most ${d.maxActions} actions per connection`);
       d.writes.pending += 1;
       let written = false;
       try {
-        await d.hub.join(conn, action, { attach: !rules.history, room: rules.presence });
+        await subscribe(d, conn, action, rules);
         // Closed meanwhile: already counted out, registering now would leave an orphan.
-        if (conn.closed) return;
+        if (!isOpen(conn)) return;
         // A `leave` handled while this join waited: answer with the state it left.
-        if (!conn.actions.has(action)) return ack(conn, msg.id, { action, joined: false });
+        if (!conn.actions.has(action)) return ack(conn, msg, { action, joined: false });
         register(d, conn, action, 'join');
         written = true;
       } finally {
         d.writes.pending -= 1;
-        if (!written && !conn.closed && conn.actions.has(action)) d.markDirty();
+        if (!written && isOpen(conn) && conn.actions.has(action)) d.markDirty();
       }
-      if (!rules.history) return ack(conn, msg.id, { action, joined: true });
+      if (!rules.history) return ack(conn, msg, { action, joined: true });
       const caught = await d.feeds.join(conn, action, rules.history, { since: msg.since, epoch: msg.epoch, history: msg.history });
-      if (conn.closed) return;
-      if (!conn.actions.has(action)) return ack(conn, msg.id, { action, joined: false });
+      if (!isOpen(conn)) return;
+      if (!conn.actions.has(action)) return ack(conn, msg, { action, joined: false });
       const result: JoinResult = { action, joined: true, offset: caught.position.offset, epoch: caught.position.epoch };
       if (caught.recovered !== undefined) result.recovered = caught.recovered;
       if (msg.since !== undefined || msg.history !== undefined) result.delivered = caught.delivered;
-      ack(conn, msg.id, result);
+      ack(conn, msg, result);
     },
 
     async leave(conn, msg) {
       await removeMember(d, conn, msg.action);
-      ack(conn, msg.id, { action: msg.action, joined: false });
+      ack(conn, msg, { action: msg.action, joined: false });
     },
 
     async members(conn, msg) {
@@ -128,7 +140,7 @@ export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | '
       });
       const result: MembersResult = { action: msg.action, users, count: page.count, seq: page.seq };
       if (page.cursor) result.cursor = page.cursor;
-      ack(conn, msg.id, result);
+      ack(conn, msg, result);
     },
   };
 }

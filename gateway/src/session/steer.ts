@@ -4,41 +4,65 @@
  * code, noting a token revocation first so a reconnect with an old token is refused at once;
  * `unsubscribe` removes the user's connections from an action, tells each client with a
  * `left` frame, and the store publishes the room change as for a client's own `leave`.
- * Both are idempotent: a connection already closed or not a member is not counted.
+ * `profile` (a user changed their name or picture) updates the user's connections here, so later
+ * messages carry the new name, and sends watchers a `profile` frame.
+ * All are idempotent: a connection already closed or not a member is not counted.
  */
-import type { LeftMessage } from '../../../shared/protocol.js';
+import { leftFrame } from '../../../shared/frames.js';
 import type { Revocations } from '../auth/revocations.js';
-import { sendTo, type Connection } from '../connection.js';
+import { isOpen, sendTo } from '../connection.js';
 import type { ControlCommand, ControlHandler } from '../node/control.js';
 import type { Hub } from '../node/hub.js';
+import type { PresenceFeed } from '../node/presence-feed.js';
 import { removeMember, type MembershipDeps } from './membership.js';
+import type { ConnectionRecord } from './record.js';
 
 export interface SteerDeps extends Pick<MembershipDeps, 'presence' | 'log' | 'markDirty' | 'writes'> {
-  hub: Hub;
+  hub: Hub<ConnectionRecord>;
   revocations: Revocations;
+  feed: Pick<PresenceFeed, 'profile'>;
 }
 
-function connectionsOf(hub: Hub, userId: string): Connection[] {
-  const found: Connection[] = [];
-  for (const c of hub.all()) if (c.userId === userId && !c.closed) found.push(c);
+function connectionsOf(hub: Hub<ConnectionRecord>, userId: string): ConnectionRecord[] {
+  const found: ConnectionRecord[] = [];
+  for (const c of hub.all()) if (c.userId === userId && isOpen(c)) found.push(c);
+  return found;
+}
+
+/** Every counted connection of the user, lingering ones included: a profile reaches their next welcome too. */
+function recordsOf(hub: Hub<ConnectionRecord>, userId: string): ConnectionRecord[] {
+  const found: ConnectionRecord[] = [];
+  for (const c of hub.all()) if (c.userId === userId) found.push(c);
   return found;
 }
 
 export function createSteering(d: SteerDeps): ControlHandler {
   return async (cmd: ControlCommand) => {
-    if (cmd.op === 'disconnect') {
-      if (cmd.revokedAt !== undefined) d.revocations.note(cmd.userId, cmd.revokedAt);
-      const targets = connectionsOf(d.hub, cmd.userId).filter((c) => cmd.connectionId === undefined || c.id === cmd.connectionId);
-      for (const c of targets) c.socket?.close(cmd.code, cmd.reason);
-      return targets.length;
+    switch (cmd.op) {
+      case 'disconnect': {
+        if (cmd.revokedAt !== undefined) d.revocations.note(cmd.userId, cmd.revokedAt);
+        const targets = connectionsOf(d.hub, cmd.userId).filter((c) => cmd.connectionId === undefined || c.id === cmd.connectionId);
+        for (const c of targets) c.socket?.close(cmd.code, cmd.reason);
+        return targets.length;
+      }
+      case 'unsubscribe': {
+        let affected = 0;
+        for (const c of connectionsOf(d.hub, cmd.userId)) {
+          if (!(await removeMember(d, c, cmd.action))) continue;
+          affected += 1;
+          sendTo(c, leftFrame(cmd.action, cmd.reason));
+        }
+        return affected;
+      }
+      case 'profile': {
+        const records = recordsOf(d.hub, cmd.user.id);
+        for (const c of records) {
+          c.displayName = cmd.user.displayName;
+          c.avatarUrl = cmd.user.avatarUrl;
+        }
+        d.feed.profile(cmd.user);
+        return records.length;
+      }
     }
-    let affected = 0;
-    for (const c of connectionsOf(d.hub, cmd.userId)) {
-      if (!(await removeMember(d, c, cmd.action))) continue;
-      affected += 1;
-      const frame: LeftMessage = { type: 'left', action: cmd.action, reason: cmd.reason };
-      sendTo(c, JSON.stringify(frame));
-    }
-    return affected;
   };
 }

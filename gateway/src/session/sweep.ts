@@ -7,9 +7,11 @@
  *   passes in a row has stopped reading; it is closed with 4008 so it stops holding memory
  *   (uWebSockets.js already drops what would go past the cap).
  */
+import { tokenExpiringFrame } from '../../../shared/frames.js';
 import { CloseCodes } from '../../../shared/protocol.js';
-import { sendTo, type Connection } from '../connection.js';
+import { sendTo } from '../connection.js';
 import type { Metrics } from '../metrics.js';
+import type { ConnectionRecord } from './record.js';
 
 export interface SweepOptions {
   warningS: number;
@@ -17,8 +19,8 @@ export interface SweepOptions {
   metrics?: Pick<Metrics, 'slowConsumers' | 'tokenExpiredCloses'>;
 }
 
-export function sweepConnection(conn: Connection, nowMs: number, o: SweepOptions): void {
-  if (conn.closed || !conn.socket) return;
+export function sweepConnection(conn: ConnectionRecord, nowMs: number, o: SweepOptions): void {
+  if (!conn.socket?.isOpen()) return;
   const expMs = conn.exp * 1000;
   if (nowMs >= expMs) {
     o.metrics?.tokenExpiredCloses.inc();
@@ -27,7 +29,7 @@ export function sweepConnection(conn: Connection, nowMs: number, o: SweepOptions
   }
   if (!conn.warned && expMs - nowMs <= o.warningS * 1000) {
     conn.warned = true;
-    sendTo(conn, JSON.stringify({ type: 'token_expiring', expiresAt: expMs }));
+    sendTo(conn, tokenExpiringFrame(expMs));
   }
   if (conn.socket.bufferedAmount() >= o.maxBackpressureBytes * 0.5) {
     conn.stalls += 1;
@@ -38,7 +40,7 @@ export function sweepConnection(conn: Connection, nowMs: number, o: SweepOptions
   } else conn.stalls = 0;
 }
 
-export function startSweeper(connections: () => Iterable<Connection>, o: SweepOptions, everyMs = 1000): () => void {
+export function startSweeper(connections: () => Iterable<ConnectionRecord>, o: SweepOptions, everyMs = 1000): () => void {
   const timer = setInterval(() => {
     const now = Date.now();
     for (const conn of connections()) sweepConnection(conn, now, o);

@@ -96,6 +96,9 @@ interface Slot<T> { data: T; life: UwsSocket<T> }
 class UwsSocket<T> implements LocalSocket {
   ws: WebSocket<Slot<T>> | undefined = undefined;
   state: 'upgrading' | 'open' | 'closed' = 'upgrading';
+  isOpen(): boolean {
+    return this.state === 'open';
+  }
   send(text: string): boolean {
     return this.ws!.send(text, false) === 1;
   }

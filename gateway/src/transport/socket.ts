@@ -4,8 +4,12 @@
  * outside transport/ touches the library's types.
  */
 
-/** One open socket. After its close event nothing may be sent on it (uWebSockets.js throws). */
+/**
+ * One socket. The transport is the one judge of whether it is open: `isOpen()` is false from its
+ * close event on, and nothing may be sent on it then (uWebSockets.js throws on a closed socket).
+ */
 export interface LocalSocket {
+  isOpen(): boolean;
   /** Returns false when the frame was dropped or only buffered past the backpressure limit. */
   send(text: string): boolean;
   subscribe(topic: string): void;

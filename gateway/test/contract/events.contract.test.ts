@@ -12,7 +12,7 @@ import { RedisPresenceStore } from '../../src/presence/redis.js';
 import type { PresenceStore } from '../../src/presence/types.js';
 import { clientPool, startRedis, type RedisServer } from '../harness/redis.js';
 import { replay } from '../harness/replay.js';
-import { compareOffsets } from '../../src/envelope.js';
+import { compareOffsets } from '../../../shared/offsets.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 
 interface Setup {

@@ -4,7 +4,7 @@
  * layout's leases have expired, the new count takes over.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
 import { claimLayout } from '../../src/presence/layout.js';
 import { partitionPrefixes } from '../../src/presence/partitions.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';

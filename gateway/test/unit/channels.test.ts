@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileClaim } from '../../src/channels/claims.js';
 import { limitedTo, namespaceOf, parseChannelPolicy, PolicyError } from '../../src/channels/policy.js';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config.js';
 import { parseHistoryRules } from '../../src/history/policy.js';
 
 const file = (namespaces: unknown) => JSON.stringify({ namespaces });

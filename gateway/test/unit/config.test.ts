@@ -1,6 +1,7 @@
 /** Unit: the environment is validated once, with every default in one place, and frozen. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config.js';
 
 const SECRET = 'x'.repeat(32);
 

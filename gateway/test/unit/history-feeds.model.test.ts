@@ -13,8 +13,9 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Delivery, HistoryQuery, HistoryRead } from '../../src/broker/types.js';
-import type { Connection, LocalFanout, LocalSocket } from '../../src/connection.js';
-import { messageFrame } from '../../src/envelope.js';
+import { isOpen, type Connection, type LocalFanout } from '../../src/connection.js';
+import { testRecord, testSocket, type TestSocket } from '../harness/records.js';
+import { messageFrame } from '../../../shared/frames.js';
 import { HistoryFeeds, type CatchUpResult } from '../../src/history/feeds.js';
 
 const RUNS = Math.max(1, Number(process.env.HISTORY_MODEL_RUNS) || 400);
@@ -66,7 +67,7 @@ interface Client { got: number[]; position?: { offset: string; epoch: string }; 
 
 function connect(client: Client, node: Node, id: number): Connection {
   const topicsOf = new Set<string>();
-  const socket: LocalSocket = {
+  const socket = testSocket({
     send: (frame) => {
       const m = JSON.parse(frame) as { data: number; offset: string };
       client.got.push(m.data);
@@ -75,11 +76,8 @@ function connect(client: Client, node: Node, id: number): Connection {
     },
     subscribe: (t) => void topicsOf.add(t),
     unsubscribe: (t) => void topicsOf.delete(t),
-    publishExceptSelf: () => {},
-    bufferedAmount: () => 0,
-    close: () => {},
-  };
-  const conn = { id: `c${id}`, userId: `u${id}`, actions: new Set([ACTION]), socket, closed: false } as unknown as Connection;
+  });
+  const conn = testRecord(`c${id}`, { userId: `u${id}`, actions: new Set([ACTION]), socket });
   node.sockets.set(conn, topicsOf);
   return conn;
 }
@@ -91,7 +89,7 @@ async function join(client: Client, node: Node, id: number): Promise<void> {
   node.subscribed = true;
   const req = client.position ? { since: client.position.offset, epoch: client.position.epoch } : { since: '0-0', epoch: 'e1' };
   const ack: CatchUpResult = await node.feeds.join(conn, ACTION, policy, req);
-  if (conn.closed) return;
+  if (!isOpen(conn)) return;
   expect(ack.recovered).toBe(true);
   if (client.first === undefined) client.first = seq(ack.position.offset) - ack.delivered + 1;
   if (!client.position || seq(ack.position.offset) > seq(client.position.offset)) client.position = { ...ack.position };
@@ -100,7 +98,7 @@ async function join(client: Client, node: Node, id: number): Promise<void> {
 function drop(client: Client): void {
   const { conn, node } = client;
   if (!conn || !node) return;
-  conn.closed = true;
+  (conn.socket as TestSocket).open = false;
   node.sockets.delete(conn);
   node.feeds.leave(conn, ACTION);
   client.conn = client.node = undefined;

@@ -7,8 +7,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Delivery, HistoryQuery, HistoryRead } from '../../src/broker/types.js';
-import type { Connection, LocalFanout, LocalSocket } from '../../src/connection.js';
-import { messageFrame } from '../../src/envelope.js';
+import type { Connection, LocalFanout } from '../../src/connection.js';
+import { testRecord, testSocket } from '../harness/records.js';
+import { messageFrame } from '../../../shared/frames.js';
 import { HistoryFeeds } from '../../src/history/feeds.js';
 
 const log = pino({ level: 'silent' });
@@ -60,15 +61,12 @@ function localNode() {
   const member = (id: string): { conn: Connection; got: number[] } => {
     const s = { topics: new Set<string>(), got: [] as number[] };
     sockets.set(id, s);
-    const socket: LocalSocket = {
+    const socket = testSocket({
       send: (frame) => (record(id, frame), true),
       subscribe: (t) => void s.topics.add(t),
       unsubscribe: (t) => void s.topics.delete(t),
-      publishExceptSelf: () => {},
-      bufferedAmount: () => 0,
-      close: () => {},
-    };
-    const conn = { id, userId: id, username: id, displayName: id, exp: 0, ip: '', actions: new Set(['news']), watching: '*', socket, closed: false, warned: false, tokens: 1, at: 0, strikes: 0, stalls: 0 } as Connection;
+    });
+    const conn: Connection = testRecord(id, { actions: new Set(['news']), socket });
     return { conn, got: s.got };
   };
   return { fanout, member };

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMemoryBus, MemoryBroker } from '../../src/broker/memory.js';
 import type { Config } from '../../src/config.js';
-import type { Connection, LocalFanout, LocalSocket } from '../../src/connection.js';
+import type { LocalFanout } from '../../src/connection.js';
 import { HistoryFeeds } from '../../src/history/feeds.js';
 import { createMetrics } from '../../src/metrics.js';
 import { Hub } from '../../src/node/hub.js';
@@ -15,25 +15,18 @@ import { RoomFeed } from '../../src/node/rooms.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
 import type { createAdmission } from '../../src/session/admission.js';
 import { createLifecycle } from '../../src/session/lifecycle.js';
+import type { ConnectionRecord } from '../../src/session/record.js';
+import { testRecord, testSocket } from '../harness/records.js';
 
 const log = pino({ level: 'silent' });
 
 function socket() {
   const sent: string[] = [];
   const closes: number[] = [];
-  const s: LocalSocket = {
-    send: (text) => (sent.push(text), true), subscribe: () => {}, unsubscribe: () => {}, publishExceptSelf: () => {},
-    bufferedAmount: () => 0, close: (code) => void closes.push(code),
-  };
+  const s = testSocket({ send: (text) => (sent.push(text), true), close: (code) => void closes.push(code) });
   return { s, sent, closes };
 }
 
-function connection(id: string): Connection {
-  return {
-    id, userId: id, username: id, displayName: id, exp: 0, ip: '', actions: new Set(), joining: 0, watching: '*',
-    closed: false, warned: false, tokens: 10, at: Date.now(), strikes: 0, stalls: 0,
-  };
-}
 
 describe('lifecycle drain', () => {
   it('closes with the drain code a socket upgraded after the drain began, without a welcome', async () => {
@@ -41,7 +34,7 @@ describe('lifecycle drain', () => {
     const broker = new MemoryBroker(createMemoryBus(), 'n1');
     const presence = new MemoryPresenceStore(createMemoryPresenceBackend(), 'n1', { leaseMs: 5000 });
     await presence.start();
-    const hub = new Hub(broker, fanout, new HistoryFeeds({ broker, fanout, log }), new RoomFeed(presence, fanout, 0), log);
+    const hub = new Hub<ConnectionRecord>(broker, fanout, new HistoryFeeds({ broker, fanout, log }), new RoomFeed(presence, fanout, 0), log);
     const config = {
       nodeId: 'n1', drainSpreadMs: 0, ws: { idleTimeoutS: 60, maxPayloadBytes: 65536 },
       presence: { graceMs: 0, welcomeOnlineLimit: 100 },
@@ -51,7 +44,7 @@ describe('lifecycle drain', () => {
       presence, metrics: createMetrics('n1'), log, markDirty: () => {},
     });
     // Admitted (counted in the hub) but not yet upgraded when the drain starts.
-    const conn = connection('late');
+    const conn = testRecord('late');
     hub.add(conn);
     expect(await lifecycle.drain(1012)).toBe(1);
     const late = socket();

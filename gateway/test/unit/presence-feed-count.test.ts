@@ -164,7 +164,7 @@ describe('PresenceFeed in a large cluster', () => {
     await feed.start();
     await window(feed, change('u1', 'offline'));
     const got: string[] = [];
-    const conn = (watching: Connection['watching']) => ({ watching, closed: false, socket: { send: (t: string) => got.push(t) } }) as unknown as Connection;
+    const conn = (watching: Connection['watching']) => ({ watching, socket: { isOpen: () => true, send: (t: string) => got.push(t) } }) as unknown as Connection;
     feed.replaySince(conn('*'), { seq: 0 });
     expect(got).toEqual([]);
     feed.replaySince(conn(new Set(['u1'])), { seq: 0 });

@@ -147,8 +147,8 @@ describe('PresenceFeed frame size', () => {
     const feed = new PresenceFeed(fanout, { batchMs: 0, maxFrameBytes: 4096 });
     burst(feed, 0, 300);
     const got: string[] = [];
-    const socket = { send: (t: string) => { got.push(t); return true; } };
-    feed.replaySince({ closed: false, socket, watching: '*' } as never, { seq: 100 });
+    const socket = { isOpen: () => true, send: (t: string) => { got.push(t); return true; } };
+    feed.replaySince({ socket, watching: '*' } as never, { seq: 100 });
     expect(got.length).toBeGreaterThan(1);
     expect(got.every((t) => t.length <= 4096)).toBe(true);
     expect(got.flatMap((t) => JSON.parse(t).changes.map((c: { userId: string }) => c.userId)))
@@ -161,8 +161,8 @@ describe('PresenceFeed with partitioned presence', () => {
     ({ seq, partition, changes: [{ userId, username: userId, status: 'online', ts: 0 }] });
   const replayed = (feed: PresenceFeed, since: { seq: number; seqs?: number[] }) => {
     const got: string[] = [];
-    const socket = { send: (t: string) => { got.push(t); return true; } };
-    feed.replaySince({ closed: false, socket, watching: '*' } as never, since);
+    const socket = { isOpen: () => true, send: (t: string) => { got.push(t); return true; } };
+    feed.replaySince({ socket, watching: '*' } as never, since);
     return got.flatMap((t) => JSON.parse(t).changes.map((c: { userId: string }) => c.userId));
   };
 

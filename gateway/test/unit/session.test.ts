@@ -5,7 +5,9 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryBus, MemoryBroker } from '../../src/broker/memory.js';
-import type { Connection, LocalFanout, LocalSocket } from '../../src/connection.js';
+import type { LocalFanout } from '../../src/connection.js';
+import type { ConnectionRecord } from '../../src/session/record.js';
+import { testRecord, testSocket } from '../harness/records.js';
 import { Hub } from '../../src/node/hub.js';
 import { PresenceFeed } from '../../src/node/presence-feed.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from '../../src/presence/memory.js';
@@ -31,19 +33,17 @@ function recordingFanout() {
 function recordingSocket(subs: Map<string, number>) {
   const sent: any[] = [];
   const excluded: Array<{ topic: string; text: string }> = [];
-  const socket: LocalSocket = {
+  const socket = testSocket({
     send: (text) => (sent.push(JSON.parse(text)), true),
     subscribe: (t) => void subs.set(t, (subs.get(t) ?? 0) + 1),
     unsubscribe: (t) => void subs.set(t, (subs.get(t) ?? 1) - 1),
     publishExceptSelf: (topic, text) => void excluded.push({ topic, text }),
-    bufferedAmount: () => 0,
-    close: () => {},
-  };
+  });
   return { socket, sent, excluded };
 }
 
-let dispatch: (conn: Connection, text: string) => void;
-let conn: Connection;
+let dispatch: (conn: ConnectionRecord, text: string) => void;
+let conn: ConnectionRecord;
 let sent: any[];
 let excluded: Array<{ topic: string; text: string }>;
 let rec: ReturnType<typeof recordingFanout>;
@@ -61,7 +61,7 @@ beforeEach(async () => {
   const alice = users.add({ username: 'alice', displayName: 'Alice A' });
   users.add({ username: 'alina', displayName: 'Alina B' });
   const feeds = new HistoryFeeds({ broker, fanout: rec.fanout, log });
-  const hub = new Hub(broker, rec.fanout, feeds, new RoomFeed(presence, rec.fanout, 0), log);
+  const hub = new Hub<ConnectionRecord>(broker, rec.fanout, feeds, new RoomFeed(presence, rec.fanout, 0), log);
   const feed = new PresenceFeed(rec.fanout, { batchMs: 0 });
   const channels = parseChannelPolicy(undefined, parseHistoryRules('news*=3/1h'));
   const access = createAccess({ verifyGrant: async () => { throw new Error('no tokens here'); }, log });
@@ -74,7 +74,7 @@ beforeEach(async () => {
   const s = recordingSocket(rec.subs);
   sent = s.sent;
   excluded = s.excluded;
-  conn = { id: 'n1:1', userId: alice.id, username: 'alice', displayName: 'Alice A', exp: 0, ip: '', actions: new Set(), joining: 0, watching: '*', socket: s.socket, closed: false, warned: false, tokens: 1000, at: Date.now(), strikes: 0, stalls: 0 };
+  conn = testRecord('n1:1', { userId: alice.id, username: 'alice', displayName: 'Alice A', socket: s.socket, tokens: 1000 });
   hub.add(conn);
   await presence.connect(alice.id, 'alice', 10);
 });
@@ -139,20 +139,20 @@ describe('session dispatch', () => {
     expect(live.every((m) => /^\d+-\d+$/.test(m.offset))).toBe(true);
     const offsets = live.map((m) => m.offset);
     const s2 = recordingSocket(rec.subs);
-    const late: Connection = { ...conn, id: 'n1:2', actions: new Set(), socket: s2.socket, tokens: 100, at: Date.now(), strikes: 0 };
+    const late: ConnectionRecord = { ...conn, id: 'n1:2', actions: new Set(), socket: s2.socket, tokens: 100, at: Date.now(), strikes: 0 };
     dispatch(late, JSON.stringify({ type: 'join', action: 'news', since: offsets[1], id: 'r' }));
     await waitFor('recovered ack', () => s2.sent.find((f) => f.id === 'r'));
     expect(s2.sent.filter((f) => f.type === 'message').map((m) => m.data)).toEqual([3, 4]);
     expect(s2.sent.find((f) => f.id === 'r').result).toMatchObject({ recovered: true, delivered: 2 });
     // History keeps 3: the first message was trimmed, so a client holding it still misses nothing...
     const s3 = recordingSocket(rec.subs);
-    const edge: Connection = { ...late, id: 'n1:3', actions: new Set(), socket: s3.socket };
+    const edge: ConnectionRecord = { ...late, id: 'n1:3', actions: new Set(), socket: s3.socket };
     dispatch(edge, JSON.stringify({ type: 'join', action: 'news', since: offsets[0], id: 'e' }));
     await waitFor('edge ack', () => s3.sent.find((f) => f.id === 'e'));
     expect(s3.sent.find((f) => f.id === 'e').result).toMatchObject({ recovered: true, delivered: 3 });
     // ...but one holding only what came before it does.
     const s4 = recordingSocket(rec.subs);
-    const gone: Connection = { ...late, id: 'n1:4', actions: new Set(), socket: s4.socket };
+    const gone: ConnectionRecord = { ...late, id: 'n1:4', actions: new Set(), socket: s4.socket };
     const before = `${Number(offsets[0].split('-')[0]) - 1}-0`;
     dispatch(gone, JSON.stringify({ type: 'join', action: 'news', since: before, id: 'g' }));
     await waitFor('gap ack', () => s4.sent.find((f) => f.id === 'g'));

@@ -6,7 +6,8 @@
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { AuthError, createGrantVerifier, createVerifier } from '../../src/auth/tokens.js';
+import { AuthError } from '../../src/errors.js';
+import { createGrantVerifier, createVerifier } from '../../src/auth/tokens.js';
 
 const secret = new TextEncoder().encode('unit-secret-unit-secret-unit-secret-0123');
 const auth = {

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../src/events/memory.js';
-import { compareOffsets } from '../../src/envelope.js';
+import { compareOffsets } from '../../../shared/offsets.js';
 import { sign, verify } from '../../src/events/signature.js';
 import { WebhookDispatcher } from '../../src/events/webhooks.js';
 import { createLogger } from '../../src/log.js';

@@ -1,0 +1,57 @@
+/**
+ * Node-to-node messages: everything one gateway tells the others, on the broker's system topics
+ * (`$`-names, which no action can take). One registry: each topic, the shape of what it carries
+ * (a zod schema, so a message from a node of another version that does not fit is dropped and
+ * logged, never half-applied), one encoder and one decoder.
+ *
+ * Delivery is the broker's pub/sub: at most once per node, in order per sender. Commands are
+ * idempotent, so a caller that saw a node missing may send again.
+ */
+import { z } from 'zod';
+import { ACTION_NAME } from '../../../shared/protocol.js';
+
+const userInfo = z.object({ id: z.string(), username: z.string(), displayName: z.string(), avatarUrl: z.string().optional() });
+
+const controlCommand = z.discriminatedUnion('op', [
+  /** Close the user's connections (or one of them); `revokedAt`: their tokens issued at or before this second are refused. */
+  z.object({
+    op: z.literal('disconnect'), userId: z.string(), connectionId: z.string().optional(), code: z.number().int(), reason: z.string(),
+    revokedAt: z.number().optional(),
+  }),
+  /** Remove the user's connections from `action` (each gets a `left` frame). */
+  z.object({ op: z.literal('unsubscribe'), userId: z.string(), action: z.string().regex(ACTION_NAME), reason: z.string() }),
+  /** The user's profile changed: connections stamp the new name, watchers get a `profile` frame. */
+  z.object({ op: z.literal('profile'), user: userInfo }),
+]);
+
+const registry = {
+  /** A command for every node; `id` set when the sender waits for replies. */
+  $control: z.object({ id: z.string().optional(), cmd: controlCommand }),
+  /** A node's answer to a `$control` with an id: how many of its connections the command affected. */
+  '$control-reply': z.object({ id: z.string(), node: z.string(), affected: z.number() }),
+};
+
+export type SystemTopic = keyof typeof registry;
+export type SystemMessage<T extends SystemTopic> = z.infer<(typeof registry)[T]>;
+export type ControlCommand = z.infer<typeof controlCommand>;
+export type DisconnectCommand = Extract<ControlCommand, { op: 'disconnect' }>;
+export type UnsubscribeCommand = Extract<ControlCommand, { op: 'unsubscribe' }>;
+export type ProfileCommand = Extract<ControlCommand, { op: 'profile' }>;
+
+export const SYSTEM_TOPICS = Object.keys(registry) as SystemTopic[];
+
+export function encodeSystem<T extends SystemTopic>(_topic: T, msg: SystemMessage<T>): string {
+  return JSON.stringify(msg);
+}
+
+/** The message on `topic`, or undefined when `payload` is not one (never throws). */
+export function decodeSystem<T extends SystemTopic>(topic: T, payload: string): SystemMessage<T> | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  const parsed = registry[topic].safeParse(raw);
+  return parsed.success ? (parsed.data as SystemMessage<T>) : undefined;
+}
