@@ -7,7 +7,6 @@
  * The message path: transport/server → session/commands → node/publisher → broker →
  * (Redis) → broker → node/hub (→ history/feeds) → transport fan-out.
  */
-import type { Redis } from 'ioredis';
 import { CloseCodes } from '../../shared/protocol.js';
 import { startInbox } from './api/inbox.js';
 import { buildRoutes } from './api/routes.js';
@@ -15,7 +14,7 @@ import { createAuthenticate } from './auth/sessions.js';
 import { createGrantVerifier, createVerifier, type Verifier } from './auth/tokens.js';
 import { createAccess } from './channels/access.js';
 import type { Broker } from './broker/types.js';
-import type { SharedLimits } from './limits/shared.js';
+import type { SharedLimits } from './limits/types.js';
 import type { Config } from './config.js';
 import { HistoryFeeds } from './history/feeds.js';
 import type { Logger } from './log.js';
@@ -35,27 +34,18 @@ import { startSweeper } from './session/sweep.js';
 import { createTransport, type Routes } from './transport/server.js';
 import type { Uws } from './transport/uws.js';
 import type { UserDirectory } from './users/types.js';
-import { Revocations, type RevocationStore } from './auth/revocations.js';
-import type { EventLog } from './events/types.js';
+import { Revocations } from './auth/revocations.js';
+import type { Stores } from './stores.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { ClusterControl } from './node/control.js';
 import { createSteering } from './session/steer.js';
 import type { ConnectionRecord } from './session/record.js';
 
-export interface GatewayParts {
+/** The stores (stores.ts) plus what the node itself needs; tests pass memory twins or Redis stores alike. */
+export interface GatewayParts extends Omit<Stores, 'onReconnect' | 'close'> {
   config: Readonly<Config>;
   log: Logger;
   uws: Uws;
-  broker: Broker;
-  presence: PresenceStore;
-  /** Rate limits shared by the cluster (sign-in attempts). */
-  limits: SharedLimits;
-  /** The event stream's reader (webhook delivery). */
-  events: EventLog;
-  /** Token revocations of the server API, shared by the cluster. */
-  revocations: RevocationStore;
-  /** Consume the Redis publish inbox on this connection (Redis mode). */
-  inbox?: { redis: Redis; prefix: string };
   users: UserDirectory;
   verify?: Verifier;
   files?: Routes['files'];
@@ -142,7 +132,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     control, revocations,
   });
   const background = [
-    parts.inbox ? startInbox(parts.inbox.redis, parts.inbox.prefix, config.nodeId, publish, child('inbox')) : () => {},
+    parts.inbox ? startInbox(parts.inbox, publish, child('inbox')) : () => {},
     startPresenceAudit(presence, { intervalMs: config.presence.auditIntervalMs, log: child('audit'), metrics }),
     startSweeper(() => hub.all(), { warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics }),
     startWebhooks(parts, metrics),

@@ -48,10 +48,7 @@ async function main(): Promise<void> {
   }
   if (!config.redis) log.info('no REDIS_URL: running one node with the in-process broker and presence store');
 
-  const gateway = await startGateway({
-    config, log, uws, users, broker: stores.broker, presence: stores.presence, limits: stores.limits, files: staticFiles(log), inbox: stores.inbox,
-    events: stores.events, revocations: stores.revocations,
-  });
+  const gateway = await startGateway({ ...stores, config, log, uws, users, files: staticFiles(log) });
   stores.onReconnect(() => gateway.reconnected());
   process.send?.('ready'); // pm2 wait_ready
 

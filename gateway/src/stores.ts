@@ -21,7 +21,9 @@ import type { Broker } from './broker/types.js';
 import { createMemoryBus, MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { PresenceStore } from './presence/types.js';
-import { MemorySharedLimits, RedisSharedLimits, type SharedLimits } from './limits/shared.js';
+import { MemorySharedLimits } from './limits/memory.js';
+import { RedisSharedLimits } from './limits/redis.js';
+import type { SharedLimits } from './limits/types.js';
 import { createMemoryPresenceBackend, MemoryPresenceStore } from './presence/memory.js';
 import { RedisPresenceStore } from './presence/redis.js';
 import { PartitionedPresenceStore } from './presence/partitioned.js';
@@ -29,7 +31,11 @@ import { claimLayout } from './presence/layout.js';
 import type { EventLog } from './events/types.js';
 import { MemoryEventLog } from './events/memory.js';
 import { RedisEventLog } from './events/redis.js';
-import { MemoryRevocationStore, RedisRevocationStore, type RevocationStore } from './auth/revocations.js';
+import { MemoryRevocationStore } from './revocations/memory.js';
+import { RedisRevocationStore } from './revocations/redis.js';
+import type { RevocationStore } from './revocations/types.js';
+import { RedisInbox } from './inbox/redis.js';
+import type { PublishInbox } from './inbox/types.js';
 
 export interface Stores {
   broker: Broker;
@@ -39,8 +45,8 @@ export interface Stores {
   events: EventLog;
   /** Token revocations made by the server API. */
   revocations: RevocationStore;
-  /** A dedicated connection for blocking reads of the publish inbox stream (Redis only). */
-  inbox?: { redis: Redis; prefix: string };
+  /** The publish inbox stream, on a dedicated connection (Redis, with INBOX_STREAM=on). */
+  inbox?: PublishInbox;
   /** Register a callback for "the store came back after a disconnect". */
   onReconnect(cb: () => void): void;
   close(): Promise<void>;
@@ -175,7 +181,7 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     limits: new RedisSharedLimits(commands, prefix, log.child({ component: 'limits' })),
     events: new RedisEventLog({ redis: commands, prefix, nodeId: config.nodeId }),
     revocations: new RedisRevocationStore(commands, prefix),
-    inbox: config.inbox ? { redis: inbox, prefix } : undefined,
+    inbox: config.inbox ? new RedisInbox(inbox, prefix, config.nodeId) : undefined,
     onReconnect: (cb) => reconnectCbs.push(cb),
     async close() {
       closing = true; // quitting drops node connections: no reconnect repair for those

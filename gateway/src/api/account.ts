@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Authenticate } from '../auth/sessions.js';
-import type { PresenceStore } from '../presence/types.js';
+import type { PresenceQueries } from '../presence/types.js';
 import type { ApiReply } from '../transport/http.js';
 import type { RouteRequest, Routes } from '../transport/server.js';
 import { searchPeople } from '../users/people.js';
@@ -15,7 +15,7 @@ import { fail, sessionOf } from './request.js';
 export interface AccountDeps {
   authenticate: Authenticate;
   users: UserDirectory;
-  presence: PresenceStore;
+  presence: Pick<PresenceQueries, 'isOnline'>;
   readiness: () => string[];
 }
 

@@ -10,7 +10,7 @@
 import type { Authenticate } from '../auth/sessions.js';
 import type { Broker } from '../broker/types.js';
 import type { Config } from '../config.js';
-import type { SharedLimits } from '../limits/shared.js';
+import type { SharedLimits } from '../limits/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Hub } from '../node/hub.js';

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { refreshTtl, type Authenticate } from '../auth/sessions.js';
 import { signToken } from '../auth/tokens.js';
 import type { Config } from '../config.js';
-import type { SharedLimits, Rule } from '../limits/shared.js';
+import type { SharedLimits, Rule } from '../limits/types.js';
 import type { Logger } from '../log.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, Routes } from '../transport/server.js';

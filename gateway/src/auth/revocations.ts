@@ -9,48 +9,9 @@
  * a node that missed it (its Redis connection was away) reloads the store when it is back,
  * and every node loads it at start.
  */
-import type { Redis } from 'ioredis';
+import type { RevocationStore } from '../revocations/types.js';
 
-export interface RevocationStore {
-  /** Record that `userId`'s tokens issued at or before `atS` are refused until `atS + ttlS`. */
-  add(userId: string, atS: number, ttlS: number): Promise<void>;
-  /** Every record still in force: userId -> atS. */
-  load(nowS: number, ttlS: number): Promise<Map<string, number>>;
-}
-
-/** The memory twin (one node). */
-export class MemoryRevocationStore implements RevocationStore {
-  private readonly records = new Map<string, number>();
-
-  async add(userId: string, atS: number): Promise<void> {
-    this.records.set(userId, Math.max(atS, this.records.get(userId) ?? 0));
-  }
-
-  async load(nowS: number, ttlS: number): Promise<Map<string, number>> {
-    for (const [u, at] of this.records) if (at + ttlS < nowS) this.records.delete(u);
-    return new Map(this.records);
-  }
-}
-
-/** One sorted set `P revoked`: userId scored by the revocation second; expired records are pruned on write. */
-export class RedisRevocationStore implements RevocationStore {
-  private readonly key: string;
-
-  constructor(private readonly redis: Redis, prefix: string) {
-    this.key = `${prefix}revoked`;
-  }
-
-  async add(userId: string, atS: number, ttlS: number): Promise<void> {
-    await this.redis.multi().zadd(this.key, 'GT', atS, userId).zremrangebyscore(this.key, '-inf', `(${atS - ttlS}`).exec();
-  }
-
-  async load(nowS: number, ttlS: number): Promise<Map<string, number>> {
-    const flat = await this.redis.zrangebyscore(this.key, nowS - ttlS, '+inf', 'WITHSCORES');
-    const out = new Map<string, number>();
-    for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i], Number(flat[i + 1]));
-    return out;
-  }
-}
+export type { RevocationStore };
 
 /** This node's copy of the records, and the check every authenticated path makes. */
 export class Revocations {

@@ -5,7 +5,7 @@
 import type { MemoryPresenceBackend } from '../presence/memory-backend.js';
 import { compareOffsets } from '../../../shared/offsets.js';
 import type { EventBatch, EventLog } from './types.js';
-import type { ClusterEvent } from '../presence/types.js';
+import type { ClusterEvent } from '../../../shared/events.js';
 
 export class MemoryEventLog implements EventLog {
   /** The group's last handed-out id, and the entries handed out but not acknowledged. */

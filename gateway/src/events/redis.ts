@@ -7,7 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { eventOf, type ClusterEvent, type EventBatch, type EventLog } from './types.js';
+import type { ClusterEvent } from '../../../shared/events.js';
+import { eventOf } from './payloads.js';
+import type { EventBatch, EventLog } from './types.js';
 
 export interface RedisEventLogOptions {
   /** Commands and scripts. Owned by the caller. */

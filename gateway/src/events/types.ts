@@ -7,12 +7,12 @@
  * - nothing goes missing silently: entries trimmed before they were delivered, or a stream
  *   recreated (Redis came back empty), are reported as a gap.
  */
-import type { ClusterEvent } from '../presence/types.js';
+import type { ClusterEvent, EventGapItem } from '../../../shared/events.js';
 
 export type { ClusterEvent };
 
 /** Entries that can no longer be delivered: trimmed (`after` < id <= `through`), or the stream was recreated. */
-export interface EventGap { reason: 'trimmed' | 'reset'; after: string; through: string }
+export type EventGap = Omit<EventGapItem, 'id' | 'type'>;
 
 export interface EventBatch { events: ClusterEvent[]; gap?: EventGap }
 
@@ -29,20 +29,4 @@ export interface EventLog {
   lag(): Promise<number | undefined>;
   /** The retained stream after `after` (exclusive), oldest first: replay and tests. */
   range(after: string, count: number): Promise<ClusterEvent[]>;
-}
-
-const TYPES = new Set(['online', 'offline', 'joined', 'left']);
-const REASONS = new Set(['connect', 'disconnect', 'join', 'leave', 'node_lost', 'sync', 'repair']);
-
-/** A stream entry's fields (flat name/value list) as an event; undefined for anything else. */
-export function eventOf(id: string, fields: string[]): ClusterEvent | undefined {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-  if (!TYPES.has(f.type) || !REASONS.has(f.reason) || f.userId === undefined) return undefined;
-  const event: ClusterEvent = {
-    id, type: f.type as ClusterEvent['type'], userId: f.userId, username: f.username ?? f.userId,
-    node: f.node ?? '', reason: f.reason as ClusterEvent['reason'], ts: Number(f.ts), seq: Number(f.seq),
-  };
-  if (f.action !== undefined) event.action = f.action;
-  return event;
 }

@@ -16,7 +16,9 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { sign } from './signature.js';
-import type { ClusterEvent, EventBatch, EventLog } from './types.js';
+import { itemsOf, webhookBody } from './payloads.js';
+import type { EventBatch, EventLog } from './types.js';
+import type { WebhookItem } from '../../../shared/events.js';
 
 export interface WebhookOptions {
   events: EventLog;
@@ -33,16 +35,6 @@ export interface WebhookOptions {
   /** First retry delay, doubled up to `maxBackoffMs` (defaults 1 s and 60 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
-}
-
-export type WebhookItem = ClusterEvent | { id: string; type: 'gap'; reason: string; after: string; through: string };
-
-/** What a batch sends: the gap first (it happened before the batch's entries), then the wanted events. */
-export function itemsOf(batch: EventBatch, types?: ReadonlySet<string>): WebhookItem[] {
-  const items: WebhookItem[] = [];
-  if (batch.gap) items.push({ id: batch.gap.through, type: 'gap', ...batch.gap });
-  for (const e of batch.events) if (!types || types.has(e.type)) items.push(e);
-  return items;
 }
 
 export class WebhookDispatcher {
@@ -105,7 +97,7 @@ export class WebhookDispatcher {
 
   /** True after a 2xx. */
   private async post(items: WebhookItem[]): Promise<boolean> {
-    const body = JSON.stringify({ events: items });
+    const body = webhookBody(items);
     try {
       const res = await fetch(this.o.url, {
         method: 'POST',

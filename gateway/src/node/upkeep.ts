@@ -17,7 +17,7 @@ import type { Hub } from './hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { PresenceFeed } from './presence-feed.js';
-import type { PresenceStore } from '../presence/types.js';
+import type { PresenceAccount } from '../presence/types.js';
 
 export class PresenceUpkeep {
   private dirty = true;
@@ -29,7 +29,7 @@ export class PresenceUpkeep {
   private stopped = false;
 
   constructor(
-    private readonly store: PresenceStore,
+    private readonly store: Pick<PresenceAccount, 'refreshLease' | 'sync' | 'reap'>,
     private readonly hub: Hub,
     private readonly feed: PresenceFeed,
     private readonly leaseMs: number,

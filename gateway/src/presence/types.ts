@@ -1,3 +1,4 @@
+import type { ClusterEvent } from '../../../shared/events.js';
 import type { PresenceChange, RoomChange } from '../../../shared/protocol.js';
 
 /** What one node holds right now: the source of truth for its share of the cluster's presence. */
@@ -31,26 +32,7 @@ export interface Snapshot {
   cursor?: string;
 }
 
-/**
- * One entry of the event stream (`P events`): every online/offline and joined/left transition,
- * appended by the same atomic step that made it (so the stream has no phantom and no missing
- * transition: replayed from its start it rebuilds the online set and the memberships).
- */
-export interface ClusterEvent {
-  /** The stream entry id (`<ms>-<n>`, growing): the event id to deduplicate on. */
-  id: string;
-  type: 'online' | 'offline' | 'joined' | 'left';
-  userId: string;
-  username: string;
-  /** joined / left only. */
-  action?: string;
-  /** The node whose connection made the change (for `node_lost`: the dead node). */
-  node: string;
-  reason: 'connect' | 'disconnect' | 'join' | 'leave' | 'node_lost' | 'sync' | 'repair';
-  ts: number;
-  /** The presence seq (online/offline) or the room seq (joined/left) it was published with. */
-  seq: number;
-}
+export type { ClusterEvent };
 
 /** An action with members, and how many users it has. */
 export interface ChannelInfo { action: string; members: number }
@@ -94,8 +76,9 @@ export interface DriftRepair {
 }
 
 /**
- * Cluster-wide presence and action membership. Storage only: it publishes change
- * events but holds no sockets.
+ * Cluster-wide presence and action membership. Storage only: it publishes change events but
+ * holds no sockets. One store, three concerns, each its own interface so a consumer names only
+ * the part it uses (the implementations keep all three together: they share keys and scripts).
  *
  * Contract:
  * - `connect`/`disconnect` change the user's global counter, the `online_users` set,
@@ -116,7 +99,10 @@ export interface DriftRepair {
  * - `audit()` measures drift instead of assuming there is none: the accounts of the
  *   registered nodes are the truth; counters and the online set are repaired to match.
  */
-export interface PresenceStore {
+export interface PresenceStore extends PresenceAccount, RoomMembership, PresenceQueries {}
+
+/** Lease and account: this node's share of presence, its lease, and the settling of dead nodes. */
+export interface PresenceAccount {
   /**
    * Start receiving change events (subscribe); events published before it resolves are not
    * delivered. Called once, before the first `sync`.
@@ -137,22 +123,7 @@ export interface PresenceStore {
   connect(userId: string, username: string, snapshotLimit: number, maxPerUser?: number): Promise<ConnectResult>;
   /** One connection fewer; also removes `connectionId` from `actions`. */
   disconnect(userId: string, username: string, connectionId: string, actions: Iterable<string>): Promise<{ wentOffline: boolean }>;
-  join(action: string, connectionId: string, userId: string, username: string): Promise<void>;
-  leave(action: string, connectionId: string, userId: string, username: string): Promise<void>;
-  /** A page of `action`'s members, cluster-wide; `cursor` from a previous page (CursorError for any other). */
-  members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage>;
-  /** Deliver `action`'s room events to `onRoomEvent` (for as long as this node has members there). Idempotent. */
-  watchRoom(action: string): Promise<void>;
-  unwatchRoom(action: string): Promise<void>;
-  onRoomEvent(handler: (event: RoomEvent) => void): void;
-  isOnline(userIds: string[]): Promise<boolean[]>;
-  /** A page of the online set; `cursor` from a previous page or snapshot (CursorError for any other). */
-  online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;
-  /** How many users are online cluster-wide, read now (partitioned: the sum of the partitions). */
-  onlineCount(): Promise<number>;
   sync(account: NodeAccount): Promise<void>;
-  /** A page of the actions that have members, with their user counts, whose names start with `prefix`. */
-  channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }>;
   /** The registered nodes (expired, not yet reaped ones included), with their users and connections. */
   nodes(): Promise<NodeInfo[]>;
   /** Settle expired nodes; returns the ids of the nodes this call settled. */
@@ -169,4 +140,27 @@ export interface PresenceStore {
   /** One handler; receives every change event published by any node, this one included. */
   onEvent(handler: (event: PresenceEvent) => void): void;
   close(): Promise<void>;
+}
+
+/** Room membership: who is in which action, cluster-wide, and the room events. */
+export interface RoomMembership {
+  join(action: string, connectionId: string, userId: string, username: string): Promise<void>;
+  leave(action: string, connectionId: string, userId: string, username: string): Promise<void>;
+  /** A page of `action`'s members, cluster-wide; `cursor` from a previous page (CursorError for any other). */
+  members(action: string, cursor: string | undefined, limit: number): Promise<RoomPage>;
+  /** Deliver `action`'s room events to `onRoomEvent` (for as long as this node has members there). Idempotent. */
+  watchRoom(action: string): Promise<void>;
+  unwatchRoom(action: string): Promise<void>;
+  onRoomEvent(handler: (event: RoomEvent) => void): void;
+  /** A page of the actions that have members, with their user counts, whose names start with `prefix`. */
+  channels(prefix: string, cursor: string | undefined, limit: number): Promise<{ channels: ChannelInfo[]; cursor?: string }>;
+}
+
+/** Reads of the online set. */
+export interface PresenceQueries {
+  isOnline(userIds: string[]): Promise<boolean[]>;
+  /** A page of the online set; `cursor` from a previous page or snapshot (CursorError for any other). */
+  online(cursor: string | undefined, limit: number): Promise<{ users: string[]; cursor?: string }>;
+  /** How many users are online cluster-wide, read now (partitioned: the sum of the partitions). */
+  onlineCount(): Promise<number>;
 }

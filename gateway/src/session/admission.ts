@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import type { Authenticate } from '../auth/sessions.js';
 import { AuthError } from '../errors.js';
 import { compileClaim } from '../channels/claims.js';
-import type { PresenceStore, Snapshot } from '../presence/types.js';
+import type { PresenceAccount, Snapshot } from '../presence/types.js';
 import { avatarUrl } from '../users/types.js';
 
 /** What a socket carries from admission to close: the connection, and its welcome snapshot until open. */
@@ -37,7 +37,7 @@ export function findToken(req: Pick<UpgradeRequest, 'query' | 'protocols'>): { t
 export interface AdmissionDeps {
   config: Pick<Config, 'nodeId' | 'allowedOrigins' | 'presence' | 'limits'>;
   authenticate: Authenticate;
-  presence: PresenceStore;
+  presence: Pick<PresenceAccount, 'connect'>;
   /** Whether the `*` feed lists users: when it counts, the welcome lists nobody, so the snapshot reads no ids. */
   listed?: () => boolean;
   hub: Hub<ConnectionRecord>;

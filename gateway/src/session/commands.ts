@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { takeToken, tokensAt } from '../limits/buckets.js';
 import { watchingOf, type PresenceFeed } from '../node/presence-feed.js';
-import { CursorError } from '../presence/types.js';
+import { CursorError, type PresenceQueries, type RoomMembership } from '../presence/types.js';
 import { searchPeople } from '../users/people.js';
 import { profileOf } from '../users/types.js';
 import { membershipHandlers, type MembershipDeps } from './membership.js';
@@ -26,6 +26,7 @@ export interface SessionDeps extends Omit<MembershipDeps, 'maxActions'> {
   publish: Publish;
   metrics?: Pick<Metrics, 'messagesIn' | 'rateLimited' | 'protocolErrors'>;
   feed: PresenceFeed;
+  presence: RoomMembership & PresenceQueries;
   limits: { maxActions: number; onlinePage: number; msgRatePerS: number; msgBurst: number; strikesBeforeClose: number };
 }
 

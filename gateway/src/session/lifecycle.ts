@@ -20,7 +20,7 @@ import type { Hub } from '../node/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { PresenceFeed } from '../node/presence-feed.js';
-import type { PresenceStore, Snapshot } from '../presence/types.js';
+import type { PresenceAccount, Snapshot } from '../presence/types.js';
 import type { SocketHandlers } from '../transport/server.js';
 
 export interface SocketDeps {
@@ -29,7 +29,7 @@ export interface SocketDeps {
   session: (conn: ConnectionRecord, text: string) => void;
   hub: Hub<ConnectionRecord>;
   feed: PresenceFeed;
-  presence: PresenceStore;
+  presence: Pick<PresenceAccount, 'disconnect'>;
   metrics: Metrics;
   log: Logger;
   markDirty: () => void;

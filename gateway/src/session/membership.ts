@@ -19,14 +19,14 @@ import { ownActions, type ConnectionRecord } from './record.js';
 import type { HistoryFeeds } from '../history/feeds.js';
 import type { Logger } from '../log.js';
 import type { Hub } from '../node/hub.js';
-import { CursorError, type PresenceStore } from '../presence/types.js';
+import { CursorError, type RoomMembership } from '../presence/types.js';
 import { profileOf, type UserDirectory } from '../users/types.js';
 import { ack, CommandError, type Handlers } from './replies.js';
 
 export interface MembershipDeps {
   hub: Hub<ConnectionRecord>;
   feeds: HistoryFeeds;
-  presence: PresenceStore;
+  presence: RoomMembership;
   users: UserDirectory;
   channels: ChannelPolicy;
   access: Access;

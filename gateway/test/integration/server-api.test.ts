@@ -12,7 +12,8 @@ import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { uniquePrefix, waitFor } from '../harness/wait.js';
 import { startReceiver, type Receiver } from '../harness/webhook.js';
-import { eventOf, type ClusterEvent } from '../../src/events/types.js';
+import type { ClusterEvent } from '../../../shared/events.js';
+import { eventOf } from '../../src/events/payloads.js';
 import { replay } from '../harness/replay.js';
 
 const KEY = 'server-api-key-0123456789';
