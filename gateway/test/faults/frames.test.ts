@@ -7,29 +7,29 @@
  * The table printed at the end is the one in docs/RELIABILITY.md.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { alive, FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 import { closePayload, encodeFrame, Op, RawSocket, type Ending, type FrameSpec } from './raw-ws.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const MAX_PAYLOAD = 4096;
+let cluster: Cluster;
 let redis: RedisServer;
 let gw: GatewayProcess;
 let prefix: string;
 const table: Array<{ name: string; rfc: string; observed: string }> = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('frames');
-  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), PRESENCE_GRACE_MS: '0' });
+  cluster = await startCluster(fx, 'frames', { nodes: 1, env: { MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), PRESENCE_GRACE_MS: '0' } });
+  ({ redis, prefix, nodes: [gw] } = cluster);
 });
 
 afterAll(async () => {
   console.log(['| case | RFC 6455 expects | uWebSockets.js did |', '|---|---|---|', ...table.map((r) => `| ${r.name} | ${r.rfc} | ${r.observed} |`)].join('\n'));
-  await fx.teardown();
-  await redis?.stop();
+  await cluster?.stop();
 });
 
 let users = 0;

@@ -7,30 +7,26 @@
 import { request } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { alive, FAULTS_ENV, gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
 import { mulberry32 } from './fuzz-frames.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
 const RANDOM_REQUESTS = 400;
-let redis: RedisServer;
+let cluster: Cluster;
 let gw: GatewayProcess;
 let bearer: string;
 
 beforeAll(async () => {
   console.log(`http fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
-  redis = await startRedis();
-  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('httpfuzz'), DB_PATH: tempDbPath(), API_KEYS: 'fuzz-api-key-0123456789', LOG_LEVEL: 'info' });
+  cluster = await startCluster(fx, 'httpfuzz', { nodes: 1, env: { API_KEYS: 'fuzz-api-key-0123456789', LOG_LEVEL: 'info' } });
+  [gw] = cluster.nodes;
   bearer = `Bearer ${await fx.mint('http-fuzzer')}`;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** Status of one request, or `reset` when the server closed the connection without answering. */
 function http(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<number | 'reset'> {

@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../shared/protocol.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { alive, FAULTS_ENV, gatewayFixture, MB, rssBytes, rssSampler } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 import { fuzzFrame, mulberry32, type FuzzFrame, type Rng } from './fuzz-frames.js';
 import { RawSocket } from './raw-ws.js';
 
@@ -21,22 +21,19 @@ const TOTAL = Number(process.env.FUZZ_FRAMES ?? 6000);
 const WORKERS = 20;
 const BATCH = 25;
 const MAX_PAYLOAD = 16 * 1024;
-let redis: RedisServer;
+let cluster: Cluster;
 let gw: GatewayProcess;
 
 beforeAll(async () => {
   console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
-  redis = await startRedis();
-  gw = await fx.gateway({
-    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('fuzz'), DB_PATH: tempDbPath(), MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
-    MSG_RATE_PER_S: '5000', MSG_BURST: '5000', LOG_LEVEL: 'info',
+  cluster = await startCluster(fx, 'fuzz', {
+    nodes: 1,
+    env: { MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), MSG_RATE_PER_S: '5000', MSG_BURST: '5000', LOG_LEVEL: 'info' },
   });
+  [gw] = cluster.nodes;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 interface Tally { sent: number; fatal: number; reconnects: number; unanswered: string[]; duplicate: string[]; codes: Record<string, number>; kinds: Record<string, number> }
 

@@ -7,13 +7,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const IDLE_S = 8;
+let cluster: Cluster;
 let redis: RedisServer;
 let gw: GatewayProcess;
 let prefix: string;
@@ -30,15 +32,13 @@ for (const url of JSON.parse(process.argv[1])) {
 }`;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('halfopen');
-  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), IDLE_TIMEOUT_S: String(IDLE_S), PRESENCE_GRACE_MS: '0' });
+  cluster = await startCluster(fx, 'halfopen', { nodes: 1, env: { IDLE_TIMEOUT_S: String(IDLE_S), PRESENCE_GRACE_MS: '0' } });
+  ({ redis, prefix, nodes: [gw] } = cluster);
 });
 
 afterAll(async () => {
   child?.kill('SIGKILL');
-  await fx.teardown();
-  await redis?.stop();
+  await cluster?.stop();
 });
 
 it(`drops the sockets of a SIGSTOPped client within 2 x IDLE_TIMEOUT_S (${IDLE_S} s) and settles presence`, async () => {

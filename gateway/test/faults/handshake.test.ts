@@ -9,10 +9,11 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { alive, FAULTS_ENV, gatewayFixture } from '../harness/fixture.js';
 import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
 import { freePort } from '../harness/ports.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
+import type { RedisServer } from '../harness/redis.js';
 import { uniquePrefix } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
@@ -20,6 +21,7 @@ const ISS = 'https://issuer.test';
 const AUD = 'realtime-gateway';
 const ORIGIN = 'https://app.example';
 const SKEW_S = 5;
+let cluster: Cluster;
 let redis: RedisServer;
 let jwks: Server;
 let gw: GatewayProcess;
@@ -27,7 +29,6 @@ let keys: { privateKey: CryptoKey; publicJwk: Record<string, unknown>; pem: stri
 let foreignKey: CryptoKey;
 
 beforeAll(async () => {
-  redis = await startRedis();
   const pair = await generateKeyPair('RS256', { extractable: true });
   keys = { privateKey: pair.privateKey, publicJwk: { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }, pem: await exportSPKI(pair.publicKey) };
   foreignKey = (await generateKeyPair('RS256')).privateKey;
@@ -37,16 +38,19 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
   const jwksBase = `http://127.0.0.1:${(jwks.address() as { port: number }).port}`;
-  const common = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('hs'), DB_PATH: tempDbPath(), JWT_SECRET: '', BAD_TOKEN_BURST: '1000' };
-  gw = await fx.gateway({
-    ...common, JWKS_URL: `${jwksBase}/jwks.json`, JWT_ISSUER: ISS, JWT_AUDIENCE: AUD, JWT_CLOCK_SKEW_S: String(SKEW_S), ALLOWED_ORIGINS: ORIGIN,
+  cluster = await startCluster(fx, 'hs', {
+    nodes: 1,
+    env: {
+      JWT_SECRET: '', BAD_TOKEN_BURST: '1000',
+      JWKS_URL: `${jwksBase}/jwks.json`, JWT_ISSUER: ISS, JWT_AUDIENCE: AUD, JWT_CLOCK_SKEW_S: String(SKEW_S), ALLOWED_ORIGINS: ORIGIN,
+    },
   });
+  ({ redis, nodes: [gw] } = cluster);
 });
 
 afterAll(async () => {
-  await fx.teardown();
+  await cluster?.stop();
   jwks?.close();
-  await redis?.stop();
 });
 
 const now = () => Math.floor(Date.now() / 1000);

@@ -7,30 +7,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAULTS_ENV, gatewayFixture, MB, metric } from '../harness/fixture.js';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import type { GatewayProcess } from '../harness/gateway.js';
-import { tempDbPath } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const KEY = 'hostile-test-api-key-0123456789';
 const fx = gatewayFixture({ env: FAULTS_ENV });
+let cluster: Cluster;
 let redis: RedisServer;
 let prefix: string;
 let a: GatewayProcess;
 let b: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('hostile');
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), API_KEYS: KEY, HISTORY_ACTIONS: 'kept*=2/5m' };
-  a = await fx.gateway({ ...env, NODE_ID: 'hostile-a' });
-  b = await fx.gateway({ ...env, NODE_ID: 'hostile-b' });
+  cluster = await startCluster(fx, 'hostile', { nodes: 2, env: { API_KEYS: KEY, HISTORY_ACTIONS: 'kept*=2/5m' } });
+  ({ redis, prefix, nodes: [a, b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 async function publishApi(gw: GatewayProcess, messages: Array<{ action: string; data: unknown }>): Promise<Response> {
   return fetch(`${gw.http}/api/publish`, {

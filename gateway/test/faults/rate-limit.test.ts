@@ -7,31 +7,28 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const RATE = 100;
 const BURST = 20;
 const STRIKES = 10;
 const BAD_BURST = 5;
-let redis: RedisServer;
+let cluster: Cluster;
 let gw: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  gw = await fx.gateway({
-    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('rate'), DB_PATH: tempDbPath(),
-    MSG_RATE_PER_S: String(RATE), MSG_BURST: String(BURST), RATE_STRIKES_BEFORE_CLOSE: String(STRIKES), BAD_TOKEN_BURST: String(BAD_BURST),
+  cluster = await startCluster(fx, 'rate', {
+    nodes: 1,
+    env: { MSG_RATE_PER_S: String(RATE), MSG_BURST: String(BURST), RATE_STRIKES_BEFORE_CLOSE: String(STRIKES), BAD_TOKEN_BURST: String(BAD_BURST) },
   });
+  [gw] = cluster.nodes;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 const ping = (n: number) => JSON.stringify({ type: 'ping', id: n });
 

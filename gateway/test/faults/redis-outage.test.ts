@@ -7,29 +7,26 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const OUTAGE_MS = Number(process.env.FAULT_REDIS_OUTAGE_MS ?? 8000);
+let cluster: Cluster;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('outage');
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', PRESENCE_BATCH_MS: '10' };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'outage-a' }), fx.gateway({ ...env, NODE_ID: 'outage-b' })]);
+  cluster = await startCluster(fx, 'outage', { nodes: 2, env: { PRESENCE_GRACE_MS: '0', PRESENCE_BATCH_MS: '10' } });
+  ({ redis, prefix, nodes: [a, b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 const status = async (gw: GatewayProcess, path: string) => (await fetch(`${gw.http}${path}`)).status;
 const idOf = (c: TestClient): string => c.frames[0].connectionId;

@@ -7,10 +7,10 @@
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { FAULTS_ENV, gatewayFixture, MB, metric, rssBytes, rssSampler } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const BACKPRESSURE = 256 * 1024;
@@ -18,21 +18,18 @@ const RATE = 4000; // frames per second allowed to the publisher
 const PAD = 'x'.repeat(1000); // ~1 KB messages
 const MAX_MESSAGES = 40_000; // 40 MB per reader at most
 const MAX_FLOOD_MS = 15_000;
-let redis: RedisServer;
+let cluster: Cluster;
 let gw: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  gw = await fx.gateway({
-    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('slow'), DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0',
-    MAX_BACKPRESSURE_BYTES: String(BACKPRESSURE), MSG_RATE_PER_S: String(RATE), MSG_BURST: String(RATE), LOG_LEVEL: 'info',
+  cluster = await startCluster(fx, 'slow', {
+    nodes: 1,
+    env: { PRESENCE_GRACE_MS: '0', MAX_BACKPRESSURE_BYTES: String(BACKPRESSURE), MSG_RATE_PER_S: String(RATE), MSG_BURST: String(RATE), LOG_LEVEL: 'info' },
   });
+  [gw] = cluster.nodes;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** A member of `flood` that only counts messages and checks their order (no JSON parsing of 1 KB frames). */
 async function reader(userId: string) {

@@ -7,26 +7,23 @@
  */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { FAULTS_ENV, gatewayFixture, metric } from '../harness/fixture.js';
-import { TEST_SECRET, tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import { TEST_SECRET, type GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: FAULTS_ENV });
 const TTL_S = 4;
 const WARNING_S = 2;
-let redis: RedisServer;
+let cluster: Cluster;
 let gw: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('ttl'), DB_PATH: tempDbPath(), TOKEN_EXPIRY_WARNING_S: String(WARNING_S) });
+  cluster = await startCluster(fx, 'ttl', { nodes: 1, env: { TOKEN_EXPIRY_WARNING_S: String(WARNING_S) } });
+  [gw] = cluster.nodes;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** `exp` of a JWT, in seconds. */
 const expOf = (token: string): number => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp;

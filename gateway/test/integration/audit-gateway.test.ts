@@ -3,26 +3,24 @@
  * members corrupted by hand in Redis, repairs them, and reports it in its metrics.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture();
+let cluster: Cluster;
 let redis: RedisServer;
 let gw: GatewayProcess;
 let prefix: string;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('drift');
-  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), AUDIT_INTERVAL_MS: '500' });
+  cluster = await startCluster(fx, 'drift', { nodes: 1, env: { AUDIT_INTERVAL_MS: '500' } });
+  ({ redis, prefix, nodes: [gw] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 it('repairs a corrupted counter and a stray online member, and counts the repairs', async () => {
   const c = await fx.connect(gw, 'drifter');

@@ -5,12 +5,13 @@
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { TEST_SECRET, tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix } from '../harness/wait.js';
+import { TEST_SECRET, type GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
 
 const fx = gatewayFixture();
+let cluster: Cluster;
 let redis: RedisServer;
 let gw: GatewayProcess;
 let strict: GatewayProcess;
@@ -18,18 +19,12 @@ let prefix: string;
 const secret = new TextEncoder().encode(TEST_SECRET);
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('auth');
-  [gw, strict] = await Promise.all([
-    fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath() }),
-    fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), ALLOWED_ORIGINS: 'https://app.example' }),
-  ]);
+  cluster = await startCluster(fx, 'auth', { nodes: 0 });
+  ({ redis, prefix } = cluster);
+  [gw, strict] = await Promise.all([fx.gateway(cluster.env), fx.gateway({ ...cluster.env, ALLOWED_ORIGINS: 'https://app.example' })]);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 async function status(url: string, opts: Parameters<typeof TestClient.connect>[1]): Promise<number> {
   try {

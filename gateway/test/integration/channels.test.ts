@@ -11,14 +11,16 @@ import { join as joinPath } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { TEST_SECRET, tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import { TEST_SECRET, type GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const KEY = 'channels-test-api-key-0123456789';
 const GRACE_MS = 600;
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
+let cluster: Cluster;
 let redis: RedisServer;
 let authz: Server;
 let env: Record<string, string>;
@@ -42,7 +44,6 @@ function startAuthz(): Promise<number> {
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
   const dir = mkdtempSync(joinPath(tmpdir(), 'gw-channels-'));
   const file = joinPath(dir, 'channels.json');
   writeFileSync(file, JSON.stringify({
@@ -55,19 +56,17 @@ beforeAll(async () => {
       quiet: { subscribe: 'public' },
     },
   }));
-  env = {
-    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('channels'), DB_PATH: tempDbPath(), CHANNELS_FILE: file, API_KEYS: KEY,
-    PRESENCE_GRACE_MS: String(GRACE_MS), PRESENCE_BATCH_MS: '10', PRESENCE_LEASE_MS: '1500',
-  };
-  a = await fx.gateway({ ...env, NODE_ID: 'ch-a' });
-  b = await fx.gateway({ ...env, NODE_ID: 'ch-b' });
+  cluster = await startCluster(fx, 'channels', {
+    nodes: ['ch-a', 'ch-b'],
+    env: { CHANNELS_FILE: file, API_KEYS: KEY, PRESENCE_GRACE_MS: String(GRACE_MS), PRESENCE_BATCH_MS: '10', PRESENCE_LEASE_MS: '1500' },
+  });
+  ({ redis, env, nodes: [a, b] } = cluster);
 });
 
 afterAll(async () => {
-  await fx.teardown();
+  await cluster?.stop();
   authz?.close();
   authz?.closeAllConnections();
-  await redis?.stop();
 });
 
 async function sign(claims: Record<string, unknown>): Promise<string> {

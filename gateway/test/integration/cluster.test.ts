@@ -3,34 +3,34 @@
  * search and protocol errors, seen from real WebSocket clients on both nodes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteUserDirectory } from '../../src/users/sqlite.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture();
+let cluster: Cluster;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
-const ids: Record<string, string> = {};
+let ids: Record<string, string>;
 
 /** A client of a directory user, by username. */
 const connect = (gw: GatewayProcess, user: string) => fx.connect(gw, ids[user] ?? user);
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('cluster');
-  const db = tempDbPath();
-  const dir = new SqliteUserDirectory(db);
-  for (const [username, name] of [['alice', 'Alice Liddell'], ['bob', 'Bob Builder'], ['alina', 'Alina Z'], ['carol', 'Carol C']]) {
-    ids[username] = dir.add({ username, displayName: name }).id;
-  }
-  dir.close();
-  // Exact transitions are asserted here: no offline grace window (grace has its own test).
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: db, MAX_PAYLOAD_BYTES: '4096', PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: '0' };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'node-a' }), fx.gateway({ ...env, NODE_ID: 'node-b' })]);
+  cluster = await startCluster(fx, 'cluster', {
+    nodes: 2,
+    // Exact transitions are asserted here: no offline grace window (grace has its own test).
+    env: { MAX_PAYLOAD_BYTES: '4096', PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: '0' },
+    users: [
+      { username: 'alice', displayName: 'Alice Liddell' }, { username: 'bob', displayName: 'Bob Builder' },
+      { username: 'alina', displayName: 'Alina Z' }, { username: 'carol', displayName: 'Carol C' },
+    ],
+  });
+  ({ redis, prefix, ids, nodes: [a, b] } = cluster);
 });
 
 // Each test starts with nobody online and no presence change in flight: a node batches changes
@@ -48,10 +48,7 @@ afterEach(async () => {
   await fx.closeClients();
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 describe('presence across nodes', () => {
   it('announces the first connection anywhere and the last close anywhere, exactly once each', async () => {

@@ -4,24 +4,20 @@
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
 
 const fx = gatewayFixture();
-let redis: RedisServer;
+let cluster: Cluster;
 let gw: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  gw = await fx.gateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('hb'), DB_PATH: tempDbPath(), IDLE_TIMEOUT_S: '8' });
+  cluster = await startCluster(fx, 'hb', { nodes: 1, env: { IDLE_TIMEOUT_S: '8' } });
+  [gw] = cluster.nodes;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 it('drops a client that never answers pings within about twice the idle timeout', async () => {
   const watcher = await fx.connect(gw, 'hb-watcher');

@@ -5,26 +5,22 @@
  * resumes with a `presence_reset` ('listed') and the welcome lists again.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture();
-let redis: RedisServer;
+let cluster: Cluster;
 let a: GatewayProcess;
 let b: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('large'), DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', PRESENCE_LIST_MAX: '3' };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'large-a' }), fx.gateway({ ...env, NODE_ID: 'large-b' })]);
+  cluster = await startCluster(fx, 'large', { nodes: 2, env: { PRESENCE_GRACE_MS: '0', PRESENCE_LIST_MAX: '3' } });
+  [a, b] = cluster.nodes;
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 it('counts instead of listing past the limit, keeps list watchers exact, and lists again below it', async () => {
   const all = await fx.connect(a, 'l-all');

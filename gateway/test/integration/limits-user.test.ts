@@ -6,32 +6,26 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
+let cluster: Cluster;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('limit');
   // No grace window: a closed socket stops counting at once, so the test need not wait it out.
-  const env = {
-    REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(),
-    MAX_CONNECTIONS_PER_USER: '3', PRESENCE_GRACE_MS: '0', PRESENCE_BATCH_MS: '10',
-  };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'limit-a' }), fx.gateway({ ...env, NODE_ID: 'limit-b' })]);
+  cluster = await startCluster(fx, 'limit', { nodes: 2, env: { MAX_CONNECTIONS_PER_USER: '3', PRESENCE_GRACE_MS: '0', PRESENCE_BATCH_MS: '10' } });
+  ({ redis, prefix, nodes: [a, b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** What Redis holds for `user`: the cluster-wide counter, each node's share, online_users membership. */
 async function stored(user: string) {

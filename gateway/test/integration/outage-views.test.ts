@@ -4,26 +4,24 @@
  * watchers of a list get one of their own users.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture();
+let cluster: Cluster;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('views'), DB_PATH: tempDbPath(), PRESENCE_GRACE_MS: '0', PRESENCE_LEASE_MS: '3000' };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'views-a' }), fx.gateway({ ...env, NODE_ID: 'views-b' })]);
+  cluster = await startCluster(fx, 'views', { nodes: 2, env: { PRESENCE_GRACE_MS: '0', PRESENCE_LEASE_MS: '3000' } });
+  ({ redis, nodes: [a, b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 it('resets client views after Redis restarts empty, dropping users who left during the outage', async () => {
   const watcher = await fx.connect(a, 'views-watcher');

@@ -3,14 +3,13 @@
  * pushed live to everyone who sees the user, and returned in the welcome after a reconnect.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SqliteUserDirectory } from '../../src/users/sqlite.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture();
-let redis: RedisServer;
+let cluster: Cluster;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let userId: string;
@@ -19,20 +18,16 @@ let rosaId: string;
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 7)]);
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const db = tempDbPath();
-  const dir = new SqliteUserDirectory(db);
-  userId = dir.add({ username: 'paula', displayName: 'Paula' }).id;
-  rosaId = dir.add({ username: 'rosa', displayName: 'Rosa' }).id;
-  dir.close();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('prof'), DB_PATH: db, AVATAR_MAX_BYTES: '2048', PRESENCE_GRACE_MS: '0' };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'prof-a' }), fx.gateway({ ...env, NODE_ID: 'prof-b' })]);
+  cluster = await startCluster(fx, 'prof', {
+    nodes: 2,
+    env: { AVATAR_MAX_BYTES: '2048', PRESENCE_GRACE_MS: '0' },
+    users: [{ username: 'paula', displayName: 'Paula' }, { username: 'rosa', displayName: 'Rosa' }],
+  });
+  [a, b] = cluster.nodes;
+  ({ paula: userId, rosa: rosaId } = cluster.ids);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 const auth = async (extra: Record<string, string> = {}, id = userId) => ({ authorization: `Bearer ${await fx.mint(id)}`, ...extra });
 

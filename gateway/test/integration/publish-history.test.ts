@@ -3,13 +3,15 @@
  * they missed, even when the node they were on died and they land on another one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const KEY = 'test-api-key-0123456789abcdef';
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
+let cluster: Cluster;
 let redis: RedisServer;
 let env: Record<string, string>;
 let b: GatewayProcess;
@@ -22,18 +24,14 @@ function publish(gw: GatewayProcess, body: unknown, key = KEY, type = 'applicati
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
-  env = {
-    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('pub'), DB_PATH: tempDbPath(), API_KEYS: KEY,
-    HISTORY_ACTIONS: 'news*=100/5m,tiny=2/1h,tours=3/1h', PRESENCE_GRACE_MS: '0',
-  };
-  b = await node('pub-b');
+  cluster = await startCluster(fx, 'pub', {
+    nodes: ['pub-b'],
+    env: { API_KEYS: KEY, HISTORY_ACTIONS: 'news*=100/5m,tiny=2/1h,tours=3/1h', PRESENCE_GRACE_MS: '0' },
+  });
+  ({ redis, env, nodes: [b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 describe('POST /api/publish', () => {
   it('refuses a missing or wrong key (401), a bad body (400) and a wrong content type (415)', async () => {

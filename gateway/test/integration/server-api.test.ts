@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 import { startReceiver, type Receiver } from '../harness/webhook.js';
 import type { ClusterEvent } from '../../../shared/events.js';
 import { eventOf } from '../../src/events/payloads.js';
@@ -19,6 +20,7 @@ import { replay } from '../harness/replay.js';
 const KEY = 'server-api-key-0123456789';
 const SECRET = 'webhook-secret-for-the-server-api-test';
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
+let cluster: Cluster;
 let redis: RedisServer;
 let receiver: Receiver;
 let env: Record<string, string>;
@@ -39,22 +41,22 @@ async function json(res: Promise<Response>): Promise<any> {
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
   receiver = await startReceiver(SECRET);
   receiver.failNext(2); // the first deliveries fail: retried, nothing lost
-  env = {
-    REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('api'), DB_PATH: tempDbPath(), API_KEYS: KEY, PRESENCE_GRACE_MS: '0',
-    PRESENCE_LEASE_MS: '1500', PRESENCE_BATCH_MS: '10', WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET,
-    MAX_CONNECTIONS_PER_USER: '0', CONNECT_RATE_PER_S: '10000', CONNECT_BURST: '10000',
-    CHANNELS_FILE: fileURLToPath(new URL('../../../deploy/channels.example.json', import.meta.url)), // room presence in `default`
-  };
-  [a, b] = await Promise.all([fx.gateway({ ...env, NODE_ID: 'api-a' }), fx.gateway({ ...env, NODE_ID: 'api-b' })]);
+  cluster = await startCluster(fx, 'api', {
+    nodes: 2,
+    env: {
+      API_KEYS: KEY, PRESENCE_GRACE_MS: '0', PRESENCE_LEASE_MS: '1500', PRESENCE_BATCH_MS: '10', WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET,
+      MAX_CONNECTIONS_PER_USER: '0', CONNECT_RATE_PER_S: '10000', CONNECT_BURST: '10000',
+      CHANNELS_FILE: fileURLToPath(new URL('../../../deploy/channels.example.json', import.meta.url)), // room presence in `default`
+    },
+  });
+  ({ redis, env, nodes: [a, b] } = cluster);
 });
 
 afterAll(async () => {
-  await fx.teardown();
+  await cluster?.stop();
   await receiver?.close();
-  await redis?.stop();
 });
 
 describe('POST /api/disconnect', () => {

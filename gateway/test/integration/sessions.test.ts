@@ -9,13 +9,13 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteUserDirectory } from '../../src/users/sqlite.js';
 import { TestClient } from '../harness/client.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { TEST_SECRET, tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import { TEST_SECRET, type GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 
 const fx = gatewayFixture({ env: { TRUSTED_PROXIES: '127.0.0.1', SESSION_MAX_AGE_S: '600', LOGIN_TOKEN_TTL_S: '300' } });
-let redis: RedisServer;
+let cluster: Cluster;
 let dbPath: string;
 let a: GatewayProcess;
 let b: GatewayProcess;
@@ -23,24 +23,20 @@ const key = new TextEncoder().encode(TEST_SECRET);
 const now = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
-  redis = await startRedis();
-  dbPath = tempDbPath();
-  const users = new SqliteUserDirectory(dbPath);
-  users.add({ username: 'bob', displayName: 'Bob Builder', password: 'builder' });
-  users.add({ username: 'carol', displayName: 'Carol C', password: 'carol-pw' });
-  users.add({ username: 'dave', password: 'dave-pw' });
-  users.add({ username: 'alice', displayName: 'Alice Liddell' });
-  for (let i = 1; i <= 10; i += 1) users.add({ username: `loop${i}`, password: `loop-pw-${i}` });
-  users.close();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('sessions'), DB_PATH: dbPath };
-  a = await fx.gateway({ ...env, NODE_ID: 'sess-a' });
-  b = await fx.gateway({ ...env, NODE_ID: 'sess-b' });
+  cluster = await startCluster(fx, 'sess', {
+    nodes: 2,
+    users: [
+      { username: 'bob', displayName: 'Bob Builder', password: 'builder' },
+      { username: 'carol', displayName: 'Carol C', password: 'carol-pw' },
+      { username: 'dave', password: 'dave-pw' },
+      { username: 'alice', displayName: 'Alice Liddell' },
+      ...Array.from({ length: 10 }, (_, i) => ({ username: `loop${i + 1}`, password: `loop-pw-${i + 1}` })),
+    ],
+  });
+  ({ db: dbPath, nodes: [a, b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** POST /api/login as if from `ip` (the gateways trust 127.0.0.1 as a proxy). */
 async function login(gw: GatewayProcess, username: string, password: string, ip: string) {

@@ -5,32 +5,27 @@
  * grace is over. A deliberate close (1000, signing out) ends presence at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 
 const GRACE_MS = 1500;
 
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
+let cluster: Cluster;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let prefix: string;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  prefix = uniquePrefix('grace');
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DB_PATH: tempDbPath(), PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: String(GRACE_MS) };
-  // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
-  a = await fx.gateway({ ...env, NODE_ID: 'grace-a' });
-  b = await fx.gateway({ ...env, NODE_ID: 'grace-b' });
+  cluster = await startCluster(fx, 'grace', { nodes: 2, env: { PRESENCE_BATCH_MS: '10', PRESENCE_GRACE_MS: String(GRACE_MS) } });
+  ({ redis, prefix, nodes: [a, b] } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 describe('the presence grace window', () => {
   it('keeps a user who reconnects to another node online without a flap, and ends one who stays away after the grace', async () => {

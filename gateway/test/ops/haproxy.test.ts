@@ -6,16 +6,16 @@
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import { waitFor } from '../harness/wait.js';
 import { startHaproxy, type HaproxyRun } from './haproxy.js';
 import { get } from './http.js';
 import { ReconnectingClient } from './reconnecting.js';
 
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
-let redis: RedisServer;
+let cluster: Cluster;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let haproxy: HaproxyRun;
@@ -25,11 +25,8 @@ let ca: Buffer;
 const clients: ReconnectingClient[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('haproxy'), DB_PATH: tempDbPath(), DRAIN_SPREAD_MS: '300', PRESENCE_GRACE_MS: '2000' };
-  // One after the other: two first starts on one fresh DB_PATH race in the schema migration.
-  a = await fx.gateway({ ...env, NODE_ID: 'ha-a' });
-  b = await fx.gateway({ ...env, NODE_ID: 'ha-b' });
+  cluster = await startCluster(fx, 'haproxy', { nodes: ['ha-a', 'ha-b'], env: { DRAIN_SPREAD_MS: '300', PRESENCE_GRACE_MS: '2000' } });
+  [a, b] = cluster.nodes;
   haproxy = await startHaproxy([a.port, b.port]);
   ({ plainPort, tlsPort, ca } = haproxy);
 });
@@ -37,8 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.stop();
   await haproxy?.stop();
-  await fx.teardown();
-  await redis?.stop();
+  await cluster?.stop();
 });
 
 describe('deploy/haproxy.cfg', () => {

@@ -9,15 +9,17 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import { gatewayFixture } from '../harness/fixture.js';
-import { tempDbPath, type GatewayProcess } from '../harness/gateway.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { uniquePrefix, waitFor } from '../harness/wait.js';
+import type { GatewayProcess } from '../harness/gateway.js';
+import type { RedisServer } from '../harness/redis.js';
+import { waitFor } from '../harness/wait.js';
 import { get } from './http.js';
 import { ROOT } from './pm2.js';
 import { parseExposition, value } from './prometheus.js';
 
 const fx = gatewayFixture({ stopSignal: 'SIGKILL' });
+let cluster: Cluster;
 let redis: RedisServer;
 let env: Record<string, string>;
 
@@ -30,14 +32,11 @@ async function metrics(gw: GatewayProcess) {
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
-  env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('ready'), DB_PATH: tempDbPath(), PRESENCE_BATCH_MS: '10' };
+  cluster = await startCluster(fx, 'ready', { nodes: 0, env: { PRESENCE_BATCH_MS: '10' } });
+  ({ redis, env } = cluster);
 });
 
-afterAll(async () => {
-  await fx.teardown();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 describe('/readyz during a drain', () => {
   it('turns 503 "draining" at once (seen on a connection opened before), refuses new connections, and the node exits 0', async () => {

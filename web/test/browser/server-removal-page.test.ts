@@ -11,11 +11,11 @@
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteUserDirectory } from '../../gateway/src/users/sqlite.js';
+import { SqliteUserDirectory } from '../../../gateway/src/users/sqlite.js';
 import { fileURLToPath } from 'node:url';
-import buildDist from '../../gateway/test/harness/build.js';
-import { spawnGateway, tempDbPath, type GatewayProcess } from '../../gateway/test/harness/gateway.js';
-import { waitFor } from '../../gateway/test/harness/wait.js';
+import buildDist from '../../../gateway/test/harness/build.js';
+import { spawnGateway, tempDbPath, type GatewayProcess } from '../../../gateway/test/harness/gateway.js';
+import { waitFor } from '../../../gateway/test/harness/wait.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
 const API_KEY = 'removal-api-key-0123456789abcdef';
@@ -98,7 +98,7 @@ beforeAll(async () => {
   dir.close();
   gw = await spawnGateway({
     DB_PATH: db, API_KEYS: API_KEY, NODE_ID: 'removal-a', PRESENCE_BATCH_MS: '10',
-    CHANNELS_FILE: fileURLToPath(new URL('../../deploy/channels.example.json', import.meta.url)), // room presence in `default`
+    CHANNELS_FILE: fileURLToPath(new URL('../../../deploy/channels.example.json', import.meta.url)), // room presence in `default`
   });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   page = await (await browser.newContext()).newPage();

@@ -12,18 +12,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteUserDirectory } from '../../gateway/src/users/sqlite.js';
+import { SqliteUserDirectory } from '../../../gateway/src/users/sqlite.js';
 import { WebSocket } from 'ws';
-import { TestClient, type Frame } from '../../gateway/test/harness/client.js';
-import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../../gateway/test/harness/gateway.js';
-import { waitFor } from '../../gateway/test/harness/wait.js';
-import { GatewayClient, type ClientEvents } from '../src/client.js';
-import { parseTours } from '../src/tours-data.js';
+import { TestClient, type Frame } from '../../../gateway/test/harness/client.js';
+import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../../../gateway/test/harness/gateway.js';
+import { waitFor } from '../../../gateway/test/harness/wait.js';
+import { GatewayClient, type ClientEvents } from '../../src/client.js';
+import { parseTours } from '../../src/tours-data.js';
 
 const KEY = 'demo-api-key-0123456789abcdef';
-const TICKER = fileURLToPath(new URL('../../examples/ticker.mjs', import.meta.url));
-const TOURS = fileURLToPath(new URL('../../examples/tours.mjs', import.meta.url));
-const CHANNELS = fileURLToPath(new URL('../../deploy/channels.example.json', import.meta.url));
+const TICKER = fileURLToPath(new URL('../../../examples/ticker.mjs', import.meta.url));
+const TOURS = fileURLToPath(new URL('../../../examples/tours.mjs', import.meta.url));
+const CHANNELS = fileURLToPath(new URL('../../../deploy/channels.example.json', import.meta.url));
 const WAIT = { timeout: 15_000 };
 
 let gw: GatewayProcess;

@@ -11,11 +11,11 @@
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteUserDirectory } from '../../gateway/src/users/sqlite.js';
-import buildDist from '../../gateway/test/harness/build.js';
-import { TestClient } from '../../gateway/test/harness/client.js';
-import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../../gateway/test/harness/gateway.js';
-import { waitFor } from '../../gateway/test/harness/wait.js';
+import { SqliteUserDirectory } from '../../../gateway/src/users/sqlite.js';
+import buildDist from '../../../gateway/test/harness/build.js';
+import { TestClient } from '../../../gateway/test/harness/client.js';
+import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../../../gateway/test/harness/gateway.js';
+import { waitFor } from '../../../gateway/test/harness/wait.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
 const API_KEY = 'large-page-api-key-0123456789abcdef';

@@ -11,19 +11,19 @@
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteUserDirectory } from '../../gateway/src/users/sqlite.js';
-import { spawnGateway, tempDbPath, type GatewayProcess } from '../../gateway/test/harness/gateway.js';
-import { startRedis, type RedisServer } from '../../gateway/test/harness/redis.js';
-import { uniquePrefix } from '../../gateway/test/harness/wait.js';
-import { startNginx, type Nginx } from './nginx.js';
+import { SqliteUserDirectory } from '../../../gateway/src/users/sqlite.js';
+import { spawnGateway, tempDbPath, type GatewayProcess } from '../../../gateway/test/harness/gateway.js';
+import { startRedis, type RedisServer } from '../../../gateway/test/harness/redis.js';
+import { uniquePrefix } from '../../../gateway/test/harness/wait.js';
+import { startNginx, type Nginx } from '../nginx.js';
 import { solidPng } from './png.js';
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
-const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
-const CHANNELS = fileURLToPath(new URL('../../deploy/channels.example.json', import.meta.url));
+const SCREENSHOT = fileURLToPath(new URL('../../../docs/screenshot.png', import.meta.url));
+const CHANNELS = fileURLToPath(new URL('../../../deploy/channels.example.json', import.meta.url));
 const USERS = {
   alice: { displayName: 'Alice Liddell', password: 'looking-glass-42' },
   bob: { displayName: 'Bob Builder', password: 'can-we-fix-it-7' },
