@@ -11,11 +11,14 @@
  * - nothing is skipped silently: entries that left the stream before delivery (trimmed by
  *   EVENTS_MAXLEN, or the stream was recreated) arrive as one `{"type":"gap"}` item.
  * - events outside WEBHOOK_EVENTS are acknowledged without a request.
+ * - the receiver cannot make this node hold more than a few KB of its answer, nor send the
+ *   signed batch elsewhere: redirects are never followed (a 3xx is a failed delivery, retried
+ *   to WEBHOOK_URL), and at most RESPONSE_READ_BYTES of the body are read (see `postOnce`).
  * Body: `{"events":[{id,type,userId,username,action?,node,reason,ts,seq} | {id,type:"gap",reason,after,through}]}`.
  */
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { sign } from './signature.js';
+import { SIGNATURE_HEADER, sign } from './signature.js';
 import { itemsOf, webhookBody } from './payloads.js';
 import type { EventBatch, EventLog } from './types.js';
 import type { WebhookItem } from '../../../shared/events.js';
@@ -95,29 +98,29 @@ export class WebhookDispatcher {
     if (batch.gap) this.o.metrics?.webhookGaps.inc();
   }
 
-  /** True after a 2xx. */
+  /** True after a 2xx; anything else is logged and counted as a failure (the caller retries). */
   private async post(items: WebhookItem[]): Promise<boolean> {
     const body = webhookBody(items);
     try {
-      const res = await fetch(this.o.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-gateway-signature': sign(this.o.secret, body) },
-        body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
+      const res = await postOnce(this.o.url, body, sign(this.o.secret, body), this.o.timeoutMs);
       if (res.ok) return true;
-      this.fail(`status_${res.status}`, { status: res.status });
+      if (res.status >= 300 && res.status < 400) {
+        const location = res.headers.get('location')?.slice(0, 200);
+        this.fail('redirect', { status: res.status, location }, 'webhook redirect not followed; will retry');
+      } else {
+        this.fail(`status_${res.status}`, { status: res.status });
+      }
     } catch (err) {
       this.fail((err as Error).name === 'TimeoutError' ? 'timeout' : 'network', { err });
     }
     return false;
   }
 
-  private fail(cause: string, details: object): void {
+  /** `cause`: status_<code>, redirect, timeout or network (the metric's label folds status_* into `status`). */
+  private fail(cause: string, details: object, msg = 'webhook delivery failed; will retry'): void {
     this.o.metrics?.webhookFailed.inc({ cause: cause.startsWith('status_') ? 'status' : cause });
     this.o.metrics?.webhookRetried.inc();
-    this.o.log.warn({ ...details, cause, retryInMs: this.backoff }, 'webhook delivery failed; will retry');
+    this.o.log.warn({ ...details, cause, retryInMs: this.backoff }, msg);
   }
 
   private retryDelay(): number {
@@ -143,5 +146,49 @@ export class WebhookDispatcher {
       }
       this.wake = done;
     });
+  }
+}
+
+/** The most of a receiver's answer body read (after any decoding); the rest is never read. */
+const RESPONSE_READ_BYTES = 4096;
+
+/**
+ * One signed POST; resolves with the response once its body is dealt with, rejects on a network
+ * error or after `timeoutMs` (TimeoutError) for the whole exchange. Contract:
+ * - no redirect is followed (`redirect: 'manual'`): the 3xx itself comes back, the body goes to
+ *   `url` and nowhere else;
+ * - it asks for `accept-encoding: identity`; a receiver that compresses anyway is decoded
+ *   lazily by fetch, so the read bound below also bounds the inflated bytes;
+ * - the status decides, the body never does: at most RESPONSE_READ_BYTES (plus the one chunk
+ *   that crosses it) are read, then the body is cancelled, which closes the connection rather
+ *   than reading its rest. A short answer ends within the bound and keeps the connection for reuse.
+ */
+async function postOnce(url: string, body: string, signature: string, timeoutMs: number): Promise<Response> {
+  const res = await fetch(url, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/json', 'accept-encoding': 'identity', [SIGNATURE_HEADER]: signature },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await discardBody(res.body, RESPONSE_READ_BYTES);
+  return res;
+}
+
+/** Reads `body` until it ends or `limit` bytes were read, then cancels it. Never rejects. */
+async function discardBody(body: ReadableStream<Uint8Array> | null, limit: number): Promise<void> {
+  if (!body) return;
+  const reader = body.getReader();
+  try {
+    // Bounded by bytes, and by reads in case a stream hands out empty chunks.
+    for (let read = 0, reads = 0; read <= limit && reads <= limit; reads += 1) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+  } catch {
+    // the body failed or the timeout aborted it: the status has already decided
+  } finally {
+    await reader.cancel().catch(() => {});
   }
 }
