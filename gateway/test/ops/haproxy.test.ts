@@ -42,7 +42,7 @@ describe('deploy/haproxy.cfg', () => {
     const healthz = await get(`https://127.0.0.1:${tlsPort}/healthz`, { ca });
     expect(healthz.status).toBe(200);
     expect((await get(`https://127.0.0.1:${tlsPort}/metrics`, { ca })).status).toBe(404);
-    const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws?token=${await fx.mint('ha-tls')}`, { ca, handshakeTimeout: 5000 });
+    const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws`, ['bearer', await fx.mint('ha-tls')], { ca, handshakeTimeout: 5000 });
     try {
       const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
         ws.once('message', (data) => resolve(JSON.parse(data.toString())));

@@ -73,7 +73,7 @@ export class ReconnectingClient {
     while (!this.stopped) {
       const tried = Date.now();
       try {
-        const c = await TestClient.connect(this.url, { token: this.token });
+        const c = await TestClient.connect(this.url, { protocols: ['bearer', this.token] });
         this.attach(c);
         return;
       } catch (err) {
