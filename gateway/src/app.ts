@@ -25,6 +25,7 @@ import { PresenceFeed } from './node/presence-feed.js';
 import { sendPresenceReset } from './node/presence-frames.js';
 import { createPublisher } from './node/publisher.js';
 import { RoomFeed } from './node/rooms.js';
+import { PROFILE_WINDOW_MS, ProfileFeed } from './node/profiles.js';
 import { PresenceUpkeep } from './node/upkeep.js';
 import type { PresenceStore } from './presence/types.js';
 import { createAdmission, type SocketData } from './session/admission.js';
@@ -100,6 +101,8 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     broker, fanout, log: child('history'), onFanOut: fanOutCounter(metrics, 'history'), onLost: (n) => metrics.historyGapsLost.inc(n),
   });
   const rooms = new RoomFeed(presence, fanout, config.presence.batchMs);
+  // Profile frames: one per user per presence window, however fast the user edits.
+  const profiles = new ProfileFeed(fanout, Math.max(config.presence.batchMs, PROFILE_WINDOW_MS));
   const hub = new Hub<ConnectionRecord>(broker, fanout, feeds, rooms, child('hub'), fanOutCounter(metrics, 'remote'));
   const writes = { pending: 0 };
   const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, child('presence'), metrics, Math.random, () => writes.pending);
@@ -117,7 +120,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const { channels } = config;
   const historyOf = (action: string) => channels.rules(action).history;
   const publish = createPublisher({ fanout, broker, historyOf, maxFrameBytes: config.ws.maxPayloadBytes, onFanOut: fanOutCounter(metrics, 'local') });
-  const access = createAccess({ verifyGrant: createGrantVerifier(config.auth), log: child('access') });
+  const access = createAccess({ verifyGrant: createGrantVerifier(config.auth), secret: config.channelsProxySecret, log: child('access') });
   const session = createSession({
     authenticate, publish, feeds, channels, access, writes, metrics, hub, feed, presence, users, log: child('session'), markDirty,
     limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits },
@@ -126,7 +129,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const lifecycle = createLifecycle({ config, admission, session, hub, feed, presence, metrics, log, markDirty });
   const readiness = () => [...(lifecycle.draining() ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
   const control = new ClusterControl({ hub, presence, nodeId: config.nodeId, log: child('control') });
-  await control.start(createSteering({ hub, revocations, presence, feed, log: child('steer'), markDirty, writes }));
+  await control.start(createSteering({ hub, revocations, presence, profiles, access, log: child('steer'), markDirty, writes }));
   const routes = await buildRoutes({
     config, authenticate, users, presence, broker, hub, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
     control, revocations,
@@ -147,6 +150,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     const closed = await lifecycle.drain(code);
     feed.close();
     rooms.close();
+    profiles.close();
     await upkeep.retire();
     log.info({ closed }, 'gateway stopped');
   })());

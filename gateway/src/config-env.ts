@@ -56,6 +56,7 @@ export const env = z.object({
   TLS_KEY: optionalText,
   HISTORY_ACTIONS: optionalText,
   CHANNELS_FILE: optionalText,
+  CHANNELS_PROXY_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   API_KEYS: list.optional(),
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   INBOX_STREAM: z.enum(['on', 'off']).default('on'),

@@ -83,6 +83,8 @@ export interface Config {
   history: HistoryRule[];
   /** Namespaces and their rules (CHANNELS_FILE; without it `default` is public + members, no room presence). */
   channels: ChannelPolicy;
+  /** CHANNELS_PROXY_SECRET: signs the gateway's questions to `proxy` endpoints (X-Gateway-Signature). */
+  channelsProxySecret?: string;
   /** Bearer token for GET /metrics from other hosts (METRICS_TOKEN); without it only this host may read it. */
   metricsToken?: string;
   /** Keys accepted by POST /api/publish (API_KEYS); empty: the publish API is off. */
@@ -288,6 +290,7 @@ export function loadConfig(
     tls: tlsFrom(e),
     history,
     channels: channelsFrom(e, history),
+    channelsProxySecret: e.CHANNELS_PROXY_SECRET,
     apiKeys: apiKeysFrom(e),
     metricsToken: e.METRICS_TOKEN,
     inbox: e.INBOX_STREAM === 'on',

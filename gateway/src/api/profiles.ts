@@ -12,6 +12,7 @@
  */
 import { fail, sessionOf } from './request.js';
 import type { Authenticate } from '../auth/sessions.js';
+import type { Rule, SharedLimits } from '../limits/types.js';
 import type { ClusterControl } from '../node/control.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest, Routes } from '../transport/server.js';
@@ -24,7 +25,21 @@ const IMAGE_TYPES: Record<string, (b: Buffer) => boolean> = {
   'image/webp': (b) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
 };
 
-export interface ProfileDeps { users: UserDirectory; control: Pick<ClusterControl, 'tell'>; authenticate: Authenticate; avatarMaxBytes: number }
+export interface ProfileDeps {
+  users: UserDirectory;
+  control: Pick<ClusterControl, 'tell'>;
+  authenticate: Authenticate;
+  avatarMaxBytes: number;
+  /** Shared by the nodes: changes per user (PROFILE_CHANGES). */
+  limits: Pick<SharedLimits, 'take'>;
+}
+
+/** Profile changes per user, every node together: 5, then one every 12 s (each reaches every watcher). */
+export const PROFILE_CHANGES: Rule = { name: 'profile', ratePerSec: 1 / 12, burst: 5 };
+
+const tooFast = (): ApiReply => ({
+  ...fail(429, 'rate_limited', `at most ${PROFILE_CHANGES.burst} profile changes at once, then one every 12 s`), headers: { 'retry-after': '12' },
+});
 
 export function createProfiles(d: ProfileDeps): Pick<Routes, 'get' | 'put' | 'patch'> {
   const announce = (user: User) => d.control.tell({ op: 'profile', user: profileOf(user) });
@@ -34,6 +49,9 @@ export function createProfiles(d: ProfileDeps): Pick<Routes, 'get' | 'put' | 'pa
     if ('status' in caller) return caller;
     return caller.user ?? fail(404, 'not_found', 'this user is not in the directory: no profile to edit');
   }
+
+  /** Takes one of the user's changes (PROFILE_CHANGES) for a valid request, just before it is applied. */
+  const mayChange = (user: User) => d.limits.take(PROFILE_CHANGES, user.id);
 
   const patchMe: Route = async (req, body) => {
     const me = await who(req);
@@ -45,6 +63,7 @@ export function createProfiles(d: ProfileDeps): Pick<Routes, 'get' | 'put' | 'pa
       return fail(400, 'bad_json', 'send {"displayName": "..."} as JSON');
     }
     if (typeof displayName !== 'string') return fail(400, 'bad_request', 'displayName must be a string');
+    if (!(await mayChange(me))) return tooFast();
     try {
       const user = d.users.setDisplayName(me.id, displayName);
       await announce(user);
@@ -67,6 +86,7 @@ export function createProfiles(d: ProfileDeps): Pick<Routes, 'get' | 'put' | 'pa
       return fail(413, 'too_large', `a picture is at most ${d.avatarMaxBytes} bytes`);
     }
     if (!IMAGE_TYPES[type](bytes)) return fail(400, 'bad_request', `the body is not a ${type} image`);
+    if (!(await mayChange(me))) return tooFast();
     const user = d.users.setAvatar(me.id, type, bytes);
     await announce(user);
     return { status: 200, body: { user: profileOf(user) } };

@@ -67,7 +67,7 @@ export async function buildRoutes(d: RouteDeps): Promise<Omit<Routes, 'files'>> 
     auth: config.auth, loginTtlS: config.loginTtlS, authenticate: d.authenticate, users: d.users, limits: d.limits,
     log: d.log.child({ component: 'signin' }),
   });
-  const profiles = createProfiles({ users: d.users, control: d.control, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes });
+  const profiles = createProfiles({ users: d.users, control: d.control, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes, limits: d.limits });
   const server = createClusterApi({ apiKeys: config.apiKeys, presence: d.presence, control: d.control, revocations: d.revocations });
   return {
     get: { ...account.get, ...profiles.get, ...server.get, '/metrics': metricsRoute(d) },

@@ -90,6 +90,7 @@ export function createSignIn(d: SignInDeps): Pick<Routes, 'post'> {
     if (ttlSeconds < 60) return { ...fail(401, 'unauthorized', 'the session has reached its maximum age; sign in again'), headers: { 'www-authenticate': 'Bearer' } };
     const { token, expiresAt } = await signToken(d.auth, {
       userId: session.userId, name: session.displayName, ttlSeconds, authTime: session.authTime, version: session.user?.tokenVersion,
+      channels: session.channels,
     });
     return { status: 200, headers: noStore, body: { accessToken: token, expiresAt: expiresAt * 1000 } };
   };

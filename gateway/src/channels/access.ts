@@ -4,18 +4,21 @@
  * connection stays open. A check that could not be made (key server or the app's endpoint
  * unreachable or too slow) is `unavailable`, never a silent allow.
  *
- * `proxy` namespaces ask the app: POST <url> {"userId","username","action","connectionId"}
- * with a deadline; 2xx allows, 403 refuses, anything else is `unavailable`. A positive answer
- * may be cached for `cacheS` seconds per (user, action). At most MAX_IN_FLIGHT questions wait
- * at once per node, so a hanging endpoint costs its callers a timeout, never the node.
+ * `proxy` namespaces ask the app (proxy.ts): the answer, allow or refusal, is remembered per
+ * (user, action); one user's questions are bounded (a bucket of fresh questions, a few in flight
+ * per user and per connection: past either, `rate_limited` for that user alone), so a user who
+ * floods joins at a slow endpoint costs only themselves, never everyone's joins on the node.
+ * `forget(userId)` drops the user's remembered answers: the server API's unsubscribe and
+ * disconnect call it on every node, so the next join asks the app again.
  */
-import type { ErrorCode } from '../../../shared/protocol.js';
 import { AuthError } from '../errors.js';
 import type { Connection } from '../connection.js';
 import type { Logger } from '../log.js';
-import type { ChannelRules, ProxyRule } from './policy.js';
+import type { ChannelRules } from './policy.js';
+import { OK, refuse, unavailable, type Check } from './check.js';
+import { createProxyCheck, type ProxyCheckOptions } from './proxy.js';
 
-export type Check = { ok: true } | { ok: false; code: Extract<ErrorCode, 'forbidden' | 'unavailable'>; message: string };
+export type { Check };
 
 /**
  * Checks a subscription token (auth/tokens.ts createGrantVerifier): the user and the one action it
@@ -23,58 +26,22 @@ export type Check = { ok: true } | { ok: false; code: Extract<ErrorCode, 'forbid
  */
 export type GrantVerifier = (token: string) => Promise<{ userId: string; channel: string }>;
 
-export interface AccessDeps {
+export interface AccessDeps extends Omit<ProxyCheckOptions, 'log'> {
   verifyGrant: GrantVerifier;
   log: Logger;
-  fetch?: typeof fetch;
 }
-
-const OK: Check = { ok: true };
-const MAX_IN_FLIGHT = 256;
-const MAX_CACHED = 10_000;
-
-const refuse = (message: string): Check => ({ ok: false, code: 'forbidden', message });
-const unavailable = (message: string): Check => ({ ok: false, code: 'unavailable', message });
 
 export interface Access {
   /** May `conn` join `action` (with the subscription `token`, for `token` namespaces)? */
   join(conn: Connection, action: string, rules: ChannelRules, token?: string): Promise<Check>;
   /** May `conn` (a member) publish to `action`? */
   publish(conn: Connection, rules: ChannelRules): Check;
+  /** Forget what the app answered for `userId` (the server removed or disconnected the user). */
+  forget(userId: string): void;
 }
 
 export function createAccess(d: AccessDeps): Access {
-  const doFetch = d.fetch ?? fetch;
-  const allowed = new Map<string, number>();
-  let inFlight = 0;
-
-  async function askApp(conn: Connection, action: string, proxy: ProxyRule): Promise<Check> {
-    const key = `${conn.userId}\n${action}`;
-    if ((allowed.get(key) ?? 0) > Date.now()) return OK;
-    if (inFlight >= MAX_IN_FLIGHT) return unavailable('too many authorization requests in flight; retry');
-    inFlight += 1;
-    try {
-      const res = await doFetch(proxy.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ userId: conn.userId, username: conn.username, action, connectionId: conn.id }),
-        signal: AbortSignal.timeout(proxy.timeoutMs),
-      });
-      await res.body?.cancel();
-      if (res.status === 403) return refuse(`the application refused "${action}" for this user`);
-      if (res.status < 200 || res.status >= 300) return unavailable(`the authorization endpoint answered ${res.status}`);
-      if (proxy.cacheS > 0) {
-        if (allowed.size >= MAX_CACHED) allowed.delete(allowed.keys().next().value!);
-        allowed.set(key, Date.now() + proxy.cacheS * 1000);
-      }
-      return OK;
-    } catch (err) {
-      d.log.warn({ err: (err as Error).message, action }, 'authorization endpoint failed');
-      return unavailable((err as Error).name === 'TimeoutError' ? 'the authorization endpoint did not answer in time' : 'the authorization endpoint is unreachable');
-    } finally {
-      inFlight -= 1;
-    }
-  }
+  const askApp = createProxyCheck(d);
 
   async function checkGrant(conn: Connection, action: string, token: string | undefined): Promise<Check> {
     if (!token) return refuse(`joining "${action}" needs a subscription token ("token" in the join)`);
@@ -97,7 +64,7 @@ export function createAccess(d: AccessDeps): Access {
         case 'public': return OK;
         case 'claim': return conn.channels?.matches(action) ? OK : refuse(`your token's "channels" claim does not include "${action}" (namespace ${rules.name})`);
         case 'token': return checkGrant(conn, action, token);
-        case 'proxy': return askApp(conn, action, rules.proxy!);
+        case 'proxy': return askApp.check(conn, action, rules.proxy!);
       }
     },
     publish(conn, rules) {
@@ -105,5 +72,6 @@ export function createAccess(d: AccessDeps): Access {
       if (rules.publish === 'backend') return refuse(`namespace ${rules.name} takes publishes from the backend only`);
       return OK;
     },
+    forget: (userId) => askApp.forget(userId),
   };
 }

@@ -9,12 +9,16 @@ export function tokensAt(b: Bucket, ratePerSec: number, burst: number, now: numb
   return Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSec);
 }
 
-/** Refill `b` up to `now` and take one token; false (nothing taken) when it holds less than one. */
-export function takeToken(b: Bucket, ratePerSec: number, burst: number, now: number): boolean {
+/**
+ * Refill `b` up to `now` and take `cost` tokens (a heavier request costs more); false, nothing
+ * taken, when it holds fewer. A cost above `burst` is taken once the bucket is full.
+ */
+export function takeToken(b: Bucket, ratePerSec: number, burst: number, now: number, cost = 1): boolean {
   b.tokens = tokensAt(b, ratePerSec, burst, now);
   b.at = now;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
+  const need = Math.min(cost, burst);
+  if (b.tokens < need) return false;
+  b.tokens -= need;
   return true;
 }
 
@@ -46,8 +50,8 @@ export class KeyedLimiter {
     this.buckets.delete(key);
   }
 
-  /** Take one token for `key`; false when the bucket is empty. */
-  take(key: string, now = Date.now()): boolean {
+  /** Take `cost` tokens for `key`; false when the bucket holds fewer. */
+  take(key: string, now = Date.now(), cost = 1): boolean {
     if (++this.takes % SWEEP_EVERY === 0) this.sweep(now);
     let b = this.buckets.get(key);
     if (!b) {
@@ -55,7 +59,7 @@ export class KeyedLimiter {
       b = { tokens: this.burst, at: now };
       this.buckets.set(key, b);
     }
-    return takeToken(b, this.ratePerSec, this.burst, now);
+    return takeToken(b, this.ratePerSec, this.burst, now, cost);
   }
 
   /** Drop full buckets among the oldest SWEEP_EVERY keys (Map order); the rest go to the back, so the next sweep looks further. */

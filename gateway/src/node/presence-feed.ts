@@ -42,11 +42,11 @@
  * after a store restart, every COUNT_REFRESH_MS) minus changes still waiting for their window,
  * plus those flushed since; a read can miss changes on their way from the store, until the next.
  */
-import type { PresenceChange, UserInfo } from '../../../shared/protocol.js';
+import type { PresenceChange } from '../../../shared/protocol.js';
 import { sendTo, topics, type Connection, type LocalFanout, type LocalSocket } from '../connection.js';
 import type { Logger } from '../log.js';
 import type { PresenceEvent } from '../presence/types.js';
-import { presenceCountFrame, presenceFrame, presenceResetFrame, profileFrame } from '../../../shared/frames.js';
+import { presenceCountFrame, presenceFrame, presenceResetFrame } from '../../../shared/frames.js';
 import { coalesce, frames, netOnline, publishPerUser, type ResetReason } from './presence-frames.js';
 
 const REPLAY_KEEP = 512;
@@ -291,13 +291,6 @@ export class PresenceFeed {
     if (after === '*') return void socket.subscribe(topics.presenceAll);
     for (const id of after) socket.subscribe(topics.presenceOf(id));
     if (count) socket.subscribe(topics.presenceCount);
-  }
-
-  /** A user's profile changed: every socket that sees that user (`*` or watching them) gets a `profile` frame. */
-  profile(user: UserInfo): void {
-    const text = profileFrame(user);
-    this.fanout.publish(topics.presenceAll, text);
-    this.fanout.publish(topics.presenceOf(user.id), text);
   }
 
   /**

@@ -5,23 +5,24 @@
  * an `id` gets exactly one `ack` or `error` with that id; a failure never closes the socket.
  */
 import { decodeClientMessage, frameId } from '../../../shared/codec.js';
-import { pongFrame } from '../../../shared/frames.js';
-import { CloseCodes, type ClientMessage, type WatchResult } from '../../../shared/protocol.js';
+import { leftFrame, pongFrame } from '../../../shared/frames.js';
+import { CloseCodes, type ClientMessage } from '../../../shared/protocol.js';
 import type { Authenticate } from '../auth/sessions.js';
 import { replyError, sendTo } from '../connection.js';
 import type { ConnectionRecord } from './record.js';
 import { PublishTooLarge, type Publish } from '../node/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { takeToken, tokensAt } from '../limits/buckets.js';
+import { compileClaim } from '../channels/claims.js';
 import { watchingOf, type PresenceFeed } from '../node/presence-feed.js';
 import { CursorError, type PresenceQueries, type RoomMembership } from '../presence/types.js';
 import { searchPeople } from '../users/people.js';
 import { profileOf } from '../users/types.js';
-import { membershipHandlers, type MembershipDeps } from './membership.js';
+import { membershipHandlers, removeMember, type MembershipDeps } from './membership.js';
+import { createQuotas, FRAME_UNIT, WATCH_PER_S, type Quotas } from './quotas.js';
 import { ack, CommandError, type Handler, type Handlers } from './replies.js';
 
-export interface SessionDeps extends Omit<MembershipDeps, 'maxActions'> {
+export interface SessionDeps extends Omit<MembershipDeps, 'maxActions' | 'quotas'> {
   authenticate: Authenticate;
   publish: Publish;
   metrics?: Pick<Metrics, 'messagesIn' | 'rateLimited' | 'protocolErrors'>;
@@ -30,9 +31,9 @@ export interface SessionDeps extends Omit<MembershipDeps, 'maxActions'> {
   limits: { maxActions: number; onlinePage: number; msgRatePerS: number; msgBurst: number; strikesBeforeClose: number };
 }
 
-function handlers(d: SessionDeps): Handlers {
+function handlers(d: SessionDeps, quotas: Quotas): Handlers {
   return {
-    ...membershipHandlers({ ...d, maxActions: d.limits.maxActions }),
+    ...membershipHandlers({ ...d, quotas, maxActions: d.limits.maxActions }),
 
     async publish(conn, msg) {
       if (!conn.actions.has(msg.action)) throw new CommandError('not_member', `join "${msg.action}" before publishing to it`);
@@ -57,6 +58,7 @@ function handlers(d: SessionDeps): Handlers {
     },
 
     async watch(conn, msg) {
+      if (!quotas.watch(conn.userId)) throw new CommandError('rate_limited', `at most ${WATCH_PER_S} watch changes a second; this one was dropped`);
       const watching = watchingOf(msg.users);
       if (conn.socket) d.feed.follow(conn.socket, conn.watching, watching, msg.count);
       conn.watching = watching;
@@ -76,7 +78,7 @@ function handlers(d: SessionDeps): Handlers {
     },
 
     users(conn, msg) {
-      const users = msg.ids.map((id) => d.users.byId(id)).filter((u) => u !== undefined).map(profileOf);
+      const users = d.users.byIds(msg.ids).map(profileOf);
       ack(conn, msg, { users });
     },
 
@@ -88,37 +90,45 @@ function handlers(d: SessionDeps): Handlers {
         throw new CommandError('unauthorized', 'refresh token is invalid, expired or revoked; the current one stays in force');
       }
       if (session.userId !== conn.userId) throw new CommandError('forbidden', 'refresh token is for another user');
-      if (session.exp > conn.exp) {
-        conn.exp = session.exp;
-        conn.warned = false;
-      }
+      // An older token (earlier exp) changes nothing; a newer one brings its expiry and its claim.
+      if (session.exp < conn.exp) return ack(conn, msg, { expiresAt: conn.exp * 1000 });
+      if (session.exp > conn.exp) conn.warned = false;
+      conn.exp = session.exp;
+      conn.channels = session.channels ? compileClaim(session.channels) : undefined;
+      await leaveUncovered(d, conn);
       ack(conn, msg, { expiresAt: conn.exp * 1000 });
     },
   };
 }
 
 /**
- * Token bucket per connection; true when the frame may be processed. A bucket that refilled
- * completely means the client kept under the rate for a while: earlier strikes are forgiven,
- * so only a client that is limited persistently reaches the 4029 close.
+ * Actions of `claim` namespaces that the connection's (refreshed) claim no longer covers are left,
+ * each with a `left` frame, as if the backend had unsubscribed the connection: the claim a socket
+ * holds is the one of its newest token, for joins made before the refresh too.
  */
-function admitFrame(conn: ConnectionRecord, rate: number, burst: number, now: number): boolean {
-  if (tokensAt(conn, rate, burst, now) >= burst) conn.strikes = 0;
-  return takeToken(conn, rate, burst, now);
+async function leaveUncovered(d: SessionDeps, conn: ConnectionRecord): Promise<void> {
+  for (const action of [...conn.actions]) {
+    if (d.channels.rules(action).subscribe !== 'claim' || conn.channels?.matches(action)) continue;
+    if (await removeMember(d, conn, action)) sendTo(conn, leftFrame(action, 'the refreshed token\'s channels claim does not include this action'));
+  }
 }
 
 /** Build the frame handler for text frames. Never throws; errors become `error` frames. */
 export function createSession(deps: SessionDeps): (conn: ConnectionRecord, text: string) => void {
-  const table = handlers(deps);
+  const quotas = createQuotas(deps.limits);
+  const table = handlers(deps, quotas);
   const { msgRatePerS, msgBurst, strikesBeforeClose } = deps.limits;
   return (conn, text) => {
     deps.metrics?.messagesIn.inc();
-    if (!admitFrame(conn, msgRatePerS, msgBurst, Date.now())) {
-      deps.metrics?.rateLimited.inc({ limit: 'frames' });
-      conn.strikes += 1;
-      if (conn.strikes >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
+    const verdict = quotas.frame(conn, text);
+    if (verdict !== 'ok') {
+      deps.metrics?.rateLimited.inc({ limit: verdict === 'user' ? 'user' : 'frames' });
+      if (verdict === 'connection' && (conn.strikes += 1) >= strikesBeforeClose) return conn.socket?.close(CloseCodes.rateLimited, 'rate limited');
       // Refused before decoding; the id (small frames only) lets the client retry that request.
-      return replyError(conn, frameId(text), 'rate_limited', `at most ${msgRatePerS} frames per second (burst ${msgBurst}); this frame was dropped`);
+      const why = verdict === 'user'
+        ? 'this user\'s connections together are over their share of this node'
+        : `at most ${msgRatePerS} frame units per second (burst ${msgBurst}; a frame costs 1 + 1 per ${FRAME_UNIT} bytes)`;
+      return replyError(conn, frameId(text), 'rate_limited', `${why}; this frame was dropped`);
     }
     const decoded = decodeClientMessage(text);
     if (!decoded.ok) {

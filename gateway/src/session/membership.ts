@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { Hub } from '../node/hub.js';
 import { CursorError, type RoomMembership } from '../presence/types.js';
 import { profileOf, type UserDirectory } from '../users/types.js';
+import { MEMBERSHIP_PER_S, type Quotas } from './quotas.js';
 import { ack, CommandError, type Handlers } from './replies.js';
 
 export interface MembershipDeps {
@@ -35,6 +36,8 @@ export interface MembershipDeps {
   maxActions: number;
   /** Joins and leaves between their local change and their store write. */
   writes: { pending: number };
+  /** Joins and leaves that change a membership, per user (quotas.ts). */
+  quotas: Pick<Quotas, 'membership'>;
 }
 
 /** Most members in one `members` page. */
@@ -64,6 +67,8 @@ export async function removeMember(d: RegistryDeps, conn: ConnectionRecord, acti
   return true;
 }
 
+const limitedMembership = () => new CommandError('rate_limited', `at most ${MEMBERSHIP_PER_S} joins and leaves a second per user; retry later`);
+
 /** Record the membership, then make this node deliver `action` to `conn`; a failed subscription undoes the record. */
 async function subscribe(d: Pick<MembershipDeps, 'hub'>, conn: ConnectionRecord, action: string, rules: ChannelRules): Promise<void> {
   ownActions(conn).add(action);
@@ -82,6 +87,7 @@ export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | '
       const { action } = msg;
       if (conn.actions.has(action)) return ack(conn, msg, { action, joined: true });
       if (conn.actions.size + conn.joining >= d.maxActions) throw new CommandError('too_many_actions', `at most ${d.maxActions} actions per connection`);
+      if (!d.quotas.membership(conn.userId)) throw limitedMembership();
       const rules = d.channels.rules(action);
       conn.joining += 1;
       let check;
@@ -119,6 +125,7 @@ export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | '
     },
 
     async leave(conn, msg) {
+      if (conn.actions.has(msg.action) && !d.quotas.membership(conn.userId)) throw limitedMembership();
       await removeMember(d, conn, msg.action);
       ack(conn, msg, { action: msg.action, joined: false });
     },

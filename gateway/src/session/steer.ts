@@ -12,15 +12,18 @@ import { leftFrame } from '../../../shared/frames.js';
 import type { Revocations } from '../auth/revocations.js';
 import { isOpen, sendTo } from '../connection.js';
 import type { ControlCommand, ControlHandler } from '../node/control.js';
+import type { Access } from '../channels/access.js';
 import type { Hub } from '../node/hub.js';
-import type { PresenceFeed } from '../node/presence-feed.js';
+import type { ProfileFeed } from '../node/profiles.js';
 import { removeMember, type MembershipDeps } from './membership.js';
 import type { ConnectionRecord } from './record.js';
 
 export interface SteerDeps extends Pick<MembershipDeps, 'presence' | 'log' | 'markDirty' | 'writes'> {
   hub: Hub<ConnectionRecord>;
   revocations: Revocations;
-  feed: Pick<PresenceFeed, 'profile'>;
+  profiles: Pick<ProfileFeed, 'announce'>;
+  /** The app's remembered answers of a user removed or disconnected are dropped: the next join asks again. */
+  access: Pick<Access, 'forget'>;
 }
 
 function connectionsOf(hub: Hub<ConnectionRecord>, userId: string): ConnectionRecord[] {
@@ -40,12 +43,14 @@ export function createSteering(d: SteerDeps): ControlHandler {
   return async (cmd: ControlCommand) => {
     switch (cmd.op) {
       case 'disconnect': {
+        d.access.forget(cmd.userId);
         if (cmd.revokedAt !== undefined) d.revocations.note(cmd.userId, cmd.revokedAt);
         const targets = connectionsOf(d.hub, cmd.userId).filter((c) => cmd.connectionId === undefined || c.id === cmd.connectionId);
         for (const c of targets) c.socket?.close(cmd.code, cmd.reason);
         return targets.length;
       }
       case 'unsubscribe': {
+        d.access.forget(cmd.userId);
         let affected = 0;
         for (const c of connectionsOf(d.hub, cmd.userId)) {
           if (!(await removeMember(d, c, cmd.action))) continue;
@@ -60,7 +65,7 @@ export function createSteering(d: SteerDeps): ControlHandler {
           c.displayName = cmd.user.displayName;
           c.avatarUrl = cmd.user.avatarUrl;
         }
-        d.feed.profile(cmd.user);
+        d.profiles.announce(cmd.user);
         return records.length;
       }
     }

@@ -66,6 +66,7 @@ function prepareStatements(db: Database.Database) {
     insert: db.prepare<[string, string, string, string | null, number]>(
       'INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
     byId: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.id = ?`),
+    byIds: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.id IN (SELECT value FROM json_each(?))`),
     byUsername: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.username = ?`),
     credentials: db.prepare<[string], User & { hash: string | null }>(
       `SELECT ${COLUMNS}, u.password_hash AS hash FROM users u WHERE u.username = ?`),
@@ -106,6 +107,10 @@ export class SqliteUserDirectory implements UserDirectory {
 
   byId(id: string): User | undefined {
     return this.sql.byId.get(id);
+  }
+
+  byIds(ids: readonly string[]): User[] {
+    return ids.length === 0 ? [] : this.sql.byIds.all(JSON.stringify(ids));
   }
 
   byUsername(username: string): User | undefined {

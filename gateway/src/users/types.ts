@@ -24,6 +24,8 @@ export interface NewUser { username: string; displayName?: string; password?: st
 /** The user directory. Synchronous on purpose: better-sqlite3 is synchronous and fast. */
 export interface UserDirectory {
   byId(id: string): User | undefined;
+  /** The users of `ids` the directory knows, in one query (the `users` command: up to 1,000 ids). */
+  byIds(ids: readonly string[]): User[];
   byUsername(username: string): User | undefined;
   /** Case-insensitive match on username and display name; prefix matches rank first. */
   search(query: string, limit: number): User[];

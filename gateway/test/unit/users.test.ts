@@ -68,6 +68,14 @@ describe('accounts', () => {
     expect(users.byUsername('nobody')).toBeUndefined();
   });
 
+  it('finds many users by id in one call, leaving out unknown ids and repeats', () => {
+    const alice = users.add({ username: 'alice', displayName: 'Alice A.' });
+    const bob = users.add({ username: 'bob', displayName: 'Bob B.' });
+    const found = users.byIds([bob.id, 'nope', alice.id, bob.id, '"); DROP TABLE users; --']);
+    expect(found.sort((x, y) => x.username.localeCompare(y.username))).toEqual([alice, bob]);
+    expect(users.byIds([])).toEqual([]);
+  });
+
   it('lists users in username order with limit and offset', () => {
     for (const u of ['carol', 'alice', 'bob']) users.add({ username: u });
     expect(names(users.list(10, 0))).toEqual(['alice', 'bob', 'carol']);
