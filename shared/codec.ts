@@ -14,12 +14,19 @@ const requestId = z.union([z.string().max(64), z.number().finite()]);
 const action = z.string().regex(ACTION_NAME, 'action must be 1-128 characters of [A-Za-z0-9_.:-/@], optionally followed by #<user id>,<user id>...');
 const userId = z.string().min(1).max(128);
 
+/** A join's fields besides its type and id (also each entry of `joins`). */
+const joinFields = {
+  action, since: z.string().regex(/^\d{1,15}-\d{1,15}$/, 'since is an offset like 1700000000000-0').optional(),
+  epoch: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'epoch is the value a join ack handed out').optional(),
+  history: z.number().int().min(1).max(1000).optional(), token: z.string().min(1).max(8192).optional(),
+};
+
+/** Most joins in one `joins` frame. */
+export const MAX_BATCHED_JOINS = 100;
+
 const schemas = {
-  join: z.object({
-    type: z.literal('join'), action, since: z.string().regex(/^\d{1,15}-\d{1,15}$/, 'since is an offset like 1700000000000-0').optional(),
-    epoch: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'epoch is the value a join ack handed out').optional(),
-    history: z.number().int().min(1).max(1000).optional(), token: z.string().min(1).max(8192).optional(), id: requestId.optional(),
-  }),
+  join: z.object({ type: z.literal('join'), ...joinFields, id: requestId.optional() }),
+  joins: z.object({ type: z.literal('joins'), joins: z.array(z.object(joinFields)).min(1).max(MAX_BATCHED_JOINS), id: requestId.optional() }),
   members: z.object({ type: z.literal('members'), action, cursor: z.string().regex(/^\d{1,20}(:\d{1,10})?$/, 'cursor is the value a previous page handed out').optional(), id: requestId.optional() }),
   leave: z.object({ type: z.literal('leave'), action, id: requestId.optional() }),
   publish: z.object({

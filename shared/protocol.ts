@@ -18,6 +18,16 @@ export interface JoinCommand {
   token?: string;
   id?: RequestId;
 }
+/**
+ * Several joins in one frame (a reconnecting client's whole set, each with its position): each
+ * is judged and answered as its own `join` would be; one ack carries every result, in order,
+ * after the history of every action was delivered. At most 100 joins.
+ */
+export interface JoinsCommand { type: 'joins'; joins: Array<Omit<JoinCommand, 'type' | 'id'>>; id?: RequestId }
+/** One refused join of a `joins` frame: the error its own `join` would have got. */
+export interface JoinRefusal { action: string; joined: false; error: { code: ErrorCode; message: string } }
+/** The `result` of a `joins` ack: one entry per join of the frame, in its order. */
+export interface JoinsResult { results: Array<JoinResult | JoinRefusal> }
 /** A page of an action's members (namespaces with room presence; members only). */
 export interface MembersCommand { type: 'members'; action: string; cursor?: string; id?: RequestId }
 
@@ -55,7 +65,7 @@ export interface UsersCommand { type: 'users'; ids: string[]; id?: RequestId }
 export interface RefreshCommand { type: 'refresh'; token: string; id?: RequestId }
 
 export type ClientMessage =
-  | JoinCommand | LeaveCommand | PublishCommand | PingCommand
+  | JoinCommand | JoinsCommand | LeaveCommand | PublishCommand | PingCommand
   | SearchCommand | WatchCommand | OnlineCommand | RefreshCommand | UsersCommand | MembersCommand;
 
 export type ClientMessageType = ClientMessage['type'];
@@ -159,6 +169,7 @@ export interface RefreshResult { expiresAt: number }
  */
 export interface CommandResults {
   join: JoinResult;
+  joins: JoinsResult;
   leave: LeaveResult;
   publish: PublishResult;
   ping: never;

@@ -113,6 +113,28 @@ describe('session dispatch', () => {
     expect(await reply('a3')).toMatchObject({ type: 'error', code: 'too_many_actions' });
   });
 
+  it('joins several actions in one frame, answering each as its own join would be, in order', async () => {
+    dispatch(conn, JSON.stringify({ type: 'join', action: 'news', id: 'first' }));
+    await reply('first');
+    dispatch(conn, JSON.stringify({ type: 'publish', action: 'news', data: 'old', id: 'p' }));
+    const since = (await reply('first')).result.offset as string;
+    await reply('p');
+    dispatch(conn, JSON.stringify({ type: 'leave', action: 'news', id: 'l' }));
+    await reply('l');
+    sent.length = 0;
+    // limits.maxActions is 2: the third is refused, the others joined; news recovers what it missed.
+    dispatch(conn, JSON.stringify({ type: 'joins', joins: [{ action: 'news', since }, { action: 'room' }, { action: 'third' }], id: 'b' }));
+    const ack = await reply('b');
+    expect(ack.result.results).toEqual([
+      expect.objectContaining({ action: 'news', joined: true, recovered: true, delivered: 1 }),
+      { action: 'room', joined: true },
+      { action: 'third', joined: false, error: { code: 'too_many_actions', message: expect.any(String) } },
+    ]);
+    // The history came before the ack.
+    const order = sent.map((f) => (f.type === 'message' ? `message:${f.data}` : f.type));
+    expect(order.indexOf('message:old')).toBeLessThan(order.indexOf('ack'));
+  });
+
   it('answers ping, search with online flags, watch and online paging', async () => {
     dispatch(conn, '{"type":"ping","id":"x"}');
     expect(await reply('x')).toMatchObject({ type: 'pong', ts: expect.any(Number) });
