@@ -8,6 +8,7 @@
  * presence, history and the publish API in that mode).
  */
 import { Cluster, type Redis } from 'ioredis';
+import { SYSTEM_TOPICS } from '../../src/node/cluster-messages.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/broker/redis.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
@@ -126,7 +127,7 @@ describe('two gateways on a three-master Redis Cluster (REDIS_CLUSTER_NODES)', (
     expect(redisCluster.cli(redisCluster.ports[0], 'pubsub', 'channels', '*action*').trim()).toBe('');
 
     // Reserved topics go the same way: a server-API disconnect sent to a reaches bob on b over $control.
-    const systemChannels = ['$control', '$control-reply', '$profile'].map((t) => `ops:action:{${t}}`);
+    const systemChannels = SYSTEM_TOPICS.map((t) => `ops:action:{${t}}`);
     for (const ch of systemChannels) expect(redisCluster.shardChannelsPerPrimary([ch], 2)[redisCluster.ports.indexOf(redisCluster.ownerOf(ch))], ch).toBe(1);
     const res = await fetch(`${a.http}/api/disconnect`, {
       method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'ops-bob' }),
