@@ -9,7 +9,8 @@ export interface BackoffPolicy {
   capMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+/** 0.5 s doubling to 20 s, as centrifuge-js: a node's death spreads its clients' returns over seconds. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 20_000 };
 
 /** The upper bound of the delay before retry number `attempt` (0-based). */
 export function backoffCeiling(policy: BackoffPolicy, attempt: number): number {

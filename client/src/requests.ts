@@ -2,15 +2,11 @@
  * Requests waiting for their answer: each id is settled exactly once, by its ack, its error,
  * its timeout or the loss of the connection, whichever comes first.
  */
-import type { ErrorCode, RequestId } from '../../shared/protocol.js';
+import type { RequestId } from '../../shared/protocol.js';
+import { RequestError } from './errors.js';
 import type { Timers } from './timers.js';
 
-export class RequestError extends Error {
-  constructor(readonly code: ErrorCode | 'timeout' | 'disconnected', message: string) {
-    super(message);
-    this.name = 'RequestError';
-  }
-}
+export { RequestError };
 
 interface Pending { resolve(result: unknown): void; reject(err: RequestError): void; timer: unknown }
 

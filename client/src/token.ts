@@ -22,3 +22,8 @@ export function tokenExpired(token: string, now: number): boolean {
   const exp = tokenExpiry(token);
   return exp !== undefined && exp <= now;
 }
+
+/** Why the client asks for a token: the first connect, renewal before expiry, after a 4001 close, or a reconnect whose last attempt never got in. */
+export type TokenReason = 'connect' | 'refresh' | 'expired' | 'retry';
+
+export type GetToken = (ctx: { reason: TokenReason }) => Promise<string> | string;

@@ -4,8 +4,11 @@
  * on every use.
  */
 import type { UserInfo } from '../../shared/protocol.js';
-import type { RenewResult } from './renewal.js';
-import { tokenExpired } from './token.js';
+import { tokenExpired } from '../../client/src/index.js';
+
+export type RenewResult =
+  | { ok: true; token: string; expiresAt: number }
+  | { ok: false; retry: boolean; message: string };
 
 export interface Session {
   accessToken: string;

@@ -1,15 +1,15 @@
 /**
  * Chat per action: join rooms by name, read and send messages in the selected one.
  *
- * - Joined rooms are kept joined by the client across reconnects (GatewayClient.join).
+ * - Joined rooms are kept joined by the client across reconnects (`client.channel(room).join()`).
  * - Sending publishes `{ text }` with `echo: true`: the page renders only the server's stamped
  *   copy, so what the sender sees is what everyone got, in the server's order.
  * - A message counts as "yours" when `from.userId` is the signed-in user's id; messages from a
  *   backend (`from: {system: true}`, the publish API) show "system" as their sender.
  * - Senders show their current display name and picture: lines re-label on `profile` changes.
- * - After a reconnect the client re-joins each room (with `since` where the server keeps
- *   history, see memberships.ts); the page says whether missed messages were recovered or
- *   may be missing (rooms without history are at-most-once).
+ * - After a reconnect the client re-joins every room in one frame (with `since` where the server
+ *   keeps history); the page says whether missed messages were recovered or may be missing
+ *   (rooms without history are at-most-once).
  * - Beside the messages, who is in the current room, live (members-panel.ts).
  * - Direct conversations: `openDirect(userId)` (a click on a person) joins `dm#<both ids,
  *   sorted>` (direct.ts), a room only the two may join, shown in the rooms bar by the other
@@ -19,8 +19,8 @@
  *   `data-left="<reason>"`, with a notice in its log; it is not re-joined after a reconnect and
  *   takes no messages until the user joins it again by name.
  */
-import { ACTION_NAME, type ActionMessage } from '../../shared/protocol.js';
-import type { GatewayClient, JoinResult } from './client.js';
+import type { JoinResult, RealtimeClient } from '../../client/src/index.js';
+import { ACTION_NAME } from '../../shared/protocol.js';
 import { directAction, directPeer } from './direct.js';
 import { avatar, byId, el } from './dom.js';
 import { mountMembersPanel } from './members-panel.js';
@@ -51,7 +51,7 @@ export interface Chat {
 }
 
 /** Wires the chat panel to `client` until `signal` aborts; `me()` is the signed-in user's id. */
-export function mountChat(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal, me: () => string): Chat {
+export function mountChat(client: RealtimeClient, roster: Roster, profiles: Profiles, signal: AbortSignal, me: () => string): Chat {
   const joinForm = byId<HTMLFormElement>('join-form');
   const roomInput = byId<HTMLInputElement>('room');
   const roomsBar = byId('rooms');
@@ -98,7 +98,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   /** Re-label the shown lines of users whose profile changed, in place (the log is a live region). */
   function relabel(ids: string[]): void {
     const changed = new Set(ids);
-    const me = client.welcome?.user.id;
+    const me = client.user?.id;
     for (const node of log.querySelectorAll<HTMLElement>('.line[data-user-id]')) {
       const userId = node.dataset.userId!;
       if (!changed.has(userId)) continue;
@@ -169,9 +169,9 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
     if (peer !== undefined) void profiles.fill([peer]); // its label in the rooms bar
     select(room);
     try {
-      await client.join(room);
+      await client.channel(room).join();
     } catch (err) {
-      if (client.actions.includes(room)) notice.textContent = `Joining #${room} once reconnected.`;
+      if (client.channel(room).joined) notice.textContent = `Joining #${room} once reconnected.`;
       else {
         rooms.delete(room);
         current = rooms.keys().next().value;
@@ -184,7 +184,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   function openDirect(userId: string): void {
     if (userId === me()) return;
     const room = directAction(me(), userId);
-    if (rooms.has(room) && client.actions.includes(room)) return select(room);
+    if (rooms.has(room) && client.channel(room).joined) return select(room);
     void join(room);
   }
 
@@ -195,7 +195,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
     removed.delete(room);
     current = rooms.keys().next().value;
     render();
-    await client.leave(room).catch(() => {}); // not connected: the server forgot it with the socket
+    await client.channel(room).leave(); // not connected: the server forgot it with the socket
   }
 
   async function send(): Promise<void> {
@@ -203,7 +203,7 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
     if (!text || !current) return;
     notice.textContent = '';
     try {
-      await client.request({ type: 'publish', action: current, data: { text }, echo: true });
+      await client.channel(current).publish({ text }, { echo: true });
       compose.value = '';
     } catch (err) {
       notice.textContent = `Not sent: ${(err as Error).message}. Your text is still in the box.`;
@@ -211,13 +211,13 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
   }
 
   const offs = [
-    client.on('message', (msg: ActionMessage) => {
+    client.on('message', (msg) => {
       const text = messageText(msg.data);
       if ('system' in msg.from) return add(msg.action, { kind: 'message', text, system: true, ts: msg.ts });
       const from = msg.from;
       roster.learn(from.userId, from.username, from.displayName);
       void profiles.fill([from.userId]); // a sender not in the online list: its picture
-      const mine = from.userId === client.welcome?.user.id;
+      const mine = from.userId === client.user?.id;
       add(msg.action, { kind: 'message', text, userId: from.userId, mine, ts: msg.ts });
     }),
     client.on('joined', ({ action, result, rejoin }) => {
@@ -231,7 +231,8 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
       relabel(ids);
       renderRooms(); // direct conversations are labelled with the other user's name
     }),
-    client.on('closed', () => {
+    client.on('state', (s) => {
+      if (s === 'connected') return;
       joined.clear();
       renderRooms();
     }),
@@ -242,15 +243,13 @@ export function mountChat(client: GatewayClient, roster: Roster, profiles: Profi
         add(room, { kind: 'notice', text: `Reconnected (node ${w.node}).`, ts: Date.now() });
       }
     }),
-    client.on('left', ({ action, reason }) => {
+    client.on('left', ({ action, reason, error }) => {
+      if (error) notice.textContent = `Left #${action}: ${error.message}`;
       if (!rooms.has(action)) return;
       joined.delete(action);
       removed.set(action, reason);
       renderRooms();
       add(action, { kind: 'notice', text: `You were removed from ${roomLabel(action)} by the server (${reason}).`, ts: Date.now() });
-    }),
-    client.on('serverError', (e) => {
-      if (e.action) notice.textContent = `Left #${e.action}: ${e.message}`;
     }),
   ];
 

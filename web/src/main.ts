@@ -1,5 +1,5 @@
 /**
- * The page: sign in, then one GatewayClient per session wired to the status line, the people
+ * The page: sign in, then one RealtimeClient (the client package) per session wired to the status line, the people
  * panels, the chat and the profile editor. Signing out (or an expired session) stops the
  * client with close code 1000, clears the stored token and drops everything the session showed.
  *
@@ -15,10 +15,9 @@
  * For tests and operators, <body> carries data-state (connection state), data-node (the
  * gateway node of the current link) and data-close-code (the code this page last closed with).
  */
-import type { UserInfo } from '../../shared/protocol.js';
+import type { ClosedInfo, RealtimeClient } from '../../client/src/index.js';
 import { clearSession, loadSession, saveSession, type Session } from './auth.js';
 import { browserClient } from './browser.js';
-import type { GatewayClient } from './client.js';
 import { avatar, byId } from './dom.js';
 import { mountChat } from './chat.js';
 import { mountPeople } from './people.js';
@@ -26,7 +25,14 @@ import { mountProfileEditor } from './profile-editor.js';
 import { Profiles } from './profiles.js';
 import { Roster } from './roster.js';
 import { createSignIn, type Tone } from './signin.js';
-import { createStatusView } from './status.js';
+import { createStatusView, followClient } from './status.js';
+
+/** What the sign-in form says when the session ended by itself. */
+const ENDED: Record<Exclude<ClosedInfo['reason'], 'client'>, string> = {
+  expired: 'Your session expired. Please sign in again.',
+  unauthorized: 'Your session expired or was revoked. Please sign in again.',
+  disconnected: 'Disconnected by the server. Please sign in again.',
+};
 
 const status = createStatusView();
 const app = byId('app');
@@ -35,7 +41,7 @@ const meName = byId('me-name');
 const meAvatar = byId('me-avatar');
 const nodeLabel = byId('node');
 const banner = byId('banner');
-let current: { session: Session; client: GatewayClient; stop: () => void; done: AbortController } | undefined;
+let current: { session: Session; client: RealtimeClient; stop: () => void; done: AbortController } | undefined;
 
 const signIn = createSignIn((session) => {
   saveSession(localStorage, session);
@@ -57,8 +63,8 @@ function begin(session: Session): void {
     refreshed: () => {
       banner.hidden = true;
     },
-    failed: ({ expiresAt }) => {
-      const at = new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    failed: () => {
+      const at = new Date(current?.session.expiresAt ?? Date.now()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
       banner.textContent = `Your session ends at ${at}. Sign out and in again to continue.`;
       banner.hidden = false;
     },
@@ -66,8 +72,8 @@ function begin(session: Session): void {
   current = { session, client, stop, done };
   signIn.hide();
   app.hidden = me.hidden = false;
-  const roster = new Roster();
-  const profiles = new Profiles(roster, async (ids) => (await client.request<{ users: UserInfo[] }>({ type: 'users', ids })).users);
+  const roster = new Roster(client.presence);
+  const profiles = new Profiles(roster, async (ids) => (await client.request({ type: 'users', ids })).users);
   roster.learnProfile(session.user);
   const myId = () => current?.session.user.id ?? session.user.id;
   const renderMe = () => {
@@ -77,13 +83,13 @@ function begin(session: Session): void {
   };
   renderMe();
 
-  client.on('status', (s) => status.show(s));
+  followClient(client, status);
   client.on('welcome', (w) => {
     document.body.dataset.node = w.node;
     nodeLabel.textContent = `node: ${w.node}`;
     profiles.learn(w.user);
   });
-  client.on('profile', ({ user }) => profiles.learn(user));
+  client.on('profile', (user) => profiles.learn(user));
   profiles.onChange((ids) => {
     if (!ids.includes(myId()) || !current) return;
     const fresh = roster.profile(myId());
@@ -91,14 +97,13 @@ function begin(session: Session): void {
     renderMe();
   });
   client.on('closed', (c) => {
-    if (c.byClient) document.body.dataset.closeCode = String(c.code);
+    if (c.reason !== 'client') end(ENDED[c.reason], 'warning', c.reason);
   });
-  client.on('authFailure', (f) => end(f.message, 'warning', f.reason));
   // A click on a person opens a direct conversation in the chat (mounted next; clicks come later).
   mountPeople(client, roster, profiles, done.signal, (userId) => chat.openDirect(userId));
   const chat = mountChat(client, roster, profiles, done.signal, myId);
   mountProfileEditor({ token: () => current?.session.accessToken, me: () => current?.session.user, learned: (u) => profiles.learn(u) }, profiles, done.signal);
-  client.start();
+  void client.connect().catch(() => {}); // a session that ends before its first welcome: 'closed' says why
 }
 
 /** End the session: close 1000, forget the token, show the form with `message` (and why: `reason`). */
@@ -107,6 +112,7 @@ function end(message: string, tone: Tone, reason?: string): void {
   const { stop, done } = current;
   current = undefined;
   stop();
+  document.body.dataset.closeCode = '1000';
   done.abort();
   clearSession(localStorage);
   app.hidden = me.hidden = banner.hidden = true;

@@ -1,9 +1,9 @@
 /**
  * Who is in the chat's current room, live, beside the messages (rooms with room presence).
  *
- * - The list is read with `members` (every page) when the room is shown and the join was
- *   acknowledged, again after every (re)join of that room (each reconnect) and on
- *   `room_reset`; in between, `room` events keep it live (room-members.ts: the seq rule).
+ * - The list is the channel's (`channel.members()`: every page, then `room` events applied by
+ *   their seq, read again on `room_reset`), read when the room is shown and the join was
+ *   acknowledged, and again after every (re)join of that room (each reconnect).
  * - Names and pictures: the pages carry profiles; users arriving by a `room` event are named
  *   by their username at once, then by their profile (the `users` command, Profiles.fill).
  * - A namespace without room presence answers `forbidden`: the panel says so instead of a list.
@@ -14,11 +14,10 @@
  * For tests: `#members[data-room]` is the room shown, `data-members` is `loading`, `ready`,
  * `off` (no room presence there), `left` (removed from it) or `none` (no room).
  */
-import { RequestError, type GatewayClient } from './client.js';
+import { RequestError, type Channel, type RealtimeClient } from '../../client/src/index.js';
 import { byId } from './dom.js';
 import { personRow } from './person.js';
 import type { Profiles } from './profiles.js';
-import { RoomMembers } from './room-members.js';
 import type { Roster } from './roster.js';
 
 export interface MembersPanel {
@@ -32,7 +31,7 @@ type State = 'none' | 'loading' | 'ready' | 'off' | 'left';
 const MAX_LISTED = 300;
 
 export function mountMembersPanel(
-  client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal, open: (userId: string) => void, me: () => string,
+  client: RealtimeClient, roster: Roster, profiles: Profiles, signal: AbortSignal, open: (userId: string) => void, me: () => string,
 ): MembersPanel {
   const panel = byId('members');
   const list = byId<HTMLUListElement>('member-list');
@@ -42,7 +41,8 @@ export function mountMembersPanel(
   const acked = new Set<string>();
   /** Rooms the backend removed this user from (`left`), with the reason, until joined again. */
   const removed = new Map<string, string>();
-  let view: RoomMembers | undefined;
+  let view: Channel | undefined;
+  let offRoom: (() => void) | undefined;
   let state: State = 'none';
   /** A refusal or failure to show instead of "and N more". */
   let problem = '';
@@ -50,15 +50,15 @@ export function mountMembersPanel(
   function render(): void {
     const self = me();
     panel.dataset.members = state;
-    if (view) panel.dataset.room = view.action;
+    if (view) panel.dataset.room = view.name;
     else delete panel.dataset.room;
     panel.hidden = state === 'none';
-    const ids = state === 'off' || state === 'left' || !view ? [] : view.list();
+    const ids = state === 'off' || state === 'left' || !view ? [] : view.memberList().map((u) => u.id);
     const people = ids.map((id) => ({ id, label: roster.label(id) })).sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base' }));
     list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) => personRow(
       { id: p.id, label: p.id === self ? `${p.label} (you)` : p.label, handle: roster.username(p.id), picture: roster.avatar(p.id) },
       p.id === self ? undefined : open)));
-    count.textContent = state === 'ready' && view ? String(view.count()) : '–';
+    count.textContent = state === 'ready' && view ? String(ids.length) : '–';
     note.textContent = problem || (people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '');
   }
 
@@ -70,15 +70,14 @@ export function mountMembersPanel(
 
   async function read(): Promise<void> {
     const target = view;
-    if (!target || !acked.has(target.action)) return;
+    if (!target || !acked.has(target.name)) return;
     state = 'loading';
     problem = '';
     render();
     try {
-      const done = await target.read((action, cursor) => client.members(action, cursor), (page) => {
-        for (const u of page.users) roster.learnProfile(u);
-      });
-      if (!done || target !== view) return;
+      const users = await target.members();
+      if (target !== view) return;
+      for (const u of users) roster.learnProfile(u);
       state = 'ready';
     } catch (err) {
       if (target !== view) return;
@@ -90,34 +89,34 @@ export function mountMembersPanel(
     render();
   }
 
+  /** Room events of the shown channel keep the list live (the channel applies them by seq). */
+  function follow(ch: Channel | undefined): void {
+    offRoom?.();
+    offRoom = ch?.on('room', (changes) => {
+      for (const c of changes) roster.learn(c.userId, c.username);
+      void profiles.fill(changes.filter((c) => c.status === 'joined').map((c) => c.userId));
+      if (state === 'ready') render();
+    });
+  }
+
   const offs = [
     client.on('joined', ({ action, result }) => {
       if (!result.joined) return;
       acked.add(action);
       removed.delete(action);
-      if (action === view?.action) void read();
+      if (action === view?.name) void read();
     }),
-    client.on('closed', () => acked.clear()), // the list stays (dimmed) until the re-join reads it again
+    client.on('state', (s) => s !== 'connected' && acked.clear()), // the list stays (dimmed) until the re-join reads it again
     client.on('left', ({ action, reason }) => {
       acked.delete(action);
       removed.set(action, reason);
-      if (action !== view?.action) return;
-      view.reset(); // a running read is stale; a later join reads from scratch
-      showRemoved(reason);
-    }),
-    client.on('room', (msg) => {
-      if (msg.action !== view?.action) return;
-      for (const c of msg.changes) roster.learn(c.userId, c.username);
-      void profiles.fill(msg.changes.filter((c) => c.status === 'joined').map((c) => c.userId));
-      if (view.apply(msg) && state === 'ready') render();
-    }),
-    client.on('roomReset', ({ action }) => {
-      if (action === view?.action) void read();
+      if (action === view?.name) showRemoved(reason);
     }),
     profiles.onChange(() => render()),
   ];
   signal.addEventListener('abort', () => {
     for (const off of offs) off();
+    follow(undefined);
     view = undefined;
     state = 'none';
     problem = '';
@@ -126,8 +125,9 @@ export function mountMembersPanel(
 
   return {
     show(room) {
-      if (room === view?.action) return;
-      view = room === undefined ? undefined : new RoomMembers(room);
+      if (room === view?.name) return;
+      view = room === undefined ? undefined : client.channel(room);
+      follow(view);
       const gone = room === undefined ? undefined : removed.get(room);
       if (gone !== undefined) return showRemoved(gone);
       state = view ? 'loading' : 'none';

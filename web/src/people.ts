@@ -16,8 +16,7 @@
  * - Clicking a person (not yourself) in either list calls `open(userId)`: the chat opens a
  *   direct conversation with them.
  */
-import type { SearchResult, SearchUser } from '../../shared/protocol.js';
-import { RequestError, type GatewayClient } from './client.js';
+import { RequestError, type RealtimeClient, type SearchUser } from '../../client/src/index.js';
 import { byId, el } from './dom.js';
 import { personRow } from './person.js';
 import { PresenceFeed } from './presence-feed.js';
@@ -33,7 +32,7 @@ function badge(online: boolean): HTMLSpanElement {
 }
 
 /** Wires the people panels to `client` until `signal` aborts. */
-export function mountPeople(client: GatewayClient, roster: Roster, profiles: Profiles, signal: AbortSignal, open: (userId: string) => void): void {
+export function mountPeople(client: RealtimeClient, roster: Roster, profiles: Profiles, signal: AbortSignal, open: (userId: string) => void): void {
   const list = byId<HTMLUListElement>('online-list');
   const count = byId('online-count');
   const note = byId('online-note');
@@ -47,17 +46,17 @@ export function mountPeople(client: GatewayClient, roster: Roster, profiles: Pro
   const feed = new PresenceFeed(client, roster, profiles);
   const stopFeed = feed.start();
 
-  const openFor = (id: string) => (id === client.welcome?.user.id ? undefined : open);
+  const openFor = (id: string) => (id === client.user?.id ? undefined : open);
 
   function renderOnline(): void {
-    const me = client.welcome?.user.id;
+    const me = client.user?.id;
     const people = roster.list(); // empty while counted
     count.textContent = String(roster.count());
     list.dataset.mode = roster.listed ? 'listed' : 'counted';
     list.replaceChildren(...people.slice(0, MAX_LISTED).map((p) =>
       personRow({ id: p.id, label: p.id === me ? `${p.label} (you)` : p.label, handle: p.username, picture: p.avatarUrl }, openFor(p.id))));
     const more = people.length > MAX_LISTED ? `and ${people.length - MAX_LISTED} more` : '';
-    note.textContent = [roster.listed ? more : COUNTED_NOTE, feed.problem].filter(Boolean).join(' ');
+    note.textContent = roster.listed ? more : COUNTED_NOTE;
   }
 
   function renderResults(): void {
@@ -74,7 +73,7 @@ export function mountPeople(client: GatewayClient, roster: Roster, profiles: Pro
       return renderResults();
     }
     try {
-      const res = await client.request<SearchResult>({ type: 'search', q, limit: 20 });
+      const res = await client.request({ type: 'search', q, limit: 20 });
       if (mine !== seq) return;
       found = res.users;
       feed.follow(found); // while counted: watched from now on
@@ -111,7 +110,6 @@ export function mountPeople(client: GatewayClient, roster: Roster, profiles: Pro
   signal.addEventListener('abort', () => {
     clearTimeout(debounce);
     for (const off of offs) off();
-    roster.clear();
     input.value = '';
     for (const node of [list, results]) node.replaceChildren();
     for (const node of [note, searchNote]) node.textContent = '';

@@ -13,7 +13,7 @@
  *   learned profile, so a page re-renders per batch, not per user.
  */
 import type { UserInfo } from '../../shared/protocol.js';
-import { Emitter } from './emitter.js';
+import { Emitter } from '../../client/src/index.js';
 import type { Roster } from './roster.js';
 
 /** The gateway's cap on ids per `users` command. */

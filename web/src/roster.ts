@@ -1,30 +1,17 @@
 /**
- * Who is online, as this page knows it. No DOM.
+ * Who is online and what they are called, as this page shows it. No DOM.
  *
- * Two modes, as the `*` presence feed has (PROTOCOL.md, PRESENCE_LIST_MAX):
- * - Listed: the online set itself, from a snapshot (welcome, `presence_reset`, or `relist()`)
- *   plus pages plus presence changes; `count()` is its size.
- * - Counted (more users online than the cluster lists): no list at all, only the cluster's
- *   count (`counted(n)`, from `welcome.onlineListed` false, `presence_count`, a watch ack).
- *   Entering it drops the list: nothing stale stays; `list()` is empty, `isOnline()` false,
- *   and presence changes (of watched users only) teach names but list no one.
- *
- * Contract:
- * - `reset(welcome)` starts over from a welcome (every new connection), listed or counted as
- *   the welcome says; `replace()` from a `presence_reset` snapshot (listed again); `relist(n)`
- *   from nothing, listed, the whole set to page with `online` from no cursor. Names learned
- *   earlier are kept, since ids carry none.
- * - `addPage(generation, users, done)` adds a page fetched with the `online` command; a page
- *   from an older generation (before a newer reset, relist or counted) is ignored. A user whose
- *   presence changed since the reset keeps that state: a change is at least as new as any page.
- * - `apply(changes)` applies presence changes in arrival order (the gateway sequences them).
- * - Names: display name when known (profiles, messages), else username (presence changes),
- *   else a short form of the id.
- * - Profiles (`learnProfile`: the `users` command, search results, `profile` frames, the own
+ * The online set and its count are the client package's (`client.presence`, kept exact from the
+ * welcome, pages, resets and changes; empty with only a count while the cluster is too large
+ * to list). This adds the names:
+ * - display name when known (profiles, messages), else username (presence changes, room
+ *   events), else a short form of the id;
+ * - profiles (`learnProfile`: the `users` command, search results, `profile` frames, the own
  *   welcome) are complete: they set the picture too, and an absent `avatarUrl` means none.
  *   `unprofiled(ids)` are those still to look up; `markAbsent` ids are not in the directory.
  */
-import type { PresenceChange, UserInfo, WelcomeMessage } from '../../shared/protocol.js';
+import type { Presence } from '../../client/src/index.js';
+import type { UserInfo } from '../../shared/protocol.js';
 
 export interface Person {
   id: string;
@@ -35,67 +22,20 @@ export interface Person {
 
 interface Names { username?: string; displayName?: string; avatarUrl?: string; profiled?: boolean }
 
+/** What the roster reads of the client's presence. */
+export type OnlineSource = Pick<Presence, 'online' | 'count' | 'listed'>;
+
+const NOBODY: OnlineSource = { online: new Set(), count: 0, listed: true };
+
 export class Roster {
-  private readonly online = new Set<string>();
-  private readonly changedSinceReset = new Set<string>();
   private readonly names = new Map<string, Names>();
   private readonly absent = new Set<string>();
-  /** The snapshot's count (listed, until every page is in), or the cluster's (counted). */
-  private knownCount = 0;
-  private complete = true;
-  private listing = true;
-  /** Bumped by every reset, relist and counted(); pass it back to addPage. */
-  generation = 0;
 
-  /** False while the `*` feed counts instead of listing: there is no list, only `count()`. */
+  constructor(private readonly presence: OnlineSource = NOBODY) {}
+
+  /** False while the cluster is too large to list: there is no list, only `count()`. */
   get listed(): boolean {
-    return this.listing;
-  }
-
-  /** A new connection: listed unless the welcome says `onlineListed: false` (absent: an older gateway, which always lists). */
-  reset(welcome: WelcomeMessage): void {
-    if (welcome.onlineListed === false) this.counted(welcome.onlineCount);
-    else this.replace(welcome.online, welcome.onlineCursor, welcome.onlineCount);
-    this.learnProfile(welcome.user);
-  }
-
-  /** Start over (listed) from a snapshot of online ids; `cursor`: more pages to fetch with addPage. */
-  replace(online: string[], cursor?: string, count = online.length): void {
-    this.restart(true, count);
-    for (const id of online) this.online.add(id);
-    this.complete = !cursor;
-  }
-
-  /** Listed again, from nothing: every page is still to come (`online` from no cursor); `count` until then. */
-  relist(count: number): void {
-    this.restart(true, count);
-    this.complete = false;
-  }
-
-  /** Counted: drop the list (pages still on their way included) and hold the cluster's count. */
-  counted(count: number): void {
-    this.restart(false, count);
-  }
-
-  addPage(generation: number, users: string[], done: boolean): void {
-    if (generation !== this.generation || !this.listing) return;
-    for (const id of users) if (!this.changedSinceReset.has(id)) this.online.add(id);
-    if (done) this.complete = true;
-  }
-
-  /** Applies `changes`; returns the ids whose state changed (none while counted: names only). */
-  apply(changes: PresenceChange[]): string[] {
-    const changed: string[] = [];
-    for (const c of changes) {
-      this.learn(c.userId, c.username);
-      if (!this.listing) continue;
-      this.changedSinceReset.add(c.userId);
-      const was = this.online.has(c.userId);
-      if (c.status === 'online') this.online.add(c.userId);
-      else this.online.delete(c.userId);
-      if (was !== (c.status === 'online')) changed.push(c.userId);
-    }
-    return changed;
+    return this.presence.listed;
   }
 
   /** Remember a user's names; a missing name never erases a known one. */
@@ -134,13 +74,11 @@ export class Roster {
   }
 
   isOnline(id: string): boolean {
-    return this.online.has(id);
+    return this.presence.online.has(id);
   }
 
-  /** Listed: exact once every page is in, until then at least the snapshot's count. Counted: the cluster's. */
   count(): number {
-    if (!this.listing) return this.knownCount;
-    return this.complete ? this.online.size : Math.max(this.online.size, this.knownCount);
+    return this.presence.count;
   }
 
   /** The username, when known: shown beside display names, which anyone may pick (two users can both be "Alice"). */
@@ -153,23 +91,11 @@ export class Roster {
     return n?.displayName || n?.username || `user ${id.slice(0, 8)}`;
   }
 
-  /** Online users sorted by label, case-insensitively. */
+  /** Online users sorted by label, case-insensitively (nobody while the cluster is too large to list). */
   list(): Person[] {
-    return [...this.online]
+    if (!this.presence.listed) return [];
+    return [...this.presence.online]
       .map((id) => ({ id, label: this.label(id), username: this.names.get(id)?.username, avatarUrl: this.avatar(id) }))
       .sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base' }));
-  }
-
-  clear(): void {
-    this.restart(true, 0);
-  }
-
-  private restart(listing: boolean, count: number): void {
-    this.generation += 1;
-    this.online.clear();
-    this.changedSinceReset.clear();
-    this.listing = listing;
-    this.knownCount = count;
-    this.complete = true;
   }
 }

@@ -3,8 +3,13 @@
  * change); the reconnect countdown beside it is aria-hidden so it is not read every second.
  * `document.body.dataset.state` mirrors the state for styling and tests.
  */
-import type { ConnectionStatus } from './client.js';
+import type { RealtimeClient } from '../../client/src/index.js';
 import { byId } from './dom.js';
+
+/** What the line shows: the client's state, with when the next attempt is due while waiting to reconnect. */
+export type ConnectionStatus =
+  | { state: 'connecting' | 'connected' | 'offline' }
+  | { state: 'reconnecting'; retryAt: number };
 
 const WORDS: Record<ConnectionStatus['state'], string> = {
   connecting: 'Connecting…',
@@ -15,6 +20,18 @@ const WORDS: Record<ConnectionStatus['state'], string> = {
 
 export interface StatusView {
   show(status: ConnectionStatus | { state: 'signed-out' }): void;
+}
+
+/** Shows `client`'s state on `view`; returns the function that stops. */
+export function followClient(client: RealtimeClient, view: StatusView): () => void {
+  const offs = [
+    client.on('state', (state) => {
+      if (state === 'connecting' || state === 'connected') view.show({ state });
+      else if (state === 'closed') view.show({ state: 'offline' });
+    }),
+    client.on('disconnect', ({ delayMs }) => view.show({ state: 'reconnecting', retryAt: Date.now() + delayMs })),
+  ];
+  return () => offs.forEach((off) => off());
 }
 
 export function createStatusView(): StatusView {

@@ -38,7 +38,7 @@ export function parseTours(data: unknown): ToursState | undefined {
 }
 
 /** The state a message carries when it is a backend's message on the tours action, else undefined. */
-export function toursState(msg: ActionMessage): ToursState | undefined {
+export function toursState(msg: Pick<ActionMessage, 'action' | 'from' | 'data'>): ToursState | undefined {
   if (msg.action !== TOURS_ACTION || !('system' in msg.from) || msg.from.system !== true) return undefined;
   return parseTours(msg.data);
 }

@@ -6,7 +6,7 @@
  * - Joins `live:tours` with `history: 1`: the last message (the full state) arrives before the
  *   ack, then live updates. After a reconnect the client re-joins from the position it holds
  *   (`since` + `epoch`: exactly the updates missed); when those are no longer kept it joins
- *   with `history: 1` again (client.ts), so the board is current again after any drop.
+ *   with `history: 1` again (the client package), so the board is current again after any drop.
  * - Believes only the backend: a message counts only when stamped `from: {system: true}`
  *   (tours-data.ts); a state a user published is ignored.
  * - The first ack drives a hint: no state shown by then → "no state yet" (the demo is not
@@ -15,9 +15,9 @@
  */
 import { clearSession, loadSession, saveSession } from './auth.js';
 import { browserClient } from './browser.js';
-import type { JoinResult } from './client.js';
+import type { JoinResult } from '../../client/src/index.js';
 import { byId, el } from './dom.js';
-import { createStatusView } from './status.js';
+import { createStatusView, followClient } from './status.js';
 import { toursState, TOURS_ACTION, type ToursState } from './tours-data.js';
 
 const status = createStatusView();
@@ -67,21 +67,21 @@ else {
       saveSession(localStorage, s);
     },
   });
-  client.on('status', (s) => status.show(s));
-  client.on('message', (msg) => {
+  followClient(client, status);
+  const tours = client.channel(TOURS_ACTION);
+  tours.on('message', (msg) => {
     const state = toursState(msg);
     if (state) render(state);
   });
-  client.on('joined', ({ action, result }) => {
-    if (action === TOURS_ACTION) hint(result);
-  });
-  client.on('authFailure', (f) => {
+  tours.on('joined', ({ result }) => hint(result));
+  client.on('closed', (c) => {
+    if (c.reason === 'client') return;
     stop();
     clearSession(localStorage);
-    signInFirst(f.message);
+    signInFirst(c.message);
   });
-  client.start();
-  client.join(TOURS_ACTION, { history: 1 }).catch((err: Error & { code?: string }) => {
-    if (err.code !== 'disconnected') note.textContent = `Cannot follow the tours: ${err.message}`; // disconnected: joined at the welcome
+  void client.connect().catch(() => {});
+  tours.join({ history: 1 }).catch((err: Error & { code?: string }) => {
+    if (err.code !== 'disconnected') note.textContent = `Cannot follow the tours: ${err.message}`;
   });
 }

@@ -17,7 +17,7 @@ import { WebSocket } from 'ws';
 import { TestClient, type Frame } from '../../../gateway/test/harness/client.js';
 import { spawnGateway, tempDbPath, tokenFor, type GatewayProcess } from '../../../gateway/test/harness/gateway.js';
 import { waitFor } from '../../../gateway/test/harness/wait.js';
-import { GatewayClient, type ClientEvents } from '../../src/client.js';
+import { RealtimeClient, type ChannelEvents, type SocketLike } from '../../../client/src/index.js';
 import { parseTours } from '../../src/tours-data.js';
 
 const KEY = 'demo-api-key-0123456789abcdef';
@@ -195,57 +195,64 @@ describe('examples/tours.mjs and the dashboard', () => {
   });
 });
 
-describe("the dashboard's client (web/src/client.ts) on this gateway", () => {
+describe("the dashboard's client (the client package) on this gateway", () => {
   it('re-joins live:tours from the position of its join ack: exactly the update it missed; history: 1 again once the gap is gone', async () => {
-    const sockets: Array<{ ws: WebSocket; sent: Frame[] }> = [];
-    class Tracked extends WebSocket {
-      constructor(url: string, protocols?: string | string[]) {
-        super(url, protocols);
-        const entry = { ws: this as WebSocket, sent: [] as Frame[] };
-        sockets.push(entry);
-        const send = this.send.bind(this);
-        this.send = ((data: string) => {
-          entry.sent.push(JSON.parse(data));
-          send(data);
-        }) as WebSocket['send'];
-      }
-    }
+    /** A WebSocket that opens only once `gate` is open: the test publishes in the gap before a reconnect. */
+    const sockets: Gated[] = [];
     let gate = Promise.resolve();
     let open!: () => void;
+    class Gated implements SocketLike {
+      onopen: ((ev: any) => void) | null = null;
+      onmessage: ((ev: any) => void) | null = null;
+      onclose: ((ev: any) => void) | null = null;
+      onerror: ((ev: any) => void) | null = null;
+      ws: WebSocket | undefined;
+      readonly sent: Frame[] = [];
+      constructor(url: string, protocols?: string | string[]) {
+        sockets.push(this);
+        void gate.then(() => {
+          const ws = (this.ws = new WebSocket(url, protocols));
+          ws.onopen = (ev) => this.onopen?.(ev);
+          ws.onmessage = (ev) => this.onmessage?.(ev);
+          ws.onclose = (ev) => this.onclose?.(ev);
+          ws.onerror = (ev) => this.onerror?.(ev);
+        });
+      }
+      send(data: string): void {
+        this.sent.push(JSON.parse(data));
+        this.ws?.send(data);
+      }
+      close(code?: number, reason?: string): void {
+        this.ws?.close(code, reason);
+      }
+    }
     const token = await tokenFor('dashboard-client');
-    const client = new GatewayClient({
-      url: gw.url, meUrl: `${gw.http}/api/me`, token: () => token, WebSocket: Tracked as never,
-      fetch: async () => {
-        await gate; // the reconnect waits here: the test publishes in the gap
-        return { status: 200 };
-      },
-      timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
-      random: () => 0, now: Date.now,
-    });
+    const client = new RealtimeClient(gw.url, { token, WebSocket: Gated, random: () => 0 });
+    const tours = client.channel('live:tours');
     const data: unknown[] = [];
-    const joins: Array<ClientEvents['joined']> = [];
-    const unrecovered: Array<ClientEvents['unrecovered']> = [];
-    client.on('message', (m) => data.push(m.data));
-    client.on('joined', (j) => joins.push(j));
-    client.on('unrecovered', (u) => unrecovered.push(u));
+    const joins: Array<ChannelEvents['joined']> = [];
+    const unrecovered: Array<ChannelEvents['unrecovered']> = [];
+    tours.on('message', (m) => data.push(m.data));
+    tours.on('joined', (j) => joins.push(j));
+    tours.on('unrecovered', (u) => unrecovered.push(u));
     const dropWhile = async (publish: () => Promise<void>) => {
       gate = new Promise<void>((resolve) => (open = resolve));
       const before = sockets.length;
-      sockets.at(-1)!.ws.terminate(); // abrupt: the client sees 1006
+      sockets.at(-1)!.ws!.terminate(); // abrupt: the client sees 1006
+      await waitFor('the next attempt', () => sockets.length > before, 10_000);
       await publish();
       open();
-      await waitFor('a new link', () => sockets.length > before && client.welcome, 10_000);
+      await waitFor('a new link', () => client.state === 'connected', 10_000);
     };
     try {
-      client.start();
-      await waitFor('the welcome', () => client.welcome, 10_000);
-      const first = await client.join('live:tours', { history: 1 });
+      await client.connect();
+      const first = await tours.join({ history: 1 });
       expect(first).toMatchObject({ joined: true, delivered: 1, offset: expect.stringMatching(/^\d+-\d+$/), epoch: expect.any(String) });
       expect(data).toHaveLength(1); // the current state, from history
 
       await dropWhile(() => publishApi('live:tours', { tours: [], at: 1 }));
       await waitFor('the re-join', () => joins.length === 2, 10_000);
-      expect(sockets.at(-1)!.sent.find((f) => f.type === 'join')).toMatchObject({ since: first.offset, epoch: first.epoch });
+      expect(sockets.at(-1)!.sent.find((f) => f.type === 'joins')?.joins).toEqual([{ action: 'live:tours', since: first.offset, epoch: first.epoch }]);
       expect(joins[1].result).toMatchObject({ recovered: true, delivered: 1 });
       expect(data.slice(1)).toEqual([{ tours: [], at: 1 }]); // exactly the update missed
 
@@ -255,11 +262,11 @@ describe("the dashboard's client (web/src/client.ts) on this gateway", () => {
       });
       await waitFor('the reload with history: 1', () => joins.length === 4, 10_000);
       expect(joins[2].result).toMatchObject({ recovered: false });
-      expect(unrecovered).toEqual([expect.objectContaining({ action: 'live:tours', reloading: true })]);
-      expect(sockets.at(-1)!.sent.filter((f) => f.type !== 'ping').map((f) => [f.type, f.history])).toEqual([['join', undefined], ['leave', undefined], ['join', 1]]);
+      expect(unrecovered).toEqual([expect.objectContaining({ reloading: true })]);
+      expect(sockets.at(-1)!.sent.filter((f) => f.type !== 'ping').map((f) => [f.type, f.history])).toEqual([['joins', undefined], ['leave', undefined], ['join', 1]]);
       expect(data.slice(2)).toEqual([{ tours: [], at: 3 }]); // the current state again
     } finally {
-      client.stop();
+      client.close();
     }
   });
 });

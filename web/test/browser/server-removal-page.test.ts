@@ -74,7 +74,8 @@ async function holds(what: string, check: () => Promise<boolean>, ms: number): P
   }
 }
 
-const joinsOf = (s: Socket) => s.sent.map((f) => JSON.parse(f) as { type: string; action?: string }).filter((f) => f.type === 'join').map((f) => f.action);
+const joinsOf = (s: Socket) => s.sent.map((f) => JSON.parse(f) as { type: string; action?: string; joins?: Array<{ action: string }> })
+  .flatMap((f) => (f.type === 'join' ? [f.action] : f.type === 'joins' ? f.joins!.map((j) => j.action) : []));
 const room = (name: string) => `#rooms [data-room="${name}"]`;
 
 async function signIn(): Promise<void> {

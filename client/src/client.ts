@@ -1,0 +1,297 @@
+/**
+ * RealtimeClient: one reconnecting connection to the gateway, its channels and its presence.
+ *
+ * States: `disconnected` (not started, or waiting to reconnect) → `connecting` → `connected`
+ * (welcomed) → back to `disconnected` when the link drops; `closed` after `close()` or when the
+ * session is over (terminal until the next `connect()`).
+ *
+ * Reconnection (close codes, PROTOCOL.md): 1012 (a node stopping) after a short jitter; 4001
+ * (token expired) after a fresh token from `getToken`; 4003 (the backend disconnected the user)
+ * is terminal; 4029 (rate limited) backs off from 5 s; anything else (1006, 4008, a dead link)
+ * with full-jitter backoff from 0.5 s doubling to 20 s, so a node's clients do not return at once.
+ * With several URLs each reconnect tries the next one.
+ *
+ * Tokens: `getToken` is asked at the first connect, when the token is about to expire (the new
+ * one replaces it on the live socket: no disconnect), after a 4001, and before a reconnect whose
+ * last attempt never got a welcome (a refused upgrade looks like a network error in a browser).
+ * Throwing UnauthorizedError from it closes the client ('closed', reason 'unauthorized').
+ */
+import type { CommandResults, RequestId, ServerMessage, UserInfo, WelcomeMessage } from '../../shared/protocol.js';
+import { CloseCodes } from '../../shared/protocol.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { Channel, type ChannelEvents, type ChannelHost, type ChannelMessage } from './channel.js';
+import { Emitter } from './emitter.js';
+import { RequestError, UnauthorizedError } from './errors.js';
+import { Link, type Command, type LinkEnd, type WebSocketConstructor } from './link.js';
+import { Memberships } from './memberships.js';
+import { Presence } from './presence.js';
+import { Rejoins } from './rejoins.js';
+import { NamedTimers, type Timers } from './timers.js';
+import { tokenExpired, type GetToken, type TokenReason } from './token.js';
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'closed';
+
+/** Why the client closed: the app closed it, or the session is over. */
+export interface ClosedInfo { reason: 'client' | 'unauthorized' | 'expired' | 'disconnected'; message: string }
+
+export interface ClientOptions {
+  /** A token for every connect (see the header for when it is asked); or give `token`. */
+  getToken?: GetToken;
+  /** A fixed token (tests, tools); `getToken` wins when both are given. */
+  token?: string;
+  /** The WebSocket constructor (Node 20: `ws`); default the platform's global one. */
+  WebSocket?: WebSocketConstructor;
+  backoff?: BackoffPolicy;
+  /** Open plus welcome must take less than this (default 10 s). */
+  connectTimeoutMs?: number;
+  /** A ping must be followed by some frame within this (default min(10 s, heartbeat)). */
+  pongTimeoutMs?: number;
+  /** Default timeout of `request()` and of the commands channels send (default 10 s). */
+  requestTimeoutMs?: number;
+  timers?: Timers;
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface ClientEvents {
+  state: ConnectionState;
+  welcome: WelcomeMessage;
+  /** Every message of every joined channel (each channel also emits its own). */
+  message: ChannelMessage;
+  /** A user this client sees changed their name or picture. */
+  profile: UserInfo;
+  /** An error frame that answers no request, or a token renewal that failed (`code: 'token'`). */
+  error: { code: string; message: string };
+  /** The link dropped; `delayMs` until the next attempt. */
+  disconnect: { code: number; reason: string; delayMs: number };
+  closed: ClosedInfo;
+  /** The token was replaced on the live socket; `expiresAt` in ms. */
+  refreshed: { expiresAt: number };
+  /** Any channel's `joined` event, with its name. */
+  joined: ChannelEvents['joined'] & { action: string };
+  /** Any channel's `left` event, with its name. */
+  left: ChannelEvents['left'] & { action: string };
+}
+
+const defaultTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };
+
+export class RealtimeClient {
+  state: ConnectionState = 'disconnected';
+  /** The signed-in user, from the latest welcome. */
+  user: UserInfo | undefined;
+  welcome: WelcomeMessage | undefined;
+  readonly presence: Presence;
+  /** @internal */
+  readonly memberships = new Memberships();
+  private readonly urls: string[];
+  private readonly events = new Emitter<ClientEvents>();
+  private readonly channels = new Map<string, Channel>();
+  private readonly timers: NamedTimers<'retry' | 'renew'>;
+  private readonly rejoins: Rejoins;
+  private link: Link | undefined;
+  private token: string | undefined;
+  private tokenWanted: TokenReason = 'connect';
+  private attempt = 0;
+  private urlIndex = -1;
+  private waiting: Array<{ resolve(w: WelcomeMessage): void; reject(err: Error): void }> = [];
+  private readonly o: Required<Pick<ClientOptions, 'timers' | 'random' | 'now' | 'backoff'>> & ClientOptions;
+
+  constructor(url: string | readonly string[], options: ClientOptions = {}) {
+    this.urls = typeof url === 'string' ? [url] : [...url];
+    if (this.urls.length === 0) throw new TypeError('RealtimeClient needs at least one URL');
+    this.o = { timers: defaultTimers, random: Math.random, now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
+    this.timers = new NamedTimers(this.o.timers);
+    const host = this.host();
+    this.rejoins = new Rejoins(host, (name) => this.channel(name), this.o.timers);
+    this.presence = new Presence((cmd) => this.request(cmd as never), this.o.timers);
+  }
+
+  on<K extends keyof ClientEvents>(event: K, fn: (value: ClientEvents[K]) => void): () => void {
+    return this.events.on(event, fn);
+  }
+
+  /** Start (or restart after `close()`); resolves with the next welcome, rejects if the client closes first. */
+  connect(): Promise<WelcomeMessage> {
+    if (this.state === 'connected' && this.welcome) return Promise.resolve(this.welcome);
+    const welcomed = new Promise<WelcomeMessage>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    if (this.state === 'closed' || (this.state === 'disconnected' && !this.timers.has('retry'))) {
+      this.attempt = 0;
+      void this.open();
+    }
+    return welcomed;
+  }
+
+  /** Close with 1000 and stay closed ('closed'); pending requests reject with 'disconnected'. */
+  close(): void {
+    this.finish({ reason: 'client', message: 'closed by the app' });
+  }
+
+  /** Skip the rest of a backoff wait (e.g. the browser reports it is online again). */
+  reconnectNow(): void {
+    if (!this.timers.has('retry')) return;
+    this.timers.clear('retry');
+    void this.open();
+  }
+
+  /** The one object of the action `name`. */
+  channel(name: string): Channel {
+    let ch = this.channels.get(name);
+    if (!ch) this.channels.set(name, (ch = new Channel(name, this.host())));
+    return ch;
+  }
+
+  /** Send any command with an id; resolves with its typed result, rejects with a RequestError. */
+  request<C extends Command>(cmd: C, opts: { timeoutMs?: number } = {}): Promise<CommandResults[C['type']]> {
+    if (!this.link) return Promise.reject(new RequestError('disconnected', 'not connected'));
+    return this.link.request(cmd, opts.timeoutMs ?? this.o.requestTimeoutMs ?? 10_000);
+  }
+
+  private host(): ChannelHost {
+    return {
+      memberships: this.memberships,
+      request: (cmd) => this.request(cmd as never) as never,
+      join: (ch, opts) => this.rejoins.join(ch, opts, this.state === 'connected'),
+      leave: async (ch) => {
+        this.memberships.delete(ch.name);
+        if (this.state === 'connected') await this.request({ type: 'leave', action: ch.name }).then(() => {}, () => {});
+      },
+      emitted: (ch, event, value) => {
+        if (event === 'joined' || event === 'left') this.events.emit(event, { action: ch.name, ...(value as ChannelEvents['left']) } as never);
+      },
+    };
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.events.emit('state', state);
+  }
+
+  /** One connection attempt: a token, a URL, a socket. */
+  private async open(): Promise<void> {
+    this.setState('connecting');
+    let token: string;
+    try {
+      token = await this.currentToken();
+    } catch (err) {
+      if (err instanceof UnauthorizedError) return this.finish({ reason: err.reason, message: err.message });
+      return this.retryLater({ code: 4000, reason: `no token: ${(err as Error).message}`, byClient: true, welcomed: false });
+    }
+    if (this.state !== 'connecting') return; // closed meanwhile
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    const Ctor = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) return this.finish({ reason: 'unauthorized', message: 'no WebSocket: pass options.WebSocket (Node 20: the ws package)' });
+    let ws;
+    try {
+      ws = new Ctor(this.urls[this.urlIndex], ['bearer', token]);
+    } catch {
+      return this.finish({ reason: 'unauthorized', message: 'the token cannot be sent (it is not a JWT)' });
+    }
+    this.link = new Link(ws, {
+      timers: this.o.timers, connectTimeoutMs: this.o.connectTimeoutMs ?? 10_000, pongTimeoutMs: this.o.pongTimeoutMs,
+      onWelcome: (w) => this.welcomed(w), onFrame: (m) => this.frame(m), onEnd: (end) => this.ended(end),
+    });
+  }
+
+  /** The token for this attempt: asked of `getToken` when there is none, it expired, or was refused. */
+  private async currentToken(): Promise<string> {
+    const ask = async (reason: TokenReason) => {
+      if (!this.o.getToken) return this.o.token;
+      return this.o.getToken({ reason });
+    };
+    let token = this.token === undefined || tokenExpired(this.token, this.o.now()) ? await ask(this.token === undefined ? this.tokenWanted : 'expired')
+      : this.tokenWanted !== 'connect' ? await ask(this.tokenWanted) : this.token;
+    if (!token) throw new UnauthorizedError('no token');
+    if (tokenExpired(token, this.o.now())) throw new UnauthorizedError('the token has expired', 'expired');
+    this.token = token;
+    this.tokenWanted = 'connect';
+    return token;
+  }
+
+  private welcomed(w: WelcomeMessage): void {
+    this.attempt = 0;
+    this.welcome = w;
+    this.user = w.user;
+    this.setState('connected');
+    this.events.emit('welcome', w);
+    this.presence.welcomed(w);
+    this.rejoins.all();
+    for (const waiter of this.waiting.splice(0)) waiter.resolve(w);
+  }
+
+  private frame(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'message': {
+        this.memberships.seen(msg.action, msg.offset);
+        const ch = this.channels.get(msg.action);
+        ch?.deliver(msg);
+        return this.events.emit('message', { action: msg.action, data: msg.data, from: msg.from, offset: msg.offset, ts: msg.ts });
+      }
+      case 'presence': return this.presence.frame(msg.changes);
+      case 'presence_reset': case 'presence_count': return this.presence.frame(msg);
+      case 'room': case 'room_reset': return this.channels.get(msg.action)?.deliver(msg);
+      case 'left':
+        this.memberships.delete(msg.action);
+        return this.channels.get(msg.action)?.emit('left', { reason: msg.reason });
+      case 'profile':
+        if (msg.user.id === this.user?.id) this.user = msg.user;
+        return this.events.emit('profile', msg.user);
+      case 'token_expiring': return void this.renew(msg.expiresAt);
+      case 'error': return this.events.emit('error', { code: msg.code, message: msg.message });
+      default: // pong: liveness only (the link counted it)
+    }
+  }
+
+  /** A new token on the live socket before `expiresAt`; a transient failure is retried every 5 s until then. */
+  private async renew(expiresAt: number): Promise<void> {
+    if (!this.o.getToken || this.timers.has('renew')) return;
+    try {
+      const token = await this.o.getToken({ reason: 'refresh' });
+      const ack = await this.request({ type: 'refresh', token });
+      this.token = token;
+      this.events.emit('refreshed', { expiresAt: ack.expiresAt });
+    } catch (err) {
+      if (err instanceof RequestError && err.code === 'disconnected') return; // the reconnect asks again
+      this.events.emit('error', { code: 'token', message: `token renewal failed: ${(err as Error).message}` });
+      const retry = !(err instanceof UnauthorizedError) && this.o.now() + 5000 < expiresAt;
+      if (retry) this.timers.set('renew', 5000, () => void this.renew(expiresAt));
+    }
+  }
+
+  private ended(end: LinkEnd): void {
+    this.link = undefined;
+    this.welcome = undefined;
+    this.timers.clear('renew');
+    if (this.state === 'closed') return;
+    if (end.code === CloseCodes.disconnected) return this.finish({ reason: 'disconnected', message: 'disconnected by the server; sign in again' });
+    if (end.code === CloseCodes.tokenExpired) this.tokenWanted = 'expired';
+    else if (!end.welcomed && this.o.getToken) this.tokenWanted = 'retry';
+    this.retryLater(end);
+  }
+
+  private retryLater(end: LinkEnd): void {
+    const b = this.o.backoff;
+    const delayMs = end.code === CloseCodes.serviceRestart ? Math.floor(this.o.random() * 1000)
+      : backoffDelay(end.code === CloseCodes.rateLimited ? { baseMs: Math.max(b.baseMs, 5000), capMs: Math.max(b.capMs, 60_000) } : b, this.attempt++, this.o.random);
+    this.setState('disconnected');
+    this.events.emit('disconnect', { code: end.code, reason: end.reason, delayMs });
+    this.timers.set('retry', delayMs, () => void this.open());
+  }
+
+  private finish(info: ClosedInfo): void {
+    this.timers.clear('retry');
+    this.timers.clear('renew');
+    const link = this.link;
+    this.link = undefined;
+    this.welcome = undefined;
+    if (this.state === 'closed') return;
+    this.setState('closed');
+    link?.close(CloseCodes.normal, info.reason === 'client' ? 'client closed' : 'session over');
+    this.rejoins.stop();
+    const err = info.reason === 'client' ? new RequestError('disconnected', info.message) : new UnauthorizedError(info.message, info.reason);
+    for (const waiter of this.waiting.splice(0)) waiter.reject(err);
+    this.events.emit('closed', info);
+  }
+}
+
+export type { RequestId };
