@@ -1,5 +1,6 @@
-// Build: type-check and compile the gateway to dist/, copy its Lua scripts, and bundle the
-// browser page when web/ has one.
+// Build: type-check and compile the gateway to dist/, copy its Lua scripts, build the client
+// package into client/dist/ (client/build.mjs) when client/ has one, and bundle the browser page
+// when web/ has one.
 //
 //   node scripts/build.mjs             build now: `npm install` (prepare), `npm run build`, the
 //                                      tests' globalSetup
@@ -29,16 +30,19 @@ const LOCK = join(dist, '.build-lock');
 const ENTRY = join(dist, 'gateway', 'src', 'main.js');
 const WEB_BUILD = join(root, 'web', 'build.mjs');
 const withWeb = existsSync(WEB_BUILD) && !process.env.BUILD_SKIP_WEB;
+const CLIENT_BUILD = join(root, 'client', 'build.mjs');
+const CLIENT_ENTRY = join(root, 'client', 'dist', 'index.mjs');
+const withClient = existsSync(CLIENT_BUILD) && !process.env.BUILD_SKIP_CLIENT;
 
 /** What the build reads, relative to the root; folders are walked, dot-files and SKIP left out. */
 const INPUTS = [
-  'gateway/src', 'shared', 'web', 'scripts/build.mjs', 'scripts/build-lock.mjs', 'package.json', 'package-lock.json',
+  'gateway/src', 'shared', 'client', 'web', 'scripts/build.mjs', 'scripts/build-lock.mjs', 'package.json', 'package-lock.json',
   ...readdirSync(root).filter((f) => /^tsconfig.*\.json$/.test(f)),
 ];
-const SKIP = new Set(['web/test']);
+const SKIP = new Set(['web/test', 'client/dist', 'client/test', 'client/node_modules']);
 
 function inputsHash() {
-  const hash = createHash('sha256').update(`web:${withWeb}\0`);
+  const hash = createHash('sha256').update(`web:${withWeb}\0client:${withClient}\0`);
   const add = (rel) => {
     if (SKIP.has(rel)) return;
     const abs = join(root, rel);
@@ -70,7 +74,8 @@ function readStamp() {
 }
 
 function isFresh(hash) {
-  return readStamp() === hash && existsSync(ENTRY) && (!withWeb || existsSync(join(dist, 'web', 'index.html')));
+  return readStamp() === hash && existsSync(ENTRY) && (!withWeb || existsSync(join(dist, 'web', 'index.html'))) &&
+    (!withClient || existsSync(CLIENT_ENTRY));
 }
 
 let child;
@@ -101,6 +106,7 @@ async function build(hash) {
   rmSync(STAMP, { force: true });
   await run([join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')]);
   copyLua('gateway/src');
+  if (withClient) await run([CLIENT_BUILD]);
   if (withWeb) await run([WEB_BUILD]);
   writeFileSync(`${STAMP}.tmp`, `${hash}\n`);
   renameSync(`${STAMP}.tmp`, STAMP);
