@@ -145,7 +145,7 @@ export function decodeFrame(text: string): ServerMessage | undefined {
   }
   if (kindOf(raw) !== 'o') return undefined;
   const msg = raw as Record<string, unknown>;
-  const fields = typeof msg.type === 'string' && Object.hasOwn(REQUIRED, msg.type) ? REQUIRED[msg.type as ServerMessage['type']] : undefined;
+  const fields = typeof msg.type === 'string' && Object.prototype.hasOwnProperty.call(REQUIRED, msg.type) ? REQUIRED[msg.type as ServerMessage['type']] : undefined;
   if (!fields) return undefined;
   for (const name in fields) if (kindOf(msg[name]) !== fields[name]) return undefined;
   if (msg.type === 'ack' && typeof msg.id !== 'string' && typeof msg.id !== 'number') return undefined;

@@ -150,7 +150,9 @@ export class RealtimeClient {
     return {
       memberships: this.memberships,
       request: (cmd) => this.request(cmd as never) as never,
-      join: (ch, opts) => this.rejoins.join(ch, opts, this.state === 'connected'),
+      join: (ch, opts) => (this.state === 'closed'
+        ? Promise.reject(new RequestError('disconnected', 'the client is closed: connect() first'))
+        : this.rejoins.join(ch, opts, this.state === 'connected')),
       leave: async (ch) => {
         this.memberships.delete(ch.name);
         if (this.state === 'connected') await this.request({ type: 'leave', action: ch.name }).then(() => {}, () => {});
