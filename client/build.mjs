@@ -18,9 +18,9 @@
 // Builds hold the lock client/.build-lock (scripts/build-lock.mjs), so two builds never write
 // dist/ at once and a reader that takes the lock (the pack test) never sees a half-built dist/.
 //
-// A later entry point (e.g. `./react`): one line in ENTRIES, one in package.json `exports`. To
-// keep one copy of RealtimeClient per app, bundle that entry with `@realtime-gateway/client`
-// (and react) external, importing the main entry by the package's own name.
+//   dist/react.mjs, dist/react.cjs    the React bindings (`./react`), react external. They import
+//                                     only types from the core entry, so an app holds one copy of
+//                                     RealtimeClient, and the core entry does not grow.
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ const dist = join(client, 'dist');
 export const LOCK = join(client, '.build-lock');
 
 /** Entry points, by output name (dist/<name>.mjs, dist/<name>.cjs). */
-const ENTRIES = { index: join(client, 'src', 'index.ts') };
+const ENTRIES = { index: join(client, 'src', 'index.ts'), react: join(client, 'src', 'react', 'index.ts') };
 /** The entry the <script> file exposes as `globalThis.RealtimeGateway`. */
 const IIFE = { entry: ENTRIES.index, file: 'realtime-gateway.min.js', globalName: 'RealtimeGateway' };
 
@@ -50,7 +50,7 @@ function tsc() {
   });
 }
 
-const common = { bundle: true, target: 'es2020', legalComments: 'none', logLevel: 'warning', sourcemap: false };
+const common = { bundle: true, target: 'es2020', legalComments: 'none', logLevel: 'warning', sourcemap: false, external: ['react'] };
 
 async function declarations() {
   await tsc();

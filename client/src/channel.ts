@@ -34,6 +34,8 @@ export interface ChannelEvents {
   unrecovered: { result: JoinResult; reloading: boolean };
   /** Room presence changes applied to `members()`'s list (users whose first connection joined, or last left). */
   room: RoomChange[];
+  /** The member list after a read or a `room` event changed it. */
+  members: UserInfo[];
 }
 
 /** What a channel needs of its client. */
@@ -96,7 +98,9 @@ export class Channel {
     const room = (this.room ??= new RoomMembers(this.name));
     await room.read((action, cursor) => this.host.request<MembersResult>(cursor === undefined ? { type: 'members', action } : { type: 'members', action, cursor }),
       (page) => page.users.forEach((u) => this.people.set(u.id, u)));
-    return this.memberList();
+    const list = this.memberList();
+    this.events.emit('members', list);
+    return list;
   }
 
   /** The members as last read and updated (empty before `members()`). */
@@ -111,6 +115,7 @@ export class Channel {
     if (!this.room?.apply(msg)) return;
     for (const c of msg.changes) if (c.status === 'joined' && !this.people.has(c.userId)) this.people.set(c.userId, { id: c.userId, username: c.username, displayName: c.username });
     this.events.emit('room', msg.changes);
+    this.events.emit('members', this.memberList());
   }
 
   /** @internal Events the client reports for this channel. */
