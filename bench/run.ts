@@ -2,11 +2,13 @@
  * `npm run bench [-- --quick] [-- --profile] [-- --only=ours,uws]`: our gateway against three
  * peers (Socket.IO + redis-adapter, a bare uWebSockets.js relay, ws + ioredis), all in this
  * run on this machine, over loopback, on one private redis-server. Prints one table, the
- * PASS/MISS line of every target, and warnings (generator or machine saturated).
+ * PASS/MISS line of every target, and warnings (generator or machine saturated). The client
+ * package's browser bundle is measured beside the peers' clients first (load/bundles.ts, seconds).
  * Every load loop is bounded in count and time; a watchdog ends a run that overstays.
  * `npm run bench -- --cluster` runs only the Redis scaling phase instead (load/cluster-scale.ts).
  */
 import { cpus, totalmem } from 'node:os';
+import { formatBundles, measureBundles } from './load/bundles.js';
 import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
 import { runJoinStorm, type JoinStormVariant } from './load/join-storm.js';
 import { formatJitter, JITTER_FULL, JITTER_QUICK, runJitter, type JitterSpec } from './load/jitter.js';
@@ -212,6 +214,7 @@ function header(p: Plan, idleBusy: number, title = p.quick ? 'quick smoke run' :
 function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void {
   const lines = [header(p, idleBusy), '', 'Ratios are ours ÷ peer: below 1.00x is better for latency, CPU and memory; msgs/s should be 1.00x.', '', table(r)];
   if (r.jitter.length > 0) lines.push('', formatJitter(r.jitter));
+  if (r.bundles) lines.push('', formatBundles(r.bundles));
   lines.push('', 'Targets:', ...verdicts(r).map((v) => `  ${v.line}`));
   const warn = notes(r);
   if (warn.length > 0) lines.push('', 'Warnings:', ...warn.map((w) => `  - ${w}`));
@@ -235,6 +238,9 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   let profile: string | undefined;
   try {
+    await phase(results, 'client bundles: ours, socket.io-client, pusher-js, ably (esbuild, min+gzip)', async () => {
+      results.bundles = await measureBundles();
+    });
     await comparisonPhases(redis, p, results);
     if (p.kinds.includes('ours') && p.kinds.includes('uws')) await joinStormPhases(redis, p, results);
     if (p.kinds.includes('ours')) await repeatedStormPhases(redis, p, results);

@@ -2,6 +2,7 @@
  * The one results table (ours next to each peer, with ratios) and the PASS/MISS lines
  * for the targets, from the results of one run.
  */
+import { bundleVerdict, type BundleRow } from './bundles.js';
 import type { FanoutResult, FanoutSpec } from './fanout.js';
 import type { MemoryResult } from './memory.js';
 import type { JitterResult } from './jitter.js';
@@ -29,6 +30,8 @@ export interface RunResults {
   scaleSkipped?: string;
   /** Recovery under jitter: exact rejoins, then plain ones. */
   jitter: JitterResult[];
+  /** Browser bundle sizes, ours first, then the peers' clients (bundles.ts). */
+  bundles?: BundleRow[];
   errors: string[];
 }
 
@@ -236,7 +239,7 @@ function jitterVerdict(r: RunResults): Verdict {
 }
 
 export function verdicts(r: RunResults): Verdict[] {
-  return [...cpuVerdicts(r), ...joinStormVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r)];
+  return [...cpuVerdicts(r), ...joinStormVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r), bundleVerdict(r.bundles)];
 }
 
 /** Generator and machine warnings from the fan-out runs. */

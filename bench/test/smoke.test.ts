@@ -1,15 +1,18 @@
 /**
  * The benchmark's own smoke test: a tiny fan-out against our gateway and the uWS relay peer
  * through the same code paths as `npm run bench` (agents, servers, /proc readings, table),
- * asserting that numbers come out. Not a performance test: no thresholds on the numbers.
+ * asserting that numbers come out, and the browser bundles of ours and the peers' clients.
+ * Not a performance test: no thresholds on the numbers.
  *
- * globalSetup builds the gateway only; the bench's agent and peers are compiled here with
- * esbuild (a transpile, one file each, into dist/bench/) so child processes can run them.
+ * globalSetup builds the gateway and client/dist (the bundle test measures the latter); the
+ * bench's agent and peers are compiled here with esbuild (a transpile, one file each, into
+ * dist/bench/) so child processes can run them.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleVerdict, formatBundles, measureBundles } from '../load/bundles.js';
 import { runFanout, type FanoutResult } from '../load/fanout.js';
 import { DIST, ROOT, startRedis, type RedisServer } from '../load/procs.js';
 import { formatJitter, runJitter } from '../load/jitter.js';
@@ -88,6 +91,19 @@ describe('bench smoke: recovery under jitter', () => {
     expect(r.expected).toBeGreaterThan(0);
     expect({ delivered: r.delivered, duplicates: r.duplicates, orderBreaks: r.orderBreaks, unrecovered: r.unrecovered })
       .toEqual({ delivered: r.expected, duplicates: 0, orderBreaks: 0, unrecovered: 0 });
-    expect(formatJitter([r])).toMatch(/\| ours, rejoin with since \+ epoch \| \d+ \| 100\.000% \| 0 \| 0 \| 0 \|/);
+    expect(formatJitter([r])).toMatch(/\| ours, the client package \(rejoin with since \+ epoch\) \| \d+ \| 100\.000% \| 0 \| 0 \| 0 \|/);
   }, 60_000);
+});
+
+describe('bench smoke: browser bundles of ours and the peers\' clients', () => {
+  it('bundles each client, prints the table and a PASS or MISS line', async () => {
+    const rows = await measureBundles();
+    expect(rows.map((r) => r.name.split(' ')[0])).toEqual(['ours:', 'socket.io-client', 'pusher-js', 'ably', 'ably/modular']);
+    for (const r of rows) {
+      expect(r.gzip).toBeGreaterThan(0);
+      expect(r.gzip).toBeLessThan(r.minified);
+    }
+    expect(formatBundles(rows)).toMatch(/\| socket\.io-client [\d.]+ \| [\d.]+ KB \| [\d.]+ KB \| \d+\.\d\dx \|/);
+    expect(bundleVerdict(rows).line).toMatch(/^(PASS|MISS) {2}client bundle/);
+  });
 });
