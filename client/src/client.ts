@@ -91,6 +91,9 @@ export class RealtimeClient {
   private link: Link | undefined;
   private token: string | undefined;
   private tokenWanted: TokenReason = 'connect';
+  private renewing = false;
+  /** Bumped by every attempt: one whose token comes after a close() or a newer attempt gives up. */
+  private opening = 0;
   private attempt = 0;
   private urlIndex = -1;
   private waiting: Array<{ resolve(w: WelcomeMessage): void; reject(err: Error): void }> = [];
@@ -115,6 +118,11 @@ export class RealtimeClient {
     if (this.state === 'connected' && this.welcome) return Promise.resolve(this.welcome);
     const welcomed = new Promise<WelcomeMessage>((resolve, reject) => this.waiting.push({ resolve, reject }));
     if (this.state === 'closed' || (this.state === 'disconnected' && !this.timers.has('retry'))) {
+      // A start after the session ended (4003, a refused token): that session's token is not sent again.
+      if (this.state === 'closed') {
+        this.token = undefined;
+        this.tokenWanted = 'connect';
+      }
       this.attempt = 0;
       void this.open();
     }
@@ -171,15 +179,18 @@ export class RealtimeClient {
 
   /** One connection attempt: a token, a URL, a socket. */
   private async open(): Promise<void> {
+    const mine = (this.opening += 1);
+    const current = () => mine === this.opening && this.state === 'connecting';
     this.setState('connecting');
     let token: string;
     try {
       token = await this.currentToken();
     } catch (err) {
+      if (!current()) return; // closed, or started again, meanwhile
       if (err instanceof UnauthorizedError) return this.finish({ reason: err.reason, message: err.message });
       return this.retryLater({ code: 4000, reason: `no token: ${(err as Error).message}`, byClient: true, welcomed: false });
     }
-    if (this.state !== 'connecting') return; // closed meanwhile
+    if (!current()) return; // closed, or started again, meanwhile
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     const Ctor = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor) return this.finish({ reason: 'unauthorized', message: 'no WebSocket: pass options.WebSocket (Node 20: the ws package)' });
@@ -234,7 +245,7 @@ export class RealtimeClient {
       case 'room': case 'room_reset': return this.channels.get(msg.action)?.deliver(msg);
       case 'left':
         this.memberships.delete(msg.action);
-        return this.channels.get(msg.action)?.emit('left', { reason: msg.reason });
+        return this.channel(msg.action).emit('left', { reason: msg.reason });
       case 'profile':
         if (msg.user.id === this.user?.id) this.user = msg.user;
         return this.events.emit('profile', msg.user);
@@ -246,7 +257,8 @@ export class RealtimeClient {
 
   /** A new token on the live socket before `expiresAt`; a transient failure is retried every 5 s until then. */
   private async renew(expiresAt: number): Promise<void> {
-    if (!this.o.getToken || this.timers.has('renew')) return;
+    if (!this.o.getToken || this.renewing || this.timers.has('renew')) return;
+    this.renewing = true;
     try {
       const token = await this.o.getToken({ reason: 'refresh' });
       const ack = await this.request({ type: 'refresh', token });
@@ -257,6 +269,8 @@ export class RealtimeClient {
       this.events.emit('error', { code: 'token', message: `token renewal failed: ${(err as Error).message}` });
       const retry = !(err instanceof UnauthorizedError) && this.o.now() + 5000 < expiresAt;
       if (retry) this.timers.set('renew', 5000, () => void this.renew(expiresAt));
+    } finally {
+      this.renewing = false;
     }
   }
 

@@ -107,8 +107,10 @@ export class Presence {
       if (this.want === '*' && !msg.listed && this.isListed) return this.counted(msg.onlineCount);
       return this.emit([], [], false);
     }
-    // A list watcher's reset holds exactly its watched users online now.
-    if (this.want !== '*') return this.set(msg.online, false, this.snapshotCount, true);
+    // A list watcher's reset holds exactly its watched users online now (one meant for `*`, sent
+    // before the watch took effect, lists others too).
+    const want = this.want;
+    if (want !== '*') return this.set(msg.online.filter((id) => want.has(id)), false, this.snapshotCount, true);
     this.feedListed = true; // `*` gets resets only while the feed lists
     this.replace(msg.online, msg.online.length, msg.onlineCursor);
   }

@@ -56,8 +56,10 @@ export class Rejoins {
       res.results.forEach((r, i) => ('error' in r ? this.refused(names[i], r.error.code, r.error.message, again) : this.acked(names[i], r, true)));
       if (again.length > 0) this.retry = this.timers.setTimeout(() => this.all(again.filter((n) => m.has(n))), RETRY_MS);
     }, (err: RequestError) => {
-      // An older gateway without `joins`: one join each. A dropped link: the next welcome tries again.
+      // An older gateway without `joins`: one join each. No answer in time: the batch again later.
+      // A dropped link: the next welcome tries again.
       if (err.code === 'unknown_type') for (const name of names) void this.one(name);
+      else if (err.code === 'timeout' || err.code === 'rate_limited') this.retry = this.timers.setTimeout(() => this.all(names.filter((n) => m.has(n))), RETRY_MS);
     });
   }
 

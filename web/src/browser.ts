@@ -7,12 +7,14 @@
  * - 'refresh' (before expiry, on the live socket): POST /api/refresh; the new session is stored
  *   (`store`) before the token is handed over, so a reload uses it too;
  * - 'expired' (the server closed 4001): the session cannot be renewed any more: UnauthorizedError;
+ *   unless the stored token is still good (a renewal stored it, but its `refresh` never reached
+ *   the socket): then that one;
  * - 'retry' (a reconnect whose last attempt never got in; a browser cannot see a 401): GET
  *   /api/me with the token; a 401 ends the session, anything else (or no answer) lets the
  *   reconnect go ahead with the stored token.
  * The browser's `online` event skips the rest of a backoff wait.
  */
-import { RealtimeClient, UnauthorizedError, type TokenReason } from '../../client/src/index.js';
+import { RealtimeClient, tokenExpired, UnauthorizedError, type TokenReason } from '../../client/src/index.js';
 import { refreshToken, type Session } from './auth.js';
 
 export interface BrowserClientOptions {
@@ -30,7 +32,7 @@ export function wsUrl(): string {
 async function tokenFor(o: BrowserClientOptions, reason: TokenReason): Promise<string> {
   const current = o.session();
   if (!current) throw new UnauthorizedError('signed out');
-  if (reason === 'expired') throw new UnauthorizedError('Your session expired. Please sign in again.', 'expired');
+  if (reason === 'expired' && tokenExpired(current.accessToken, Date.now())) throw new UnauthorizedError('Your session expired. Please sign in again.', 'expired');
   if (reason === 'refresh') {
     const res = await refreshToken(fetch, current.accessToken);
     if (!res.ok) throw res.retry ? new Error(res.message) : new UnauthorizedError(res.message, 'expired');

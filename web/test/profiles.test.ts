@@ -58,11 +58,11 @@ describe('Profiles', () => {
   });
 
   it('takes profile changes: a new name, a picture, and a picture removed', () => {
-    const roster = new Roster();
+    const roster = new Roster({ online: new Set(['p']), count: 1, listed: true });
     const profiles = new Profiles(roster, async () => []);
     const changes: string[][] = [];
     profiles.onChange((ids) => changes.push(ids));
-    roster.apply([{ userId: 'p', username: 'paula', status: 'online', ts: 1 }]);
+    roster.learn('p', 'paula'); // the username of a presence change
     expect(roster.label('p')).toBe('paula');
     profiles.learn(user('p', { displayName: 'Paula P.', avatarUrl: '/a?v=1' }));
     expect(roster.list()).toEqual([{ id: 'p', label: 'Paula P.', username: 'user-p', avatarUrl: '/a?v=1' }]);

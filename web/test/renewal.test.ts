@@ -1,124 +1,102 @@
 /**
- * Token renewal (web/src/renewal.ts and auth.ts refreshToken): on `token_expiring` get a new
- * token, hand it to the live socket with `refresh`, and reconnect with it; fall back to the
- * old behaviour (banner, then 4001 → sign-in) when the session cannot be renewed.
+ * The page's token renewal: auth.ts refreshToken (POST /api/refresh) and what browser.ts's
+ * getToken does with it. On `token_expiring` the client asks for a 'refresh': the page gets a
+ * new token, stores the session, and the client hands it to the live socket; a failure is
+ * reported (the page shows when the session ends) and, when it may pass, retried. After a 4001
+ * ('expired') the session ends, unless a renewal stored a token that is still good. The client's
+ * own part (when it asks, the `refresh` command, retries) is client/test/client.test.ts's.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ClosedInfo } from '../../client/src/index.js';
+import { FakeSocket, jwt, last, settle } from '../../client/test/fakes.js';
 import { refreshToken, type HttpFetch } from '../src/auth.js';
-import type { AuthFailure } from '../src/client.js';
-import { keepTokenFresh, type RenewResult } from '../src/renewal.js';
-import { fakeClient, FakeSocket, jwt, last } from './fakes.js';
+import { pageEnv, session, type PageEnv } from './page-env.js';
 
-let token: string;
-let answers: RenewResult[];
-let renewCalls: number;
-let refreshed: number[];
-let failed: string[];
-let failures: AuthFailure[];
-
-function setup() {
-  const client = fakeClient(() => token);
-  client.on('authFailure', (f) => failures.push(f));
-  const stop = keepTokenFresh(client, {
-    timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
-    now: () => Date.now(),
-    retryMs: 1000,
-    renew: async () => {
-      renewCalls += 1;
-      const next = answers.shift() ?? { ok: false, retry: false, message: 'no more answers' };
-      if (next.ok) token = next.token; // the page stores it before resolving
-      return next;
-    },
-    refreshed: (at) => refreshed.push(at),
-    failed: (f) => failed.push(f.message),
-  });
-  client.start();
-  last().welcome();
-  return { client, stop };
-}
+let env: PageEnv;
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-  FakeSocket.all = [];
-  token = jwt(Date.now() + 60_000);
-  answers = [];
-  renewCalls = 0;
-  refreshed = [];
-  failed = [];
-  failures = [];
+  env = pageEnv();
 });
 afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.restoreAllMocks();
   vi.useRealTimers();
 });
 
-describe('keepTokenFresh', () => {
-  it('renews on token_expiring, sends refresh on the live socket, and reconnects with the new token', async () => {
-    setup();
-    const fresh = jwt(Date.now() + 3_600_000);
-    answers.push({ ok: true, token: fresh, expiresAt: Date.now() + 3_600_000 });
+/** A page client, connected. */
+async function connected() {
+  const page = env.make();
+  const closed: ClosedInfo[] = [];
+  page.client.on('closed', (c) => closed.push(c));
+  void page.client.connect().catch(() => {});
+  await settle();
+  last().welcome();
+  await settle();
+  return { ...page, closed };
+}
+
+describe('renewing the token (browser.ts getToken "refresh")', () => {
+  it('POSTs /api/refresh with the current token, stores the new session, and sends the new token on the live socket', async () => {
+    const old = env.session!.accessToken;
+    const fresh = jwt(Date.now() + 7_200_000);
+    env.answer('/api/refresh', { status: 200, body: { accessToken: fresh, expiresAt: 5555 } });
+    await connected();
     last().frame({ type: 'token_expiring', expiresAt: Date.now() + 60_000 });
-    await vi.advanceTimersByTimeAsync(0);
+    await settle();
+    expect(env.fetched).toEqual([{ url: '/api/refresh', method: 'POST', auth: `Bearer ${old}` }]);
+    expect(env.session).toMatchObject({ accessToken: fresh, expiresAt: 5555 }); // stored before the socket has it
     const cmd = last().ack('refresh', { expiresAt: 4242 });
     expect(cmd).toMatchObject({ type: 'refresh', token: fresh });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(refreshed).toEqual([4242]);
-    last().drop();
-    await vi.advanceTimersByTimeAsync(0);
-    expect(last().protocols).toEqual(['bearer', fresh]);
+    await settle();
+    expect(env.refreshed).toEqual([4242]);
+    expect([env.failed, FakeSocket.all.length]).toEqual([[], 1]);
   });
 
-  it('retries a transient failure while the old token lasts, then reports failure', async () => {
-    setup();
-    answers.push({ ok: false, retry: true, message: 'down' }, { ok: false, retry: true, message: 'still down' });
-    last().frame({ type: 'token_expiring', expiresAt: Date.now() + 1500 });
-    last().frame({ type: 'token_expiring', expiresAt: Date.now() + 1500 }); // one renewal at a time
-    await vi.advanceTimersByTimeAsync(0);
-    expect(renewCalls).toBe(1);
-    await vi.advanceTimersByTimeAsync(1000);
-    expect(renewCalls).toBe(2);
-    expect(failed).toEqual(['still down']); // a third try would start after expiry
-  });
-
-  it('falls back when the session cannot be renewed (401): failure reported, then 4001 ends the session', async () => {
-    setup();
-    answers.push({ ok: false, retry: false, message: 'Your session cannot be renewed.' });
-    last().frame({ type: 'token_expiring', expiresAt: Date.now() + 60_000 });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(failed).toEqual(['Your session cannot be renewed.']);
-    expect(last().sent.filter((f) => f.type === 'refresh')).toEqual([]);
+  it('a session that cannot be renewed (401): reported once, no refresh sent; the 4001 then ends it as expired', async () => {
+    env.session = session(jwt(Date.now() + 30_000));
+    env.answer('/api/refresh', { status: 401 });
+    const { closed } = await connected();
+    last().frame({ type: 'token_expiring', expiresAt: Date.now() + 30_000 });
+    await settle();
+    expect(env.failed).toEqual(['token renewal failed: Your session cannot be renewed.']);
+    expect(last().sentOf('refresh')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(env.fetched.filter((f) => f.url === '/api/refresh')).toHaveLength(1); // not retried
+    vi.setSystemTime(Date.now() + 2000);
     last().drop(4001);
-    expect(failures).toEqual([expect.objectContaining({ reason: 'expired' })]);
+    await settle();
+    expect(closed).toEqual([{ reason: 'expired', message: 'Your session expired. Please sign in again.' }]);
+    expect(env.fetched.map((f) => f.url)).toEqual(['/api/refresh']); // /api/me is not asked
+    expect(FakeSocket.all).toHaveLength(1);
   });
 
-  it('reports failure when the server refuses the refresh command', async () => {
-    setup();
-    answers.push({ ok: true, token: jwt(Date.now() + 3_600_000, 'someone-else'), expiresAt: 1 });
+  it('a renewal that fails for now (503, offline): reported, and tried again 5 s later', async () => {
+    const fresh = jwt(Date.now() + 7_200_000);
+    env.answer('/api/refresh', { status: 503, body: { error: 'unavailable' } }, 'offline', { status: 200, body: { accessToken: fresh, expiresAt: 9 } });
+    await connected();
     last().frame({ type: 'token_expiring', expiresAt: Date.now() + 60_000 });
-    await vi.advanceTimersByTimeAsync(0);
-    const cmd = last().sent.find((f) => f.type === 'refresh');
-    last().frame({ type: 'error', id: cmd.id, code: 'forbidden', message: 'refresh token is for another user' });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(failed).toEqual(['refresh token is for another user']);
-  });
-
-  it('reconnects instead of giving up on 4001 when a newer token arrived meanwhile', async () => {
-    setup();
-    token = jwt(Date.now() + 3_600_000); // renewed, but the refresh never reached that socket
-    last().drop(4001);
-    expect(failures).toEqual([]);
-    await vi.advanceTimersByTimeAsync(0);
-    expect(FakeSocket.all).toHaveLength(2);
-    expect(last().protocols).toEqual(['bearer', token]);
-  });
-
-  it('stop() cancels a pending retry', async () => {
-    const { stop } = setup();
-    answers.push({ ok: false, retry: true, message: 'down' });
-    last().frame({ type: 'token_expiring', expiresAt: Date.now() + 60_000 });
-    await vi.advanceTimersByTimeAsync(0);
-    stop();
+    await settle();
+    expect(env.failed).toEqual(['token renewal failed: Renewing the session failed (HTTP 503).']);
     await vi.advanceTimersByTimeAsync(5000);
-    expect(renewCalls).toBe(1);
+    expect(env.failed).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(last().lastOf('refresh')).toMatchObject({ token: fresh });
+    expect(env.fetched.filter((f) => f.url === '/api/refresh')).toHaveLength(3);
+  });
+
+  it('4001 after a renewal was stored but its refresh never reached the socket: reconnects with the stored token', async () => {
+    const fresh = jwt(Date.now() + 7_200_000);
+    env.answer('/api/refresh', { status: 200, body: { accessToken: fresh, expiresAt: 5555 } });
+    const { closed } = await connected();
+    last().frame({ type: 'token_expiring', expiresAt: Date.now() + 60_000 });
+    await settle();
+    expect(last().lastOf('refresh')).toMatchObject({ token: fresh });
+    last().drop(4001); // the old token expired on the server before the refresh came
+    await settle();
+    expect(closed).toEqual([]);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(last().protocols).toEqual(['bearer', fresh]);
+    expect(env.failed).toEqual([]);
   });
 });
 

@@ -1,126 +1,99 @@
 /**
- * The page's online list model (web/src/roster.ts): snapshot, pages, presence changes and
- * names, in the orders they can arrive; the counted mode (no list, the cluster's count) and
- * the way back to listing.
+ * The page's names for people (web/src/roster.ts): labels (display name, then username, then a
+ * short id), complete profiles with pictures, the ids still to look up, and the online list it
+ * draws from the client's presence (sorted by label; empty while the cluster is not listed).
+ * The online set itself is the client package's (client/test/presence.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import type { WelcomeMessage } from '../../shared/protocol.js';
-import { Roster } from '../src/roster.js';
+import { Presence } from '../../client/src/index.js';
+import { welcomeFrame } from '../../client/test/fakes.js';
+import { Roster, type OnlineSource } from '../src/roster.js';
 
-function welcome(online: string[], onlineCount = online.length, onlineCursor?: string, onlineListed = true): WelcomeMessage {
-  return {
-    type: 'welcome', connectionId: 'c', node: 'n', user: { id: 'me', username: 'me', displayName: 'Me Myself' },
-    online, onlineCount, ...(onlineCursor ? { onlineCursor } : {}), onlineListed, heartbeatMs: 30_000,
-    limits: { maxPayloadBytes: 65536, welcomeOnline: 2 },
-  };
-}
+/** A presence the test sets by hand. */
+const source = (online: string[], listed = true, count = online.length): OnlineSource => ({ online: new Set(online), listed, count });
 
-describe('Roster', () => {
-  it('starts from the welcome and follows presence changes in arrival order', () => {
+describe('Roster names', () => {
+  it('labels by display name, then username, then a short id; a missing name never erases a known one', () => {
     const r = new Roster();
-    r.reset(welcome(['me', 'u1']));
-    expect(r.apply([
-      { userId: 'u2', username: 'bob', status: 'online', ts: 1 },
-      { userId: 'u1', username: 'al', status: 'offline', ts: 2 },
-      { userId: 'u2', username: 'bob', status: 'offline', ts: 3 },
-      { userId: 'u2', username: 'bob', status: 'online', ts: 4 },
-    ])).toEqual(['u2', 'u1', 'u2', 'u2']);
-    expect(r.list().map((p) => p.id)).toEqual(['u2', 'me']);
-    expect(r.count()).toBe(2);
-  });
-
-  it('pages the rest of a large online set; a change seen meanwhile wins over a page', () => {
-    const r = new Roster();
-    r.reset(welcome(['me', 'u1'], 5, '7'));
-    expect(r.count()).toBe(5); // the snapshot's count until every page is in
-    r.apply([{ userId: 'u3', username: 'c', status: 'offline', ts: 1 }]);
-    r.addPage(r.generation, ['u2', 'u3', 'u1'], false);
-    r.addPage(r.generation, ['u4'], true);
-    expect(r.list().map((p) => p.id).sort()).toEqual(['me', 'u1', 'u2', 'u4']);
-    expect(r.count()).toBe(4);
-  });
-
-  it('ignores a page that belongs to an older connection', () => {
-    const r = new Roster();
-    r.reset(welcome(['me'], 3, '1'));
-    const old = r.generation;
-    r.reset(welcome(['me']));
-    r.addPage(old, ['ghost'], true);
-    expect(r.isOnline('ghost')).toBe(false);
-  });
-
-  it('labels by display name, then username, then a short id, and keeps names across resets', () => {
-    const r = new Roster();
-    r.reset(welcome(['me', '0123456789abcdef']));
     expect(r.label('0123456789abcdef')).toBe('user 01234567');
-    r.apply([{ userId: 'u9', username: 'zed', status: 'online', ts: 1 }]);
+    r.learn('u9', 'zed');
     expect(r.label('u9')).toBe('zed');
+    expect(r.username('u9')).toBe('zed');
     r.learn('u9', undefined, 'Zed Zebra');
     r.learn('u9', 'zed');
-    r.reset(welcome(['me', 'u9']));
+    r.learn('u9', '', '');
     expect(r.label('u9')).toBe('Zed Zebra');
-    expect(r.label('me')).toBe('Me Myself');
+    expect(r.username('u9')).toBe('zed');
+    expect(r.username('nobody')).toBeUndefined();
   });
 
-  it('counted: a welcome with onlineListed false holds the cluster count and lists no one', () => {
+  it('takes complete profiles: names and picture, an absent picture removes it; learn() keeps the profile\'s names', () => {
     const r = new Roster();
-    r.reset(welcome([], 1500, undefined, false));
+    expect(r.profile('p')).toBeUndefined();
+    r.learn('p', 'paula');
+    expect(r.profile('p')).toBeUndefined(); // a username alone is not a profile
+    r.learnProfile({ id: 'p', username: 'paula', displayName: 'Paula P.', avatarUrl: '/api/users/p/avatar?v=1' });
+    expect([r.label('p'), r.avatar('p')]).toEqual(['Paula P.', '/api/users/p/avatar?v=1']);
+    expect(r.profile('p')).toEqual({ id: 'p', username: 'paula', displayName: 'Paula P.', avatarUrl: '/api/users/p/avatar?v=1' });
+    r.learnProfile({ id: 'p', username: 'paula', displayName: 'Paula' });
+    expect(r.avatar('p')).toBeUndefined();
+    expect(r.profile('p')).toEqual({ id: 'p', username: 'paula', displayName: 'Paula' });
+    r.learn('p', 'paula'); // a presence change never erases the profile
+    expect(r.label('p')).toBe('Paula');
+  });
+
+  it('lists the ids still to look up: not profiled, not known to be absent from the directory, each once', () => {
+    const r = new Roster();
+    r.learnProfile({ id: 'known', username: 'k', displayName: 'K' });
+    r.learn('named', 'n'); // a name from a presence change: still to look up
+    expect(r.unprofiled(['known', 'named', 'x', 'x', 'gone'])).toEqual(['named', 'x', 'gone']);
+    r.markAbsent(['gone']);
+    expect(r.unprofiled(['gone', 'x'])).toEqual(['x']);
+    expect(r.label('gone')).toBe('user gone');
+    r.learnProfile({ id: 'gone', username: 'back', displayName: 'Back' }); // learned after all: no longer absent
+    expect(r.unprofiled(['gone'])).toEqual([]);
+    expect(r.label('gone')).toBe('Back');
+  });
+});
+
+describe('Roster list', () => {
+  it('lists the online users sorted by label, case-insensitively, with username and picture', () => {
+    const r = new Roster(source(['u3', 'u1', 'u2', '0123456789']));
+    r.learnProfile({ id: 'u1', username: 'bob', displayName: 'bob', avatarUrl: '/b.png' });
+    r.learn('u2', 'al', 'Alice');
+    r.learn('u3', 'Carl'); // by code point, 'Carl' would come before 'bob'
+    expect(r.list()).toEqual([
+      { id: 'u2', label: 'Alice', username: 'al', avatarUrl: undefined },
+      { id: 'u1', label: 'bob', username: 'bob', avatarUrl: '/b.png' },
+      { id: 'u3', label: 'Carl', username: 'Carl', avatarUrl: undefined },
+      { id: '0123456789', label: 'user 01234567', username: undefined, avatarUrl: undefined },
+    ]);
+    expect([r.listed, r.count(), r.isOnline('u1'), r.isOnline('nobody')]).toEqual([true, 4, true, false]);
+  });
+
+  it('is empty while the cluster is not listed; the count is the presence\'s', () => {
+    const r = new Roster(source(['u1'], false, 1500)); // e.g. a watched user online
     expect(r.listed).toBe(false);
+    expect(r.list()).toEqual([]);
     expect(r.count()).toBe(1500);
-    expect(r.list()).toEqual([]);
-    expect(r.label('me')).toBe('Me Myself'); // the own profile is still learned
+    expect(r.isOnline('u1')).toBe(true);
   });
 
-  it('counted: entering it drops the list, pages on their way, and takes no one from changes', () => {
-    const r = new Roster();
-    r.reset(welcome(['me', 'u1'], 4, '7'));
-    const paging = r.generation;
-    r.counted(1001);
-    expect(r.list()).toEqual([]);
-    expect(r.isOnline('u1')).toBe(false);
-    r.addPage(paging, ['u2', 'u3'], true); // the page asked for while listed comes in late
-    expect(r.list()).toEqual([]);
-    // A watched user's change: names learned, nobody listed, the count left to presence_count.
-    expect(r.apply([{ userId: 'u9', username: 'zed', status: 'online', ts: 1 }])).toEqual([]);
-    expect(r.list()).toEqual([]);
-    expect(r.label('u9')).toBe('zed');
-    expect(r.count()).toBe(1001);
-    r.counted(1003);
-    expect(r.count()).toBe(1003);
+  it('reads the presence live: a welcome, changes, the counted mode', () => {
+    const presence = new Presence(() => Promise.reject(new Error('no requests expected')), { setTimeout: () => 0, clearTimeout: () => {} });
+    const r = new Roster(presence);
+    r.learn('u2', 'bob');
+    presence.welcomed(welcomeFrame({ online: ['u1', 'u2'], onlineCount: 2 }));
+    expect(r.list().map((p) => p.label)).toEqual(['bob', 'user u1']);
+    presence.frame([{ userId: 'u1', username: 'al', status: 'offline', ts: 1 }]);
+    expect(r.list().map((p) => p.id)).toEqual(['u2']);
+    expect(r.count()).toBe(1);
+    presence.frame({ type: 'presence_count', onlineCount: 1200, listed: false });
+    expect([r.listed, r.list(), r.count()]).toEqual([false, [], 1200]);
   });
 
-  it('back to listing with relist(): the count until every page is in; changes meanwhile win over pages', () => {
+  it('without a presence: nobody online, listed', () => {
     const r = new Roster();
-    r.reset(welcome([], 1500, undefined, false));
-    r.relist(3);
-    expect(r.listed).toBe(true);
-    expect(r.count()).toBe(3);
-    const generation = r.generation;
-    r.apply([{ userId: 'u2', username: 'b', status: 'offline', ts: 1 }, { userId: 'u4', username: 'd', status: 'online', ts: 2 }]);
-    r.addPage(generation, ['me', 'u2'], false);
-    expect(r.count()).toBe(3); // at least the count, while pages are missing
-    r.addPage(generation, ['u3'], true);
-    expect(r.list().map((p) => p.id).sort()).toEqual(['me', 'u3', 'u4']);
-    expect(r.count()).toBe(3);
-  });
-
-  it('back to listing with a presence_reset snapshot (reason "listed"), and counted again', () => {
-    const r = new Roster();
-    r.reset(welcome([], 1500, undefined, false));
-    r.replace(['me', 'u1'], undefined);
-    expect(r.listed).toBe(true);
-    expect(r.list().map((p) => p.id).sort()).toEqual(['me', 'u1']);
-    expect(r.count()).toBe(2);
-    r.counted(2000);
-    expect(r.listed).toBe(false);
-    expect(r.list()).toEqual([]);
-  });
-
-  it('a welcome without onlineListed (an older gateway) lists', () => {
-    const r = new Roster();
-    const { onlineListed: _, ...old } = welcome(['me', 'u1']);
-    r.reset(old as WelcomeMessage);
-    expect(r.listed).toBe(true);
-    expect(r.count()).toBe(2);
+    expect([r.listed, r.list(), r.count(), r.isOnline('u1')]).toEqual([true, [], 0, false]);
   });
 });
