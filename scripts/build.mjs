@@ -1,6 +1,7 @@
 // Build: type-check and compile the gateway to dist/, copy its Lua scripts, build the client
-// package into client/dist/ (client/build.mjs) when client/ has one, and bundle the browser page
-// when web/ has one.
+// package into client/dist/ (client/build.mjs) when client/ has one, bundle the browser page
+// when web/ has one, and after it the React example page (examples/react/build.mjs: react.html,
+// react.js, react.css in dist/web/; it imports the built client package by name).
 //
 //   node scripts/build.mjs             build now: `npm install` (prepare), `npm run build`, the
 //                                      tests' globalSetup
@@ -33,16 +34,20 @@ const withWeb = existsSync(WEB_BUILD) && !process.env.BUILD_SKIP_WEB;
 const CLIENT_BUILD = join(root, 'client', 'build.mjs');
 const CLIENT_ENTRY = join(root, 'client', 'dist', 'index.mjs');
 const withClient = existsSync(CLIENT_BUILD) && !process.env.BUILD_SKIP_CLIENT;
+const REACT_BUILD = join(root, 'examples', 'react', 'build.mjs');
+// A demo page: skipped (not failed) where react-dom is not installed (npm install --omit=dev).
+const withReact = withWeb && existsSync(REACT_BUILD) && existsSync(join(root, 'node_modules', 'react-dom')) &&
+  (withClient || existsSync(CLIENT_ENTRY));
 
 /** What the build reads, relative to the root; folders are walked, dot-files and SKIP left out. */
 const INPUTS = [
-  'gateway/src', 'shared', 'client', 'web', 'scripts/build.mjs', 'scripts/build-lock.mjs', 'package.json', 'package-lock.json',
+  'gateway/src', 'shared', 'client', 'web', 'examples/react', 'scripts/build.mjs', 'scripts/build-lock.mjs', 'package.json', 'package-lock.json',
   ...readdirSync(root).filter((f) => /^tsconfig.*\.json$/.test(f)),
 ];
 const SKIP = new Set(['web/test', 'client/dist', 'client/test', 'client/node_modules']);
 
 function inputsHash() {
-  const hash = createHash('sha256').update(`web:${withWeb}\0client:${withClient}\0`);
+  const hash = createHash('sha256').update(`web:${withWeb}\0client:${withClient}\0react:${withReact}\0`);
   const add = (rel) => {
     if (SKIP.has(rel)) return;
     const abs = join(root, rel);
@@ -75,7 +80,7 @@ function readStamp() {
 
 function isFresh(hash) {
   return readStamp() === hash && existsSync(ENTRY) && (!withWeb || existsSync(join(dist, 'web', 'index.html'))) &&
-    (!withClient || existsSync(CLIENT_ENTRY));
+    (!withClient || existsSync(CLIENT_ENTRY)) && (!withReact || existsSync(join(dist, 'web', 'react.html')));
 }
 
 let child;
@@ -108,6 +113,7 @@ async function build(hash) {
   copyLua('gateway/src');
   if (withClient) await run([CLIENT_BUILD]);
   if (withWeb) await run([WEB_BUILD]);
+  if (withReact) await run([REACT_BUILD]);
   writeFileSync(`${STAMP}.tmp`, `${hash}\n`);
   renameSync(`${STAMP}.tmp`, STAMP);
 }

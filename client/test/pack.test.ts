@@ -86,7 +86,8 @@ describe(`${NAME} installed from its tarball`, () => {
     const pkg = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(pkg.name).toBe(NAME);
     expect(pkg.dependencies).toBeUndefined();
-    expect(pkg.peerDependencies).toBeUndefined();
+    expect(pkg.peerDependencies).toEqual({ react: '>=18' }); // the React bindings only, and optional
+    expect(pkg.peerDependenciesMeta).toEqual({ react: { optional: true } });
     expect(pkg.sideEffects).toBe(false);
     // Nothing but the package itself was installed.
     expect(readdirSync(join(app, 'node_modules')).filter((f) => !f.startsWith('.'))).toEqual(['@realtime-gateway']);

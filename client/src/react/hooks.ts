@@ -10,7 +10,8 @@ import type { Presence } from '../presence.js';
 import type { PublishResult, UserInfo } from '../../../shared/protocol.js';
 import { useRealtimeClient } from './provider.js';
 
-interface Users { count: number; leaving?: ReturnType<typeof setTimeout> }
+/** Components using a channel, its pending leave, and the join they share (every one of them hears its refusal). */
+interface Users { count: number; leaving?: ReturnType<typeof setTimeout>; join?: Promise<unknown> }
 const users = new WeakMap<RealtimeClient, Map<string, Users>>();
 
 /** One more component uses `name`: the first one joins (a pending leave is called off instead). */
@@ -23,9 +24,14 @@ function acquire(client: RealtimeClient, name: string, opts: JoinOptions | undef
   if (entry.leaving !== undefined) {
     clearTimeout(entry.leaving);
     entry.leaving = undefined;
-    return;
+  } else if (entry.count === 1 && !entry.join) {
+    // A refusal ends this entry, so a later mount asks again.
+    entry.join = client.channel(name).join(opts).catch((err: unknown) => {
+      if (byName!.get(name) === entry) byName!.delete(name);
+      throw err;
+    });
   }
-  if (entry.count === 1) client.channel(name).join(opts).catch(failed);
+  entry.join?.catch(failed);
 }
 
 /** One component fewer: the last one leaves, at the end of this task (a remount in between keeps the join). */
