@@ -11,6 +11,11 @@
  * with full-jitter backoff from 0.5 s doubling to 20 s, so a node's clients do not return at once.
  * With several URLs each reconnect tries the next one.
  *
+ * Transports: a WebSocket first; when it is refused before it opens, or does not open within
+ * `fallbackAfterMs` (3 s), the next attempt, at once, is the HTTP streaming fallback
+ * (http-socket.ts). What got a welcome is used first from then on, for this client's life;
+ * `transports: ['http']` forces the fallback, `['websocket']` turns it off.
+ *
  * Tokens: `getToken` is asked at the first connect, when the token is about to expire (the new
  * one replaces it on the live socket: no disconnect), after a 4001, and before a reconnect whose
  * last attempt never got a welcome (a refused upgrade looks like a network error in a browser).
@@ -22,6 +27,7 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js'
 import { Channel, type ChannelEvents, type ChannelHost, type ChannelMessage } from './channel.js';
 import { Emitter } from './emitter.js';
 import { RequestError, UnauthorizedError } from './errors.js';
+import { canStream, HttpStream } from './http-socket.js';
 import { Link, type Command, type LinkEnd, type WebSocketConstructor } from './link.js';
 import { Memberships } from './memberships.js';
 import { Presence } from './presence.js';
@@ -30,6 +36,7 @@ import { NamedTimers, type Timers } from './timers.js';
 import { tokenExpired, type GetToken, type TokenReason } from './token.js';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'closed';
+export type Transport = 'websocket' | 'http';
 
 /** Why the client closed: the app closed it, or the session is over. */
 export interface ClosedInfo { reason: 'client' | 'unauthorized' | 'expired' | 'disconnected'; message: string }
@@ -41,6 +48,10 @@ export interface ClientOptions {
   token?: string;
   /** The WebSocket constructor (Node 20: `ws`); default the platform's global one. */
   WebSocket?: WebSocketConstructor;
+  /** Transports to use, in order (default both where fetch can stream, else the WebSocket only). */
+  transports?: Transport[];
+  /** A WebSocket not open by then gives way to the HTTP fallback (default 3000 ms). */
+  fallbackAfterMs?: number;
   backoff?: BackoffPolicy;
   /** Open plus welcome must take less than this (default 10 s). */
   connectTimeoutMs?: number;
@@ -96,6 +107,10 @@ export class RealtimeClient {
   private opening = 0;
   private attempt = 0;
   private urlIndex = -1;
+  private readonly transports: Transport[];
+  /** The transport of the next attempt: the one that last got a welcome, or the first. */
+  private next: Transport;
+  private current: Transport | undefined;
   private waiting: Array<{ resolve(w: WelcomeMessage): void; reject(err: Error): void }> = [];
   private readonly o: Required<Pick<ClientOptions, 'timers' | 'random' | 'now' | 'backoff'>> & ClientOptions;
 
@@ -104,6 +119,8 @@ export class RealtimeClient {
     if (this.urls.length === 0) throw new TypeError('RealtimeClient needs at least one URL');
     this.o = { timers: defaultTimers, random: Math.random, now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
     this.timers = new NamedTimers(this.o.timers);
+    this.transports = options.transports?.length ? [...options.transports] : canStream() ? ['websocket', 'http'] : ['websocket'];
+    this.next = this.transports[0];
     const host = this.host();
     this.rejoins = new Rejoins(host, (name) => this.channel(name), this.o.timers);
     this.presence = new Presence((cmd) => this.request(cmd as never), this.o.timers);
@@ -111,6 +128,11 @@ export class RealtimeClient {
 
   on<K extends keyof ClientEvents>(event: K, fn: (value: ClientEvents[K]) => void): () => void {
     return this.events.on(event, fn);
+  }
+
+  /** The transport of the current connection (or of the next attempt). */
+  get transport(): Transport {
+    return this.current ?? this.next;
   }
 
   /** Start (or restart after `close()`); resolves with the next welcome, rejects if the client closes first. */
@@ -188,11 +210,13 @@ export class RealtimeClient {
     } catch (err) {
       if (!current()) return; // closed, or started again, meanwhile
       if (err instanceof UnauthorizedError) return this.finish({ reason: err.reason, message: err.message });
-      return this.retryLater({ code: 4000, reason: `no token: ${(err as Error).message}`, byClient: true, welcomed: false });
+      return this.retryLater({ code: 4000, reason: `no token: ${(err as Error).message}`, byClient: true, opened: false, welcomed: false });
     }
     if (!current()) return; // closed, or started again, meanwhile
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
-    const Ctor = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Native = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const transport = this.next === 'websocket' && !Native && this.transports.includes('http') ? 'http' : this.next;
+    const Ctor = transport === 'http' ? HttpStream : Native;
     if (!Ctor) return this.finish({ reason: 'unauthorized', message: 'no WebSocket: pass options.WebSocket (Node 20: the ws package)' });
     let ws;
     try {
@@ -200,8 +224,10 @@ export class RealtimeClient {
     } catch {
       return this.finish({ reason: 'unauthorized', message: 'the token cannot be sent (it is not a JWT)' });
     }
+    this.current = transport;
     this.link = new Link(ws, {
       timers: this.o.timers, connectTimeoutMs: this.o.connectTimeoutMs ?? 10_000, pongTimeoutMs: this.o.pongTimeoutMs,
+      openTimeoutMs: transport === 'websocket' && this.transports.includes('http') ? this.o.fallbackAfterMs ?? 3000 : undefined,
       onWelcome: (w) => this.welcomed(w), onFrame: (m) => this.frame(m), onEnd: (end) => this.ended(end),
     });
   }
@@ -225,6 +251,7 @@ export class RealtimeClient {
     this.attempt = 0;
     this.welcome = w;
     this.user = w.user;
+    if (this.current) this.next = this.current; // what worked is used first from now on
     this.setState('connected');
     this.events.emit('welcome', w);
     this.presence.welcomed(w);
@@ -275,19 +302,27 @@ export class RealtimeClient {
   }
 
   private ended(end: LinkEnd): void {
+    const was = this.current;
     this.link = undefined;
     this.welcome = undefined;
+    this.current = undefined;
     this.timers.clear('renew');
     if (this.state === 'closed') return;
     if (end.code === CloseCodes.disconnected) return this.finish({ reason: 'disconnected', message: 'disconnected by the server; sign in again' });
     if (end.code === CloseCodes.tokenExpired) this.tokenWanted = 'expired';
     else if (!end.welcomed && this.o.getToken) this.tokenWanted = 'retry';
+    // A WebSocket that never opened (refused, or hanging at a proxy): the fallback, at once.
+    if (was === 'websocket' && !end.opened && this.transports.includes('http')) {
+      this.next = 'http';
+      return this.retryLater(end, 0);
+    }
+    if (!end.welcomed && was === 'http' && this.transports[0] !== 'http') this.next = this.transports[0];
     this.retryLater(end);
   }
 
-  private retryLater(end: LinkEnd): void {
+  private retryLater(end: LinkEnd, now?: number): void {
     const b = this.o.backoff;
-    const delayMs = end.code === CloseCodes.serviceRestart ? Math.floor(this.o.random() * 1000)
+    const delayMs = now !== undefined ? now : end.code === CloseCodes.serviceRestart ? Math.floor(this.o.random() * 1000)
       : backoffDelay(end.code === CloseCodes.rateLimited ? { baseMs: Math.max(b.baseMs, 5000), capMs: Math.max(b.capMs, 60_000) } : b, this.attempt++, this.o.random);
     this.setState('disconnected');
     this.events.emit('disconnect', { code: end.code, reason: end.reason, delayMs });

@@ -29,12 +29,14 @@ export interface SocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
 
-/** Why a link ended: the close code and reason, whether this side closed it, and whether it was ever welcomed. */
-export interface LinkEnd { code: number; reason: string; byClient: boolean; welcomed: boolean }
+/** Why a link ended: the close code and reason, whether this side closed it, whether it ever opened and was welcomed. */
+export interface LinkEnd { code: number; reason: string; byClient: boolean; opened: boolean; welcomed: boolean }
 
 export interface LinkOptions {
   timers: Timers;
   connectTimeoutMs: number;
+  /** Give up on a socket that has not opened by then (a transport to fall back from); default: the connect timeout only. */
+  openTimeoutMs?: number;
   pongTimeoutMs?: number;
   onWelcome(welcome: WelcomeMessage): void;
   onFrame(msg: ServerMessage): void;
@@ -49,15 +51,21 @@ export const GAVE_UP = 4000;
 
 export class Link {
   welcome: WelcomeMessage | undefined;
+  private opened = false;
   private ended = false;
   private nextId = 0;
-  private readonly timers: NamedTimers<'connect' | 'heartbeat' | 'pong'>;
+  private readonly timers: NamedTimers<'connect' | 'open' | 'heartbeat' | 'pong'>;
   private readonly pending: PendingRequests;
 
   constructor(private readonly ws: SocketLike, private readonly o: LinkOptions) {
     this.timers = new NamedTimers(o.timers);
     this.pending = new PendingRequests(o.timers);
     this.timers.set('connect', o.connectTimeoutMs, () => this.end(GAVE_UP, 'no welcome in time', true));
+    if (o.openTimeoutMs !== undefined) this.timers.set('open', o.openTimeoutMs, () => this.end(GAVE_UP, 'did not open in time', true));
+    ws.onopen = () => {
+      this.opened = true;
+      this.timers.clear('open');
+    };
     ws.onmessage = (ev: { data: unknown }) => this.receive(String(ev.data));
     ws.onclose = (ev: { code?: number; reason?: string }) => this.end(ev.code ?? 1006, ev.reason ?? '', false);
     ws.onerror = () => {}; // a close event follows; it carries what there is to know
@@ -109,7 +117,7 @@ export class Link {
   private end(code: number, reason: string, byClient: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    for (const name of ['connect', 'heartbeat', 'pong'] as const) this.timers.clear(name);
+    for (const name of ['connect', 'open', 'heartbeat', 'pong'] as const) this.timers.clear(name);
     this.ws.onmessage = this.ws.onclose = this.ws.onerror = this.ws.onopen = null;
     if (byClient) {
       try {
@@ -119,6 +127,6 @@ export class Link {
       }
     }
     this.pending.rejectAll(new RequestError('disconnected', 'the connection closed before the answer came'));
-    this.o.onEnd({ code, reason, byClient, welcomed: this.welcome !== undefined });
+    this.o.onEnd({ code, reason, byClient, opened: this.opened || this.welcome !== undefined, welcomed: this.welcome !== undefined });
   }
 }

@@ -115,12 +115,14 @@ export function jwt(expMs: number, sub = 'u1'): string {
 
 /**
  * A RealtimeClient on FakeSocket and the (fake) global timers, with a token valid for an hour
- * unless `options` say otherwise; `random` 0 unless given, so reconnects wait 0 ms.
+ * unless `options` say otherwise; `random` 0 unless given, so reconnects wait 0 ms. WebSocket
+ * only, unless `options.transports` says otherwise (the fallback has its own tests).
  */
 export function fakeClient(options: ClientOptions = {}, url: string | string[] = 'ws://gw.test/ws'): RealtimeClient {
   return new RealtimeClient(url, {
     token: options.getToken ? undefined : jwt(Date.now() + 3_600_000),
     WebSocket: FakeSocket,
+    transports: ['websocket'],
     timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
     random: () => 0,
     now: () => Date.now(),

@@ -39,6 +39,7 @@ import { Revocations } from './auth/revocations.js';
 import type { Stores } from './stores.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { ClusterControl } from './node/control.js';
+import { streamTopic } from './node/cluster-messages.js';
 import { createSteering } from './session/steer.js';
 import type { ConnectionRecord } from './session/record.js';
 
@@ -90,6 +91,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const metrics = createMetrics(config.nodeId);
   const transport = createTransport<SocketData>(parts.uws, {
     host: config.host, port: config.port, tls: config.tls, trustedProxies: config.trustedProxies, ...config.ws,
+    nodeId: config.nodeId, allowedOrigins: config.allowedOrigins,
   }, child('transport'));
   const { fanout } = transport;
   const feed = new PresenceFeed(fanout, {
@@ -140,7 +142,10 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     startSweeper(() => hub.all(), { warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics }),
     startWebhooks(parts, metrics),
   ];
-  const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files });
+  // The HTTP fallback: frames POSTed to this node for a stream another node holds go there over the bus.
+  await hub.onSystem('$stream', (m) => transport.deliverStream(m.id, m.key, m.frames, m.close), streamTopic(config.nodeId));
+  const forward = (id: string, key: string, frames: string[], close: boolean) => hub.toNodes('$stream', { id, key, frames, close }, streamTopic(id.split(':', 1)[0]));
+  const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files }, forward);
   log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
 
   let stopping: Promise<void> | undefined;

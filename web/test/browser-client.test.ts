@@ -48,6 +48,7 @@ describe('browserClient', () => {
     const { client, closed } = start();
     await settle();
     env.answer('/api/me', { status: 401 });
+    last().onopen?.({});
     last().drop(1006);
     await settle();
     expect(env.fetched).toEqual([{ url: '/api/me', method: 'GET', auth: `Bearer ${env.session!.accessToken}`, cache: 'no-store' }]);
@@ -61,9 +62,12 @@ describe('browserClient', () => {
     const { closed } = start();
     await settle();
     env.answer('/api/me', { status: 200 }, 'offline');
+    // Opened, then dropped before the welcome (a refused socket that never opens falls back to HTTP instead).
+    last().onopen?.({});
     last().drop(1006);
     await settle();
     expect(FakeSocket.all).toHaveLength(2);
+    last().onopen?.({});
     last().drop(1006);
     await settle();
     expect(FakeSocket.all).toHaveLength(3);

@@ -29,7 +29,16 @@ const registry = {
   $control: z.object({ id: z.string().optional(), cmd: controlCommand }),
   /** A node's answer to a `$control` with an id: how many of its connections the command affected. */
   '$control-reply': z.object({ id: z.string(), node: z.string(), affected: z.number() }),
+  /**
+   * Frames POSTed to another node for a streaming session this node holds (the HTTP fallback),
+   * in the order they were POSTed; `close`: the client ended the session. Sent on the holding
+   * node's own topic (streamTopic), so only that node receives them.
+   */
+  $stream: z.object({ id: z.string().max(200), key: z.string().max(64), frames: z.array(z.string()).max(1000), close: z.boolean() }),
 };
+
+/** The topic of `$stream` messages for the node `nodeId`. */
+export const streamTopic = (nodeId: string) => `$stream:${nodeId}`;
 
 export type SystemTopic = keyof typeof registry;
 export type SystemMessage<T extends SystemTopic> = z.infer<(typeof registry)[T]>;

@@ -51,18 +51,21 @@ export class Hub<C extends Connection = Connection> {
    * Handle a node-to-node topic (cluster-messages.ts) on this node; the broker is subscribed to
    * it for the node's lifetime. A message that does not decode is logged and dropped.
    */
-  async onSystem<T extends SystemTopic>(topic: T, handler: (msg: SystemMessage<T>) => void): Promise<void> {
+  async onSystem<T extends SystemTopic>(kind: T, handler: (msg: SystemMessage<T>) => void, topic: string = kind): Promise<void> {
     this.system.set(topic, (payload) => {
-      const msg = decodeSystem(topic, payload);
+      const msg = decodeSystem(kind, payload);
       if (msg) handler(msg);
       else this.log.warn({ topic }, 'dropped a node-to-node message that does not decode');
     });
     await this.broker.subscribe(topic);
   }
 
-  /** Send a node-to-node message to every other node (at most once each; rejects while the bus is unreachable). */
-  async toNodes<T extends SystemTopic>(topic: T, msg: SystemMessage<T>): Promise<void> {
-    await this.broker.publish(topic, encodeSystem(topic, msg));
+  /**
+   * Send a node-to-node message (at most once per receiver; rejects while the bus is unreachable)
+   * on `topic`: the kind's own (every other node), or a node's own (streamTopic).
+   */
+  async toNodes<T extends SystemTopic>(kind: T, msg: SystemMessage<T>, topic: string = kind): Promise<void> {
+    await this.broker.publish(topic, encodeSystem(kind, msg));
   }
 
   private deliver(d: Delivery): void {

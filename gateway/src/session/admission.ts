@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import { NO_ACTIONS } from '../connection.js';
 import type { ConnectionRecord } from './record.js';
 import type { Hub } from '../node/hub.js';
-import type { UpgradeRequest } from '../transport/server.js';
+import type { UpgradeRequest } from '../transport/socket.js';
 import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
 import type { Authenticate } from '../auth/sessions.js';

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { PresenceFeed } from '../node/presence-feed.js';
 import type { PresenceAccount, Snapshot } from '../presence/types.js';
-import type { SocketHandlers } from '../transport/server.js';
+import type { SocketHandlers } from '../transport/socket.js';
 
 export interface SocketDeps {
   config: Readonly<Config>;

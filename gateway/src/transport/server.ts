@@ -19,35 +19,14 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
 import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
-import type { LocalFanout, LocalSocket } from './socket.js';
+import type { LocalFanout, LocalSocket, SocketHandlers, UpgradeRequest } from './socket.js';
+import { wireStreams } from './stream-routes.js';
+import { StreamTopics } from './streams.js';
 import type { Uws } from './uws.js';
 
 /** HTTP request bodies larger than this get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** What an upgrade request offers before a socket exists. */
-export interface UpgradeRequest {
-  /** Raw query string, without '?'. */
-  query: string;
-  /** Sec-WebSocket-Protocol header as sent. */
-  protocols: string;
-  origin: string;
-  /** The client's address (see clientIp). */
-  ip: string;
-}
-
-export type Admission<T> = { ok: true; data: T; protocol: string } | { ok: false; status: number; reason: string };
-
-export interface SocketHandlers<T> {
-  admit(req: UpgradeRequest): Promise<Admission<T>>;
-  /** The client went away between admission and upgrade: undo the admission. */
-  abandon(data: T): void;
-  opened(data: T, socket: LocalSocket): void;
-  message(data: T, text: string): void;
-  binary(data: T): void;
-  drained(data: T): void;
-  closed(data: T, code: number): void;
-}
 
 export interface TransportOptions {
   host: string;
@@ -58,6 +37,10 @@ export interface TransportOptions {
   maxPayloadBytes: number;
   maxBackpressureBytes: number;
   idleTimeoutS: number;
+  /** This node's id: streaming session ids start with it, so any node can forward a POST. */
+  nodeId: string;
+  /** ALLOWED_ORIGINS, for cross-origin streaming sessions (CORS); undefined: any. */
+  allowedOrigins?: readonly string[];
 }
 
 export interface RouteRequest {
@@ -95,6 +78,7 @@ interface Slot<T> { data: T; life: UwsSocket<T> }
  */
 class UwsSocket<T> implements LocalSocket {
   ws: WebSocket<Slot<T>> | undefined = undefined;
+  constructor(private readonly streams: StreamTopics) {}
   state: 'upgrading' | 'open' | 'closed' = 'upgrading';
   isOpen(): boolean {
     return this.state === 'open';
@@ -110,6 +94,7 @@ class UwsSocket<T> implements LocalSocket {
   }
   publishExceptSelf(topic: string, text: string): void {
     this.ws!.publish(topic, text, false);
+    this.streams.publish(topic, text);
   }
   bufferedAmount(): number {
     return this.ws!.getBufferedAmount();
@@ -138,7 +123,7 @@ function remoteIp(res: HttpResponse): string {
   return Buffer.from(res.getRemoteAddressAsText()).toString();
 }
 
-function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly string[]) {
+function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly string[], streams: StreamTopics) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
     // req is unusable after the first await: copy what is needed now.
     const key = req.getHeader('sec-websocket-key');
@@ -156,7 +141,7 @@ function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly 
         return reply(g, { status: result.status, body: `${result.reason}\n` });
       }
       if (g.aborted) return h.abandon(result.data);
-      const slot: Slot<T> = { data: result.data, life: new UwsSocket<T>() };
+      const slot: Slot<T> = { data: result.data, life: new UwsSocket<T>(streams) };
       res.cork(() => res.upgrade(slot, key, result.protocol, extensions, context));
       g.aborted = true;
       openUpgraded(slot, h);
@@ -182,7 +167,14 @@ function openUpgraded<T>({ data, life }: Slot<T>, h: SocketHandlers<T>): void {
 
 export interface Transport<T> {
   fanout: LocalFanout;
-  listen(h: SocketHandlers<T>, routes: Routes): Promise<number>;
+  /**
+   * `forward`: frames POSTed here for a streaming session another node holds (over the cluster
+   * bus); that node's `deliverStream` takes them (stream-routes.ts).
+   */
+  listen(h: SocketHandlers<T>, routes: Routes, forward?: (id: string, key: string, frames: string[], close: boolean) => Promise<void>): Promise<number>;
+  deliverStream(id: string, key: string, frames: string[], close: boolean): void;
+  /** Open streaming sessions (the HTTP fallback). */
+  streams(): number;
   /** Stop accepting new connections; open sockets stay. */
   stopListening(): void;
 }
@@ -195,10 +187,16 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
   // uWebSockets.js crashes the process (SIGSEGV) on a publish before any `ws` route exists; a node
   // hears other nodes' presence before it listens, and nobody here is subscribed yet anyway.
   let wired = false;
+  const topics = new StreamTopics();
+  const publishToSockets = (topic: string, text: string) => void (wired && app.publish(topic, text, false));
   const fanout: LocalFanout = {
-    publish: (topic, text) => void (wired && app.publish(topic, text, false)),
-    subscribers: (topic) => (wired ? app.numSubscribers(topic) : 0),
+    publish: (topic, text) => {
+      publishToSockets(topic, text);
+      topics.publish(topic, text);
+    },
+    subscribers: (topic) => (wired ? app.numSubscribers(topic) : 0) + topics.count(topic),
   };
+  let streams: ReturnType<typeof wireStreams<T>> | undefined;
 
   function wireSockets(h: SocketHandlers<T>): void {
     wired = true;
@@ -209,7 +207,7 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
       sendPingsAutomatically: true,
       maxBackpressure: config.maxBackpressureBytes,
       closeOnBackpressureLimit: 0,
-      upgrade: upgradeHandler(h, log, config.trustedProxies),
+      upgrade: upgradeHandler(h, log, config.trustedProxies, topics),
       open: (ws) => {
         ws.getUserData().life.ws = ws;
       },
@@ -266,8 +264,9 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
 
   return {
     fanout,
-    listen(h, routes) {
+    listen(h, routes, forward) {
       wireSockets(h);
+      streams = wireStreams(app, h, { ...config, topics, publishToSockets, forward }, log);
       wireRoutes(routes);
       return new Promise((resolve, reject) => {
         app.listen(config.host, config.port, (socket) => {
@@ -277,6 +276,10 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
         });
       });
     },
+    deliverStream(id, key, frames, close) {
+      streams?.deliver(id, key, frames, close);
+    },
+    streams: () => streams?.count() ?? 0,
     stopListening() {
       if (listenSocket) uws.us_listen_socket_close(listenSocket);
       listenSocket = undefined;

@@ -25,3 +25,27 @@ export interface LocalFanout {
   publish(topic: string, text: string): void;
   subscribers(topic: string): number;
 }
+
+/** What an upgrade request offers before a socket exists. */
+export interface UpgradeRequest {
+  /** Raw query string, without '?'. */
+  query: string;
+  /** Sec-WebSocket-Protocol header as sent. */
+  protocols: string;
+  origin: string;
+  /** The client's address (see clientIp). */
+  ip: string;
+}
+
+export type Admission<T> = { ok: true; data: T; protocol: string } | { ok: false; status: number; reason: string };
+
+export interface SocketHandlers<T> {
+  admit(req: UpgradeRequest): Promise<Admission<T>>;
+  /** The client went away between admission and upgrade: undo the admission. */
+  abandon(data: T): void;
+  opened(data: T, socket: LocalSocket): void;
+  message(data: T, text: string): void;
+  binary(data: T): void;
+  drained(data: T): void;
+  closed(data: T, code: number): void;
+}

@@ -1,0 +1,146 @@
+/**
+ * The HTTP routes of streaming sessions (streams.ts), on uWebSockets.js:
+ *
+ *   GET  /http/stream   Authorization: Bearer <token>       the session: an event stream
+ *   POST /http/send     X-Stream-Id, X-Stream-Key; frames    client frames, one JSON per line, in order
+ *   POST /http/close    X-Stream-Id, X-Stream-Key            the client ends the session (as a 1000 close)
+ *
+ * Admission is the WebSocket's (`admit` with the token as the `bearer` subprotocol pair): a
+ * refusal is the same HTTP status, and nothing is counted. No token is ever read from a URL.
+ *
+ * A POST may reach any node (no sticky sessions): a session held here takes the frames at once
+ * (204); one held elsewhere is forwarded to the node its id names (`forward`, over the cluster
+ * bus) and answered 202; the frames are answered on the stream, in the order POSTed. The key
+ * proves the POST comes from the session's client: a wrong key is 403 here, and dropped on the
+ * holding node. POSTs are limited per client address.
+ */
+import { randomBytes } from 'node:crypto';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { KeyedLimiter } from '../limits/buckets.js';
+import type { Logger } from '../log.js';
+import { clientIp, forwardedFor, guard, readBody, reply, statusLine, type Guarded } from './http.js';
+import type { SocketHandlers, UpgradeRequest } from './socket.js';
+import { StreamSocket, type StreamOptions } from './streams.js';
+
+export interface StreamRouteOptions extends Omit<StreamOptions, 'topics'> {
+  topics: StreamOptions['topics'];
+  /** Ids are `<nodeId>:<random>`: the node a POST is forwarded to. */
+  nodeId: string;
+  trustedProxies: readonly string[];
+  maxPayloadBytes: number;
+  idleTimeoutS: number;
+  /** ALLOWED_ORIGINS: cross-origin pages allowed (CORS); undefined: any. */
+  allowedOrigins?: readonly string[];
+  /** Frames (or the close) for a session another node holds, sent there over the cluster bus; resolves once they left. */
+  forward?(id: string, key: string, frames: string[], close: boolean): Promise<void>;
+}
+
+/** POSTs per client address and second (pings and commands of a few sessions), and the burst. */
+const POSTS_PER_S = 50;
+const POST_BURST = 200;
+
+interface Held<T> { socket: StreamSocket; data: T }
+
+function header(req: HttpRequest): (name: string) => string {
+  const headers = new Map<string, string>();
+  req.forEach((k, v) => headers.set(k, v));
+  return (name) => headers.get(name) ?? '';
+}
+
+export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: StreamRouteOptions, log: Logger) {
+  const held = new Map<string, Held<T>>();
+  const posts = new KeyedLimiter(POSTS_PER_S, POST_BURST);
+  const ipOf = (res: HttpResponse, req: HttpRequest) => clientIp(Buffer.from(res.getRemoteAddressAsText()).toString(),
+    o.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], o.trustedProxies);
+  const cors = (origin: string): Record<string, string> => (origin && (!o.allowedOrigins || o.allowedOrigins.includes(origin))
+    ? { 'access-control-allow-origin': origin, vary: 'origin' } : {});
+
+  /** Frames for a session held here: 'ok', 'unknown' (not here), or 'refused' (wrong key). */
+  function deliver(id: string, key: string, frames: string[]): 'ok' | 'unknown' | 'refused' {
+    const s = held.get(id);
+    if (!s || !s.socket.isOpen()) return 'unknown';
+    if (!s.socket.owns(key)) return 'refused';
+    s.socket.lastSeen = Date.now();
+    for (const text of frames) {
+      if (!s.socket.isOpen()) break;
+      if (Buffer.byteLength(text) > o.maxPayloadBytes) s.socket.close(1009, 'frame too large');
+      else h.message(s.data, text);
+    }
+    return 'ok';
+  }
+
+  function open(g: Guarded, data: T, origin: string): void {
+    const id = `${o.nodeId}:${randomBytes(12).toString('base64url')}`;
+    const socket = new StreamSocket(id, g.res, o, (code) => {
+      held.delete(id);
+      h.closed(data, code);
+    });
+    held.set(id, { socket, data });
+    g.res.onAborted(() => socket.finish(1006));
+    g.res.cork(() => {
+      g.res.writeStatus(statusLine(200));
+      for (const [k, v] of Object.entries({ 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', ...cors(origin) })) g.res.writeHeader(k, v);
+      g.res.write(`event: session\ndata: ${JSON.stringify({ id, key: socket.key })}\n\n`);
+    });
+    h.opened(data, socket);
+  }
+
+  app.get('/http/stream', (res, req) => {
+    const get = header(req);
+    const auth = /^Bearer\s+(\S+)$/i.exec(get('authorization'));
+    const request: UpgradeRequest = { query: '', protocols: auth ? `bearer, ${auth[1]}` : '', origin: get('origin'), ip: ipOf(res, req) };
+    const g = guard(res);
+    h.admit(request).then((result) => {
+      if (!result.ok) return reply(g, { status: result.status, body: `${result.reason}\n`, headers: cors(request.origin) });
+      if (g.aborted) return h.abandon(result.data);
+      open(g, result.data, request.origin);
+    }).catch((err) => {
+      log.error({ err }, 'stream admission failed');
+      reply(g, { status: 500, body: 'internal error\n' });
+    });
+  });
+
+  const post = (close: boolean) => (res: HttpResponse, req: HttpRequest) => {
+    const get = header(req);
+    const [id, key, origin] = [get('x-stream-id'), get('x-stream-key'), get('origin')];
+    const g = guard(res);
+    const body = readBody(g, o.maxPayloadBytes * 4);
+    body.catch(() => {});
+    if (!posts.take(ipOf(res, req))) return reply(g, { status: 429, body: 'too many requests\n', headers: cors(origin) });
+    body.then(async (buf) => {
+      const frames = close ? [] : buf.toString('utf8').split('\n').filter((l) => l.length > 0);
+      const here = deliver(id, key, frames);
+      if (here === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
+      if (here !== 'unknown') return reply(g, { status: here === 'ok' ? 204 : 403, body: '', headers: cors(origin) });
+      if (!o.forward || id.split(':', 1)[0] === o.nodeId) return reply(g, { status: 404, body: 'no such stream\n', headers: cors(origin) });
+      await o.forward(id, key, frames, close);
+      reply(g, { status: 202, body: '', headers: cors(origin) });
+    }, () => reply(g, { status: 413, body: 'too large\n', headers: cors(origin) })).catch((err) => {
+      log.warn({ err: (err as Error).message }, 'stream frames not forwarded');
+      reply(g, { status: 503, body: 'the cluster bus is unreachable\n', headers: cors(origin) });
+    });
+  };
+  app.post('/http/send', post(false));
+  app.post('/http/close', post(true));
+  app.options('/http/*', (res, req) => {
+    const origin = req.getHeader('origin');
+    reply({ res, aborted: false }, {
+      status: 204, body: '', headers: { ...cors(origin), 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'authorization, content-type, x-stream-id, x-stream-key', 'access-control-max-age': '600' },
+    });
+  });
+
+  // Streams whose client sent nothing (not even a ping) for the idle timeout are gone.
+  const idle = o.idleTimeoutS > 0 ? setInterval(() => {
+    const before = Date.now() - o.idleTimeoutS * 1000;
+    for (const { socket } of held.values()) if (socket.lastSeen < before) socket.close(1001, 'idle');
+  }, Math.min(5000, o.idleTimeoutS * 250)) : undefined;
+  idle?.unref();
+
+  return {
+    /** Frames (or the close) forwarded from another node: taken when the session is here with that key. */
+    deliver(id: string, key: string, frames: string[], close: boolean): void {
+      if (deliver(id, key, frames) === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
+    },
+    count: () => held.size,
+  };
+}
