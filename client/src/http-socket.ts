@@ -84,7 +84,7 @@ export class HttpStreamSocket implements SocketLike {
       if (line.startsWith('event: ')) type = line.slice(7);
       else if (line.startsWith('data: ')) data += line.slice(6);
     }
-    if (type === 'message') return this.onmessage?.({ data });
+    if (type === 'message') return data ? this.onmessage?.({ data }) : undefined; // a comment: the server's keep-alive
     if (type === 'session') {
       this.session = JSON.parse(data) as { id: string; key: string };
       return void this.flush();

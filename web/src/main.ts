@@ -13,7 +13,7 @@
  *   does not reconnect by itself; signing in again starts a new client.
  *
  * For tests and operators, <body> carries data-state (connection state), data-node (the
- * gateway node of the current link) and data-close-code (the code this page last closed with).
+ * gateway node of the current link), data-transport ('websocket', or 'http' on the fallback) and data-close-code (the code this page last closed with).
  */
 import type { ClosedInfo, RealtimeClient } from '../../client/src/index.js';
 import { clearSession, loadSession, saveSession, type Session } from './auth.js';
@@ -86,7 +86,8 @@ function begin(session: Session): void {
   followClient(client, status);
   client.on('welcome', (w) => {
     document.body.dataset.node = w.node;
-    nodeLabel.textContent = `node: ${w.node}`;
+    document.body.dataset.transport = client.transport;
+    nodeLabel.textContent = `node: ${w.node}${client.transport === 'http' ? ' (HTTP fallback)' : ''}`;
     profiles.learn(w.user);
   });
   client.on('profile', (user) => profiles.learn(user));
@@ -118,6 +119,7 @@ function end(message: string, tone: Tone, reason?: string): void {
   app.hidden = me.hidden = banner.hidden = true;
   nodeLabel.textContent = 'node: –';
   delete document.body.dataset.node;
+  delete document.body.dataset.transport;
   status.show({ state: 'signed-out' });
   signIn.show(message, tone, reason);
 }

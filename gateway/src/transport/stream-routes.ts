@@ -20,7 +20,7 @@ import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
 import { clientIp, forwardedFor, guard, readBody, reply, statusLine, type Guarded } from './http.js';
 import type { SocketHandlers, UpgradeRequest } from './socket.js';
-import { StreamSocket, type StreamOptions } from './streams.js';
+import { KEEPALIVE_MS, StreamSocket, type StreamOptions } from './streams.js';
 
 export interface StreamRouteOptions extends Omit<StreamOptions, 'topics'> {
   topics: StreamOptions['topics'];
@@ -129,12 +129,16 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
     });
   });
 
-  // Streams whose client sent nothing (not even a ping) for the idle timeout are gone.
-  const idle = o.idleTimeoutS > 0 ? setInterval(() => {
-    const before = Date.now() - o.idleTimeoutS * 1000;
-    for (const { socket } of held.values()) if (socket.lastSeen < before) socket.close(1001, 'idle');
-  }, Math.min(5000, o.idleTimeoutS * 250)) : undefined;
-  idle?.unref();
+  // Streams whose client sent nothing (not even a ping) for the idle timeout are gone; the
+  // others get a comment line when nothing was written for KEEPALIVE_MS.
+  const idle = setInterval(() => {
+    const now = Date.now();
+    for (const { socket } of held.values()) {
+      if (o.idleTimeoutS > 0 && socket.lastSeen < now - o.idleTimeoutS * 1000) socket.close(1001, 'idle');
+      else if (socket.lastWrite < now - KEEPALIVE_MS) socket.write(':\n\n');
+    }
+  }, 5000);
+  idle.unref();
 
   return {
     /** Frames (or the close) forwarded from another node: taken when the session is here with that key. */

@@ -13,7 +13,8 @@
  *   `bufferedAmount()` until the response drains; past `maxBackpressureBytes` the stream is closed
  *   4008 at once (the session's sweep closes it 4008 earlier, after two passes near half of it);
  * - a stream that sent no POST (its pings included) for `idleTimeoutS` is closed 1001, as a
- *   silent WebSocket is dropped;
+ *   silent WebSocket is dropped; one this side wrote nothing to for KEEPALIVE_MS gets a comment
+ *   line, so proxies with a 30 s idle timeout (HAProxy's default) keep it open;
  * - the client going away (the response aborted) is a close with 1006.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -50,6 +51,9 @@ export class StreamTopics {
 
 export const dataEvent = (text: string) => `data: ${text}\n\n`;
 
+/** A stream this side wrote nothing to for this long gets a comment line (`:`). */
+export const KEEPALIVE_MS = 15_000;
+
 export interface StreamOptions {
   topics: StreamTopics;
   /** What a WebSocket sender's publish reaches besides streams (uWebSockets.js's topics). */
@@ -64,6 +68,8 @@ export class StreamSocket implements LocalSocket {
   private readonly subscribed = new Set<string>();
   /** Last time the client showed it is there (a POST). */
   lastSeen = Date.now();
+  /** Last time something was written to it. */
+  lastWrite = Date.now();
 
   constructor(readonly id: string, private readonly res: HttpResponse, private readonly o: StreamOptions, private readonly ended: (code: number) => void) {}
 
@@ -85,6 +91,7 @@ export class StreamSocket implements LocalSocket {
   /** Write an event already framed; false when it waits in the send buffer. */
   write(event: string): boolean {
     if (this.state !== 'open') return false;
+    this.lastWrite = Date.now();
     let ok = true;
     this.res.cork(() => {
       ok = this.res.write(event);
