@@ -134,7 +134,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   await control.start(createSteering({ hub, revocations, presence, profiles, access, log: child('steer'), markDirty, writes }));
   const routes = await buildRoutes({
     config, authenticate, users, presence, broker, hub, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
-    control, revocations,
+    control, revocations, streams: () => transport.streams(),
   });
   const background = [
     parts.inbox ? startInbox(parts.inbox, publish, child('inbox')) : () => {},

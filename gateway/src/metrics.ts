@@ -11,7 +11,8 @@ export function createMetrics(nodeId: string) {
   collectDefaultMetrics({ register: registry });
   const m = {
     registry,
-    connections: new Gauge({ name: 'gateway_connections', help: 'Open WebSocket connections on this node', registers: [registry] }),
+    connections: new Gauge({ name: 'gateway_connections', help: 'Open connections on this node (WebSockets and HTTP streams)', registers: [registry] }),
+    httpStreams: new Gauge({ name: 'gateway_http_streams', help: 'Open HTTP streaming sessions (the fallback) on this node', registers: [registry] }),
     usersOnline: new Gauge({ name: 'gateway_users_online_local', help: 'Distinct users with a connection on this node', registers: [registry] }),
     upgrades: new Counter({ name: 'gateway_upgrades_total', help: 'Upgrade requests by outcome', labelNames: ['outcome'], registers: [registry] }),
     messagesIn: new Counter({ name: 'gateway_messages_in_total', help: 'Frames received from clients', registers: [registry] }),

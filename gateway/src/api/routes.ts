@@ -39,6 +39,8 @@ export interface RouteDeps {
   metrics: Metrics;
   log: Logger;
   readiness: () => string[];
+  /** Open HTTP streaming sessions (the fallback). */
+  streams: () => number;
   draining: () => boolean;
   control: Pick<ClusterControl, 'run' | 'tell'>;
   revocations: Pick<Revocations, 'revoke'>;
@@ -53,6 +55,7 @@ function metricsRoute(d: RouteDeps): Route {
     const allowed = valid ? valid(bearer(req) ?? '') : LOOPBACK.test(req.ip);
     if (!allowed) return fail(404, 'not_found', 'no route GET /metrics');
     d.metrics.connections.set(d.hub.size);
+    d.metrics.httpStreams.set(d.streams());
     d.metrics.usersOnline.set(d.hub.users());
     d.metrics.redisUp.set(d.broker.isReady() ? 1 : 0);
     d.metrics.draining.set(d.draining() ? 1 : 0);
