@@ -11,7 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import type { Verdict } from './report.js';
+/** A target's verdict, as report.ts prints them. */
+export interface Verdict { pass: boolean | undefined; line: string }
 
 /** The repository root: the nearest folder above this module holding package.json (bench/ and dist/bench/). */
 const ROOT = (() => {

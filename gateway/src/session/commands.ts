@@ -18,6 +18,7 @@ import { watchingOf, type PresenceFeed } from '../node/presence-feed.js';
 import { CursorError, type PresenceQueries, type RoomMembership } from '../presence/types.js';
 import { searchPeople } from '../users/people.js';
 import { profileOf } from '../users/types.js';
+import { joinHandlers } from './join.js';
 import { membershipHandlers, removeMember, type MembershipDeps } from './membership.js';
 import { createQuotas, FRAME_UNIT, WATCH_PER_S, type Quotas } from './quotas.js';
 import { ack, CommandError, type Handler, type Handlers } from './replies.js';
@@ -33,6 +34,7 @@ export interface SessionDeps extends Omit<MembershipDeps, 'maxActions' | 'quotas
 
 function handlers(d: SessionDeps, quotas: Quotas): Handlers {
   return {
+    ...joinHandlers({ ...d, quotas, maxActions: d.limits.maxActions }),
     ...membershipHandlers({ ...d, quotas, maxActions: d.limits.maxActions }),
 
     async publish(conn, msg) {

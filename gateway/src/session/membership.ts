@@ -15,7 +15,6 @@ import type { Hub } from '../node/hub.js';
 import { CursorError, type RoomMembership } from '../presence/types.js';
 import { profileOf, type UserDirectory } from '../users/types.js';
 import { MEMBERSHIP_PER_S, type Quotas } from './quotas.js';
-import { joinHandlers } from './join.js';
 import { ack, CommandError, type Handlers } from './replies.js';
 
 export interface MembershipDeps {
@@ -63,9 +62,8 @@ export async function removeMember(d: RegistryDeps, conn: ConnectionRecord, acti
 
 export const limitedMembership = () => new CommandError('rate_limited', `at most ${MEMBERSHIP_PER_S} joins and leaves a second per user; retry later`);
 
-export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'join' | 'joins' | 'leave' | 'members'> {
+export function membershipHandlers(d: MembershipDeps): Pick<Handlers, 'leave' | 'members'> {
   return {
-    ...joinHandlers(d),
     async leave(conn, msg) {
       if (conn.actions.has(msg.action) && !d.quotas.membership(conn.userId)) throw limitedMembership();
       await removeMember(d, conn, msg.action);
