@@ -33,7 +33,8 @@ import { Memberships } from './memberships.js';
 import { Presence } from './presence.js';
 import { Rejoins } from './rejoins.js';
 import { NamedTimers, type Timers } from './timers.js';
-import { tokenExpired, type GetToken, type TokenReason } from './token.js';
+import type { GetToken } from './token.js';
+import { Tokens } from './tokens.js';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'closed';
 export type Transport = 'websocket' | 'http';
@@ -100,9 +101,7 @@ export class RealtimeClient {
   private readonly timers: NamedTimers<'retry' | 'renew'>;
   private readonly rejoins: Rejoins;
   private link: Link | undefined;
-  private token: string | undefined;
-  private tokenWanted: TokenReason = 'connect';
-  private renewing = false;
+  private readonly tokens: Tokens;
   /** Bumped by every attempt: one whose token comes after a close() or a newer attempt gives up. */
   private opening = 0;
   private attempt = 0;
@@ -119,6 +118,12 @@ export class RealtimeClient {
     if (this.urls.length === 0) throw new TypeError('RealtimeClient needs at least one URL');
     this.o = { timers: defaultTimers, random: Math.random, now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
     this.timers = new NamedTimers(this.o.timers);
+    this.tokens = new Tokens({
+      getToken: options.getToken, token: options.token, now: this.o.now, timers: this.timers as NamedTimers<'renew'>,
+      refresh: (token) => this.request({ type: 'refresh', token }),
+      refreshed: (expiresAt) => this.events.emit('refreshed', { expiresAt }),
+      failed: (message) => this.events.emit('error', { code: 'token', message }),
+    });
     this.transports = options.transports?.length ? [...options.transports] : canStream() ? ['websocket', 'http'] : ['websocket'];
     this.next = this.transports[0];
     const host = this.host();
@@ -141,10 +146,7 @@ export class RealtimeClient {
     const welcomed = new Promise<WelcomeMessage>((resolve, reject) => this.waiting.push({ resolve, reject }));
     if (this.state === 'closed' || (this.state === 'disconnected' && !this.timers.has('retry'))) {
       // A start after the session ended (4003, a refused token): that session's token is not sent again.
-      if (this.state === 'closed') {
-        this.token = undefined;
-        this.tokenWanted = 'connect';
-      }
+      if (this.state === 'closed') this.tokens.forget();
       this.attempt = 0;
       void this.open();
     }
@@ -206,7 +208,7 @@ export class RealtimeClient {
     this.setState('connecting');
     let token: string;
     try {
-      token = await this.currentToken();
+      token = await this.tokens.forAttempt();
     } catch (err) {
       if (!current()) return; // closed, or started again, meanwhile
       if (err instanceof UnauthorizedError) return this.finish({ reason: err.reason, message: err.message });
@@ -230,21 +232,6 @@ export class RealtimeClient {
       openTimeoutMs: transport === 'websocket' && this.transports.includes('http') ? this.o.fallbackAfterMs ?? 3000 : undefined,
       onWelcome: (w) => this.welcomed(w), onFrame: (m) => this.frame(m), onEnd: (end) => this.ended(end),
     });
-  }
-
-  /** The token for this attempt: asked of `getToken` when there is none, it expired, or was refused. */
-  private async currentToken(): Promise<string> {
-    const ask = async (reason: TokenReason) => {
-      if (!this.o.getToken) return this.o.token;
-      return this.o.getToken({ reason });
-    };
-    let token = this.token === undefined || tokenExpired(this.token, this.o.now()) ? await ask(this.token === undefined ? this.tokenWanted : 'expired')
-      : this.tokenWanted !== 'connect' ? await ask(this.tokenWanted) : this.token;
-    if (!token) throw new UnauthorizedError('no token');
-    if (tokenExpired(token, this.o.now())) throw new UnauthorizedError('the token has expired', 'expired');
-    this.token = token;
-    this.tokenWanted = 'connect';
-    return token;
   }
 
   private welcomed(w: WelcomeMessage): void {
@@ -276,28 +263,9 @@ export class RealtimeClient {
       case 'profile':
         if (msg.user.id === this.user?.id) this.user = msg.user;
         return this.events.emit('profile', msg.user);
-      case 'token_expiring': return void this.renew(msg.expiresAt);
+      case 'token_expiring': return void this.tokens.renew(msg.expiresAt);
       case 'error': return this.events.emit('error', { code: msg.code, message: msg.message });
       default: // pong: liveness only (the link counted it)
-    }
-  }
-
-  /** A new token on the live socket before `expiresAt`; a transient failure is retried every 5 s until then. */
-  private async renew(expiresAt: number): Promise<void> {
-    if (!this.o.getToken || this.renewing || this.timers.has('renew')) return;
-    this.renewing = true;
-    try {
-      const token = await this.o.getToken({ reason: 'refresh' });
-      const ack = await this.request({ type: 'refresh', token });
-      this.token = token;
-      this.events.emit('refreshed', { expiresAt: ack.expiresAt });
-    } catch (err) {
-      if (err instanceof RequestError && err.code === 'disconnected') return; // the reconnect asks again
-      this.events.emit('error', { code: 'token', message: `token renewal failed: ${(err as Error).message}` });
-      const retry = !(err instanceof UnauthorizedError) && this.o.now() + 5000 < expiresAt;
-      if (retry) this.timers.set('renew', 5000, () => void this.renew(expiresAt));
-    } finally {
-      this.renewing = false;
     }
   }
 
@@ -309,8 +277,8 @@ export class RealtimeClient {
     this.timers.clear('renew');
     if (this.state === 'closed') return;
     if (end.code === CloseCodes.disconnected) return this.finish({ reason: 'disconnected', message: 'disconnected by the server; sign in again' });
-    if (end.code === CloseCodes.tokenExpired) this.tokenWanted = 'expired';
-    else if (!end.welcomed && this.o.getToken) this.tokenWanted = 'retry';
+    if (end.code === CloseCodes.tokenExpired) this.tokens.want = 'expired';
+    else if (!end.welcomed && this.o.getToken) this.tokens.want = 'retry';
     // A WebSocket that never opened (refused, or hanging at a proxy): the fallback, at once.
     if (was === 'websocket' && !end.opened && this.transports.includes('http')) {
       this.next = 'http';
