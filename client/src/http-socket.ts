@@ -5,8 +5,9 @@
  * - `GET <base>/http/stream` with `Authorization: Bearer <token>` (never in the URL): an event
  *   stream; `event: session` gives the id and key of the session, each `data:` event is one
  *   server frame, `event: close` the close code; the socket is open once the answer is 200;
- * - frames sent are POSTed to `<base>/http/send`, one POST at a time carrying everything queued
- *   (one frame per line), so they arrive in order whichever node takes the POST;
+ * - frames sent are POSTed to `<base>/http/send`, one POST at a time carrying what is queued (one
+ *   frame per line, at most POST_FRAMES frames and about POST_BYTES), so they are processed in
+ *   order whichever node takes the POST; a POST refused for now (429) is sent again after a second;
  * - `close()` POSTs `/http/close` (the server ends the session as for a 1000 close) and drops
  *   the stream. A refused stream (401, 429, 503…) or one that ends without `event: close` is a
  *   close with 1006, as a refused or broken WebSocket looks to a browser.
@@ -22,6 +23,19 @@ export function httpBase(url: string): string {
 
 /** Whether this platform can stream a fetch response (the transport's one requirement). */
 export const canStream = () => typeof fetch === 'function' && typeof ReadableStream === 'function' && typeof TextDecoder === 'function';
+
+/** Most frames, and about the most bytes, of one POST (the server takes 4 x MAX_PAYLOAD_BYTES). */
+export const POST_FRAMES = 256;
+export const POST_BYTES = 128 * 1024;
+const RETRY_MS = 1000;
+
+/** The first frames of `queue` that fit one POST (at least one, whatever its size). */
+function batch(queue: string[]): string[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < queue.length && n < POST_FRAMES && (n === 0 || bytes + queue[n].length <= POST_BYTES)) bytes += queue[n++].length + 1;
+  return queue.splice(0, n);
+}
 
 export class HttpStreamSocket implements SocketLike {
   onopen: ((ev: any) => void) | null = null;
@@ -95,14 +109,17 @@ export class HttpStreamSocket implements SocketLike {
     }
   }
 
-  /** POST what is queued, then what was queued meanwhile; a refused POST ends the session. */
+  /** POST what is queued, then what was queued meanwhile; a POST refused for good ends the session. */
   private async flush(): Promise<void> {
     if (this.posting || !this.session || this.queue.length === 0 || this.done) return;
     this.posting = true;
-    const body = this.queue.splice(0).join('\n');
+    const frames = batch(this.queue);
     try {
-      const res = await this.post('/http/send', body);
-      if (res.status >= 400) return this.end(1006, `frames refused (HTTP ${res.status})`);
+      const res = await this.post('/http/send', frames.join('\n'));
+      if (res.status === 429) {
+        this.queue.unshift(...frames);
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      } else if (res.status >= 400) return this.end(1006, `frames refused (HTTP ${res.status})`);
     } catch {
       return this.end(1006, 'frames not sent');
     } finally {

@@ -118,7 +118,10 @@ export class Link {
     if (this.ended) return;
     this.ended = true;
     for (const name of ['connect', 'open', 'heartbeat', 'pong'] as const) this.timers.clear(name);
-    this.ws.onmessage = this.ws.onclose = this.ws.onerror = this.ws.onopen = null;
+    this.ws.onmessage = this.ws.onclose = this.ws.onopen = null;
+    // Never null: `ws` in Node emits 'error' when a connecting socket is closed, and an error
+    // event without a listener ends the process.
+    this.ws.onerror = () => {};
     if (byClient) {
       try {
         this.ws.close(code, reason);

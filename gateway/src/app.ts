@@ -39,7 +39,7 @@ import { Revocations } from './auth/revocations.js';
 import type { Stores } from './stores.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { ClusterControl } from './node/control.js';
-import { streamTopic } from './node/cluster-messages.js';
+import { StreamRelay } from './node/stream-relay.js';
 import { createSteering } from './session/steer.js';
 import type { ConnectionRecord } from './session/record.js';
 
@@ -143,9 +143,9 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     startWebhooks(parts, metrics),
   ];
   // The HTTP fallback: frames POSTed to this node for a stream another node holds go there over the bus.
-  await hub.onSystem('$stream', (m) => transport.deliverStream(m.id, m.key, m.frames, m.close), streamTopic(config.nodeId));
-  const forward = (id: string, key: string, frames: string[], close: boolean) => hub.toNodes('$stream', { id, key, frames, close }, streamTopic(id.split(':', 1)[0]));
-  const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files }, forward);
+  const relay = new StreamRelay({ hub, nodeId: config.nodeId, log: child('streams'), deliver: (...args) => transport.deliverStream(...args) });
+  await relay.start();
+  const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files }, (...args) => relay.forward(...args));
   log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
 
   let stopping: Promise<void> | undefined;

@@ -32,13 +32,20 @@ const registry = {
   /**
    * Frames POSTed to another node for a streaming session this node holds (the HTTP fallback),
    * in the order they were POSTed; `close`: the client ended the session. Sent on the holding
-   * node's own topic (streamTopic), so only that node receives them.
+   * node's own topic (streamTopic), so only that node receives them; answered on the sender's.
    */
-  $stream: z.object({ id: z.string().max(200), key: z.string().max(64), frames: z.array(z.string()).max(1000), close: z.boolean() }),
+  $stream: z.object({
+    rid: z.string().max(200), from: z.string().max(200), id: z.string().max(200), key: z.string().max(64), frames: z.array(z.string()).max(1000),
+    close: z.boolean(),
+  }),
+  /** What the holding node did with a `$stream` request (node/stream-relay.ts). */
+  '$stream-reply': z.object({ rid: z.string().max(200), status: z.enum(['ok', 'unknown', 'refused']) }),
 };
 
-/** The topic of `$stream` messages for the node `nodeId`. */
+/** The topic of `$stream` messages for the node `nodeId`, and of the answers to the node that asked. */
 export const streamTopic = (nodeId: string) => `$stream:${nodeId}`;
+export const streamReplyTopic = (nodeId: string) => `$stream-reply:${nodeId}`;
+export type StreamStatus = 'ok' | 'unknown' | 'refused';
 
 export type SystemTopic = keyof typeof registry;
 export type SystemMessage<T extends SystemTopic> = z.infer<(typeof registry)[T]>;

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
 import type { LocalFanout, LocalSocket, SocketHandlers, UpgradeRequest } from './socket.js';
 import { wireStreams } from './stream-routes.js';
-import { StreamTopics } from './streams.js';
+import { StreamTopics, type StreamStatus } from './streams.js';
 import type { Uws } from './uws.js';
 
 /** HTTP request bodies larger than this get 413. */
@@ -171,8 +171,8 @@ export interface Transport<T> {
    * `forward`: frames POSTed here for a streaming session another node holds (over the cluster
    * bus); that node's `deliverStream` takes them (stream-routes.ts).
    */
-  listen(h: SocketHandlers<T>, routes: Routes, forward?: (id: string, key: string, frames: string[], close: boolean) => Promise<void>): Promise<number>;
-  deliverStream(id: string, key: string, frames: string[], close: boolean): void;
+  listen(h: SocketHandlers<T>, routes: Routes, forward?: (id: string, key: string, frames: string[], close: boolean) => Promise<StreamStatus>): Promise<number>;
+  deliverStream(id: string, key: string, frames: string[], close: boolean): StreamStatus;
   /** Open streaming sessions (the HTTP fallback). */
   streams(): number;
   /** Stop accepting new connections; open sockets stay. */
@@ -277,7 +277,7 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
       });
     },
     deliverStream(id, key, frames, close) {
-      streams?.deliver(id, key, frames, close);
+      return streams?.deliver(id, key, frames, close) ?? 'unknown';
     },
     streams: () => streams?.count() ?? 0,
     stopListening() {

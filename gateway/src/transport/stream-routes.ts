@@ -9,10 +9,13 @@
  * refusal is the same HTTP status, and nothing is counted. No token is ever read from a URL.
  *
  * A POST may reach any node (no sticky sessions): a session held here takes the frames at once
- * (204); one held elsewhere is forwarded to the node its id names (`forward`, over the cluster
- * bus) and answered 202; the frames are answered on the stream, in the order POSTed. The key
- * proves the POST comes from the session's client: a wrong key is 403 here, and dropped on the
- * holding node. POSTs are limited per client address.
+ * (204); one held elsewhere gets them through `forward` (the cluster bus), and the POST is
+ * answered 202 once that node took them: so frames of consecutive POSTs are processed in order.
+ * The frames are answered on the stream. The key proves the POST comes from the session's
+ * client: a wrong key is 403, an unknown session 404, and nothing is done. POSTs are limited per
+ * session (POSTS_PER_S, burst POST_BURST; 429, the client retries) and, for POSTs that name no
+ * session or a wrong key, per client address (FAILURES_PER_S): many users behind one NAT share
+ * an address, not a budget.
  */
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -20,7 +23,7 @@ import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
 import { clientIp, forwardedFor, guard, readBody, reply, statusLine, type Guarded } from './http.js';
 import type { SocketHandlers, UpgradeRequest } from './socket.js';
-import { KEEPALIVE_MS, StreamSocket, type StreamOptions } from './streams.js';
+import { KEEPALIVE_MS, StreamSocket, type StreamOptions, type StreamStatus } from './streams.js';
 
 export interface StreamRouteOptions extends Omit<StreamOptions, 'topics'> {
   topics: StreamOptions['topics'];
@@ -31,13 +34,16 @@ export interface StreamRouteOptions extends Omit<StreamOptions, 'topics'> {
   idleTimeoutS: number;
   /** ALLOWED_ORIGINS: cross-origin pages allowed (CORS); undefined: any. */
   allowedOrigins?: readonly string[];
-  /** Frames (or the close) for a session another node holds, sent there over the cluster bus; resolves once they left. */
-  forward?(id: string, key: string, frames: string[], close: boolean): Promise<void>;
+  /** Frames (or the close) for a session another node holds, sent there over the cluster bus; resolves with what it did. */
+  forward?(id: string, key: string, frames: string[], close: boolean): Promise<StreamStatus>;
 }
 
-/** POSTs per client address and second (pings and commands of a few sessions), and the burst. */
-const POSTS_PER_S = 50;
+/** POSTs per session and second, and the burst (a client sends one at a time, carrying what is queued). */
+const POSTS_PER_S = 100;
 const POST_BURST = 200;
+/** POSTs naming no session here or a wrong key, per client address and second (burst FAILURE_BURST). */
+const FAILURES_PER_S = 5;
+const FAILURE_BURST = 50;
 
 interface Held<T> { socket: StreamSocket; data: T }
 
@@ -50,13 +56,14 @@ function header(req: HttpRequest): (name: string) => string {
 export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: StreamRouteOptions, log: Logger) {
   const held = new Map<string, Held<T>>();
   const posts = new KeyedLimiter(POSTS_PER_S, POST_BURST);
+  const failures = new KeyedLimiter(FAILURES_PER_S, FAILURE_BURST);
   const ipOf = (res: HttpResponse, req: HttpRequest) => clientIp(Buffer.from(res.getRemoteAddressAsText()).toString(),
     o.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], o.trustedProxies);
   const cors = (origin: string): Record<string, string> => (origin && (!o.allowedOrigins || o.allowedOrigins.includes(origin))
     ? { 'access-control-allow-origin': origin, vary: 'origin' } : {});
 
   /** Frames for a session held here: 'ok', 'unknown' (not here), or 'refused' (wrong key). */
-  function deliver(id: string, key: string, frames: string[]): 'ok' | 'unknown' | 'refused' {
+  function deliver(id: string, key: string, frames: string[]): StreamStatus {
     const s = held.get(id);
     if (!s || !s.socket.isOpen()) return 'unknown';
     if (!s.socket.owns(key)) return 'refused';
@@ -100,24 +107,34 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
     });
   });
 
+  const STATUS: Record<StreamStatus, number> = { ok: 204, refused: 403, unknown: 404 };
+
+  /** Frames (or the close) for `id`: taken here, or by the node holding it; the POST's status. */
+  async function take(id: string, key: string, frames: string[], close: boolean): Promise<number> {
+    const here = deliver(id, key, frames);
+    if (here === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
+    if (here !== 'unknown' || !o.forward || id.split(':', 1)[0] === o.nodeId) return STATUS[here];
+    const there = await o.forward(id, key, frames, close);
+    return there === 'ok' ? 202 : STATUS[there];
+  }
+
   const post = (close: boolean) => (res: HttpResponse, req: HttpRequest) => {
     const get = header(req);
     const [id, key, origin] = [get('x-stream-id'), get('x-stream-key'), get('origin')];
+    const ip = ipOf(res, req);
     const g = guard(res);
     const body = readBody(g, o.maxPayloadBytes * 4);
     body.catch(() => {});
-    if (!posts.take(ipOf(res, req))) return reply(g, { status: 429, body: 'too many requests\n', headers: cors(origin) });
+    const answer = (status: number, text = '') => reply(g, { status, body: text, headers: cors(origin) });
+    if (!failures.available(ip)) return answer(429, 'too many refused requests from this address\n');
+    if (!posts.take(id)) return answer(429, 'too many requests for this stream; retry in a moment\n');
     body.then(async (buf) => {
-      const frames = close ? [] : buf.toString('utf8').split('\n').filter((l) => l.length > 0);
-      const here = deliver(id, key, frames);
-      if (here === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
-      if (here !== 'unknown') return reply(g, { status: here === 'ok' ? 204 : 403, body: '', headers: cors(origin) });
-      if (!o.forward || id.split(':', 1)[0] === o.nodeId) return reply(g, { status: 404, body: 'no such stream\n', headers: cors(origin) });
-      await o.forward(id, key, frames, close);
-      reply(g, { status: 202, body: '', headers: cors(origin) });
-    }, () => reply(g, { status: 413, body: 'too large\n', headers: cors(origin) })).catch((err) => {
+      const status = await take(id, key, close ? [] : buf.toString('utf8').split('\n').filter((l) => l.length > 0), close);
+      if (status >= 400) failures.take(ip);
+      answer(status);
+    }, () => answer(413, 'too large\n')).catch((err) => {
       log.warn({ err: (err as Error).message }, 'stream frames not forwarded');
-      reply(g, { status: 503, body: 'the cluster bus is unreachable\n', headers: cors(origin) });
+      answer(503, 'the cluster bus is unreachable\n');
     });
   };
   app.post('/http/send', post(false));
@@ -142,8 +159,10 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
 
   return {
     /** Frames (or the close) forwarded from another node: taken when the session is here with that key. */
-    deliver(id: string, key: string, frames: string[], close: boolean): void {
-      if (deliver(id, key, frames) === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
+    deliver(id: string, key: string, frames: string[], close: boolean): StreamStatus {
+      const status = deliver(id, key, frames);
+      if (status === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
+      return status;
     },
     count: () => held.size,
   };

@@ -9,6 +9,9 @@
  * per frame, and `event: close` (`{"code","reason"}`) just before the server ends the response.
  *
  * Contract:
+ * - events written in one event-loop turn go out as one write per stream at the end of the turn
+ *   (setImmediate), in order: a chunked HTTP body costs uWebSockets.js several socket writes per
+ *   `write()`, so a message fanned out to N streams costs N writes, not 4 N;
  * - a write the kernel does not take at once is buffered by uWebSockets.js and counted in
  *   `bufferedAmount()` until the response drains; past `maxBackpressureBytes` the stream is closed
  *   4008 at once (the session's sweep closes it 4008 earlier, after two passes near half of it);
@@ -21,9 +24,24 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { LocalSocket } from './socket.js';
 
-/** Local topics of stream sessions (WebSockets use uWebSockets.js's own). */
+/** Local topics of stream sessions (WebSockets use uWebSockets.js's own), and the end-of-turn flush of their writes. */
 export class StreamTopics {
   private readonly byTopic = new Map<string, Set<StreamSocket>>();
+  private readonly dirty = new Set<StreamSocket>();
+  private flushing = false;
+
+  /** `s` has events waiting: written out at the end of this turn, with everyone else's. */
+  queue(s: StreamSocket): void {
+    this.dirty.add(s);
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => {
+      this.flushing = false;
+      const sockets = [...this.dirty];
+      this.dirty.clear();
+      for (const socket of sockets) socket.flush();
+    });
+  }
 
   subscribe(topic: string, s: StreamSocket): void {
     let set = this.byTopic.get(topic);
@@ -51,6 +69,9 @@ export class StreamTopics {
 
 export const dataEvent = (text: string) => `data: ${text}\n\n`;
 
+/** What a session's node did with POSTed frames: took them, has no such session, or refused the key. */
+export type StreamStatus = 'ok' | 'unknown' | 'refused';
+
 /** A stream this side wrote nothing to for this long gets a comment line (`:`). */
 export const KEEPALIVE_MS = 15_000;
 
@@ -65,6 +86,8 @@ export class StreamSocket implements LocalSocket {
   readonly key = randomBytes(16).toString('base64url');
   private state: 'open' | 'closed' = 'open';
   private buffered = 0;
+  private pending: string[] = [];
+  private pendingBytes = 0;
   private readonly subscribed = new Set<string>();
   /** Last time the client showed it is there (a POST). */
   lastSeen = Date.now();
@@ -88,23 +111,34 @@ export class StreamSocket implements LocalSocket {
     return this.write(dataEvent(text));
   }
 
-  /** Write an event already framed; false when it waits in the send buffer. */
+  /** Queue an event already framed (written at the end of the turn); false when the stream is behind. */
   write(event: string): boolean {
     if (this.state !== 'open') return false;
     this.lastWrite = Date.now();
+    this.pending.push(event);
+    this.pendingBytes += event.length;
+    this.o.topics.queue(this);
+    return this.buffered === 0;
+  }
+
+  /** Write what is queued, in one corked write. */
+  flush(): void {
+    if (this.state !== 'open' || this.pending.length === 0) return;
+    const chunk = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
     let ok = true;
     this.res.cork(() => {
-      ok = this.res.write(event);
+      ok = this.res.write(chunk);
     });
-    if (ok) return true;
-    this.buffered += Buffer.byteLength(event);
+    if (ok) return;
+    this.buffered += Buffer.byteLength(chunk);
     // A reader this far behind would not read a close event either: end the response.
     if (this.buffered > this.o.maxBackpressureBytes) this.end(4008);
     else this.res.onWritable(() => {
       this.buffered = 0;
       return true;
     });
-    return false;
   }
 
   subscribe(topic: string): void {
@@ -123,13 +157,14 @@ export class StreamSocket implements LocalSocket {
   }
 
   bufferedAmount(): number {
-    return this.buffered;
+    return this.buffered + this.pendingBytes;
   }
 
   /** Tell the client why (`event: close`), then end the response. */
   close(code: number, reason: string): void {
     if (this.state !== 'open') return;
     this.write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+    this.flush();
     this.end(code);
   }
 
