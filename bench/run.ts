@@ -3,12 +3,14 @@
  * peers (Socket.IO + redis-adapter, a bare uWebSockets.js relay, ws + ioredis), all in this
  * run on this machine, over loopback, on one private redis-server. Prints one table, the
  * PASS/MISS line of every target, and warnings (generator or machine saturated). The client
- * package's browser bundle is measured beside the peers' clients first (load/bundles.ts, seconds).
+ * package's browser bundle is measured beside the peers' clients first (load/bundles.ts, seconds),
+ * then the HTTP streaming fallback beside the WebSocket on our gateway (load/fallback.ts, ~90 s; ~45 s quick).
  * Every load loop is bounded in count and time; a watchdog ends a run that overstays.
  * `npm run bench -- --cluster` runs only the Redis scaling phase instead (load/cluster-scale.ts).
  */
 import { cpus, totalmem } from 'node:os';
 import { formatBundles, measureBundles } from './load/bundles.js';
+import { FALLBACK_FULL, FALLBACK_QUICK, formatFallback, runFallback } from './load/fallback.js';
 import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
 import { runJoinStorm, type JoinStormVariant } from './load/join-storm.js';
 import { formatJitter, JITTER_FULL, JITTER_QUICK, runJitter, type JitterSpec } from './load/jitter.js';
@@ -215,6 +217,7 @@ function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void
   const lines = [header(p, idleBusy), '', 'Ratios are ours ÷ peer: below 1.00x is better for latency, CPU and memory; msgs/s should be 1.00x.', '', table(r)];
   if (r.jitter.length > 0) lines.push('', formatJitter(r.jitter));
   if (r.bundles) lines.push('', formatBundles(r.bundles));
+  if (r.fallback) lines.push('', formatFallback(r.fallback));
   lines.push('', 'Targets:', ...verdicts(r).map((v) => `  ${v.line}`));
   const warn = notes(r);
   if (warn.length > 0) lines.push('', 'Warnings:', ...warn.map((w) => `  - ${w}`));
@@ -241,6 +244,11 @@ async function main(): Promise<void> {
     await phase(results, 'client bundles: ours, socket.io-client, pusher-js, ably (esbuild, min+gzip)', async () => {
       results.bundles = await measureBundles();
     });
+    if (p.kinds.includes('ours')) {
+      await phase(results, 'ours: HTTP streaming fallback beside the WebSocket (CPU per message, memory per connection, time to fall back)', async () => {
+        results.fallback = await runFallback(redis, p.quick ? FALLBACK_QUICK : FALLBACK_FULL, log);
+      });
+    }
     await comparisonPhases(redis, p, results);
     if (p.kinds.includes('ours') && p.kinds.includes('uws')) await joinStormPhases(redis, p, results);
     if (p.kinds.includes('ours')) await repeatedStormPhases(redis, p, results);

@@ -3,6 +3,7 @@
  * for the targets, from the results of one run.
  */
 import { bundleVerdict, type BundleRow } from './bundles.js';
+import { fallbackVerdicts, type FallbackResult } from './fallback.js';
 import type { FanoutResult, FanoutSpec } from './fanout.js';
 import type { MemoryResult } from './memory.js';
 import type { JitterResult } from './jitter.js';
@@ -32,6 +33,8 @@ export interface RunResults {
   jitter: JitterResult[];
   /** Browser bundle sizes, ours first, then the peers' clients (bundles.ts). */
   bundles?: BundleRow[];
+  /** The HTTP streaming fallback beside the WebSocket (fallback.ts). */
+  fallback?: FallbackResult;
   errors: string[];
 }
 
@@ -239,7 +242,7 @@ function jitterVerdict(r: RunResults): Verdict {
 }
 
 export function verdicts(r: RunResults): Verdict[] {
-  return [...cpuVerdicts(r), ...joinStormVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r), bundleVerdict(r.bundles)];
+  return [...cpuVerdicts(r), ...joinStormVerdicts(r), ...memoryVerdicts(r), latencyVerdict(r), scaleVerdict(r), jitterVerdict(r), bundleVerdict(r.bundles), ...fallbackVerdicts(r.fallback)];
 }
 
 /** Generator and machine warnings from the fan-out runs. */

@@ -2,7 +2,9 @@
  * A real nginx owned by one test file, running deploy/nginx.conf: only the upstream `server`
  * lines, the `listen` port and the access log's path are replaced (with the test's gateways,
  * a free port and a temp file); every other directive is the deployed one, the access log's
- * format included. Everything nginx writes stays in a temp directory.
+ * format included. Everything nginx writes stays in a temp directory. A test that needs another
+ * proxy in front (e.g. one that refuses WebSocket upgrades) passes `transform`, which gets the
+ * site after those replacements and returns the site to run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,11 +47,17 @@ export function siteForTest(conf: string, upstreams: number[], port: number, log
     .replace(accessLog, `$1access_log ${join(logDir, 'access.log')}$2;`);
 }
 
-export async function startNginx(upstreams: number[]): Promise<Nginx> {
+export interface NginxOptions {
+  /** The site to run, from the one siteForTest made of deploy/nginx.conf (default: unchanged). */
+  transform?: (site: string) => string;
+}
+
+export async function startNginx(upstreams: number[], options: NginxOptions = {}): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-e2e-'));
   chmodSync(dir, 0o755); // nginx workers may run as another user and must reach the temp paths
   const port = await freePort();
-  const site = siteForTest(readFileSync(DEPLOY_CONF, 'utf8'), upstreams, port, dir);
+  const shipped = siteForTest(readFileSync(DEPLOY_CONF, 'utf8'), upstreams, port, dir);
+  const site = options.transform ? options.transform(shipped) : shipped;
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`).join('\n');
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, [
