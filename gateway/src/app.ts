@@ -10,6 +10,7 @@
 import { CloseCodes } from '../../shared/protocol.js';
 import { startInbox } from './api/inbox.js';
 import { buildRoutes } from './api/routes.js';
+import { adminPage } from './api/admin.js';
 import { createAuthenticate } from './auth/sessions.js';
 import { createGrantVerifier, createVerifier, type Verifier } from './auth/tokens.js';
 import { createAccess } from './channels/access.js';
@@ -39,6 +40,8 @@ import { Revocations } from './auth/revocations.js';
 import type { Stores } from './stores.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { ClusterControl } from './node/control.js';
+import { ClusterQueries } from './node/queries.js';
+import { NodeStats } from './node/stats.js';
 import { createSteering } from './session/steer.js';
 import type { ConnectionRecord } from './session/record.js';
 
@@ -130,9 +133,14 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const readiness = () => [...(lifecycle.draining() ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
   const control = new ClusterControl({ hub, presence, nodeId: config.nodeId, log: child('control') });
   await control.start(createSteering({ hub, revocations, presence, profiles, access, log: child('steer'), markDirty, writes }));
-  const routes = await buildRoutes({
+  // The operator's page: every node's figures (broadcast every 2 s) and questions every node answers.
+  const stats = new NodeStats({ hub, metrics, nodeId: config.nodeId, log: child('stats') });
+  await stats.start();
+  const queries = new ClusterQueries({ hub, presence, nodeId: config.nodeId, log: child('queries') });
+  await queries.start();
+  const { close: closeFeeds, ...routes } = await buildRoutes({
     config, authenticate, users, presence, broker, hub, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
-    control, revocations,
+    control, revocations, operators: parts.operators, stats, queries, events: parts.events,
   });
   const background = [
     parts.inbox ? startInbox(parts.inbox, publish, child('inbox')) : () => {},
@@ -140,13 +148,15 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     startSweeper(() => hub.all(), { warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics }),
     startWebhooks(parts, metrics),
   ];
-  const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files });
+  const port = await transport.listen(lifecycle.handlers, { ...routes, files: adminPage(parts.files, () => users.hasAdmins()) });
   log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
 
   let stopping: Promise<void> | undefined;
   const stop = (code: number = CloseCodes.serviceRestart) => (stopping ??= (async () => {
     transport.stopListening();
     for (const stopTask of background) stopTask();
+    stats.stop();
+    closeFeeds();
     const closed = await lifecycle.drain(code);
     feed.close();
     rooms.close();
