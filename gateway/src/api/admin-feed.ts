@@ -3,7 +3,7 @@
  * page) of named events, each one JSON line:
  *   hello   at open: this node, the nodes (leases plus their latest figures), the last minutes of
  *           every node's figures (node/stats.ts), the online count and the event stream's tail;
- *   stats   every stats interval (2 s): the nodes and the online count;
+ *   stats   every stats interval (2 s): the nodes, the online count and every node's newest figures;
  *   events  new event-stream entries (online, offline, joined, left), within about a second.
  * Why a stream and not polling: the node does the work once per tick for all its open pages
  * (one presence read, one stream read), whatever their number, and entries arrive as they happen;
@@ -136,7 +136,7 @@ export class AdminFeed {
 
   private async sendStats(): Promise<void> {
     const [nodes, onlineCount] = await Promise.all([nodesNow(this.d), this.d.presence.onlineCount()]);
-    this.broadcast(sse('stats', { at: Date.now(), nodes, onlineCount }));
+    this.broadcast(sse('stats', { at: Date.now(), nodes, onlineCount, samples: this.d.stats.latest() }));
   }
 
   /** Close the streams whose session ended. */
