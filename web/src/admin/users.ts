@@ -44,7 +44,8 @@ export class OnlineUsers {
       return;
     }
     this.setCount(r.body.count);
-    byId('users').replaceChildren(...r.body.users.map((u) => this.row(u)));
+    const sorted = [...r.body.users].sort((a, b) => a.displayName.localeCompare(b.displayName, undefined, { numeric: true }));
+    byId('users').replaceChildren(...sorted.map((u) => this.row(u)));
     const shown = r.body.users.length < r.body.count ? `${r.body.users.length} of ${r.body.count} shown. ` : '';
     note.textContent = `${shown}${r.body.missing.length > 0 ? `No answer from ${r.body.missing.join(', ')}: their channels are missing.` : ''}`;
   }
