@@ -149,7 +149,8 @@ describe('the operator page on two gateways', () => {
     for (const n of cluster.nodes) await page.waitForSelector(`#nodes-body [data-node-id="${n.nodeId}"]`, WAIT);
     await expect.poll(() => page.textContent('#online-count'), WAIT).toBe('12');
     for (const ch of CHANNELS) await page.waitForSelector(`#channels [data-channel="${ch}"]`, WAIT);
-    await page.waitForSelector('#users [data-user-id] .chip[data-channel="news"]', WAIT);
+    // user2 is connected to the other node: its channels come from that node's answer ($query).
+    await page.waitForSelector(`#users [data-user-id="${cluster.ids.user2}"] .chip[data-channel="news"]`, WAIT);
     // A chart is drawn: canvases sized, and fed with samples over time.
     await expect.poll(() => page.getAttribute('#chart-connections', 'data-points').then(Number), WAIT).toBeGreaterThanOrEqual(2);
     const canvas = await page.$eval('#chart-connections canvas', (c) => ({ w: (c as HTMLCanvasElement).width, h: (c as HTMLCanvasElement).height }));
