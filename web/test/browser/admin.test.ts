@@ -9,6 +9,7 @@
  * - a user who connects now appears without a reload; Disconnect closes their socket with 4003;
  * - actions without the CSRF token, with a wrong one, or from another origin are refused (403)
  *   and do nothing; the session works on the other node (behind a balancer, any node serves);
+ * - the feed streams through the shipped nginx, and actions pass the Origin check behind it;
  * - no access token or API key is in the browser's storage or in anything the page loaded;
  * - sign-out ends the session on every node; sign-in is limited like /api/login (429).
  * UPDATE_SCREENSHOT=1 also writes docs/admin.png.
@@ -21,6 +22,7 @@ import type { TestClient } from '../../../gateway/test/harness/client.js';
 import { startCluster, type Cluster } from '../../../gateway/test/harness/cluster.js';
 import { gatewayFixture } from '../../../gateway/test/harness/fixture.js';
 import { waitFor } from '../../../gateway/test/harness/wait.js';
+import { startNginx, type Nginx } from '../nginx.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
 const API_KEY = 'admin-page-api-key-0123456789abcdef';
@@ -43,6 +45,7 @@ const tokens: string[] = [];
 const bodies: Array<Promise<string>> = [];
 let operator: Page;
 let operatorContext: BrowserContext;
+let nginx: Nginx | undefined;
 
 const node = (i: number) => cluster.nodes[i];
 const origin = (i: number) => node(i).http;
@@ -81,10 +84,29 @@ async function signIn(page: Page, username: string, password: string): Promise<v
 }
 
 /** A request to node `i` as a script elsewhere would send it, with the operator's cookie. */
-async function withCookie(i: number, path: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}) {
+async function withCookie(i: number, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
   const cookie = (await operatorContext.cookies()).find((c) => c.name === 'gw_operator');
   const headers = { ...(cookie ? { cookie: `gw_operator=${cookie.value}` } : {}), ...init.headers };
   return fetch(`${origin(i)}${path}`, { ...init, headers });
+}
+
+/** The feed at `url` with the operator's cookie, read until it sent a hello and a stats event (10 s at most). */
+async function readFeed(url: string): Promise<string> {
+  const cookie = (await operatorContext.cookies()).find((c) => c.name === 'gw_operator')!;
+  const feed = await fetch(url, { headers: { cookie: `gw_operator=${cookie.value}` }, signal: AbortSignal.timeout(10_000) });
+  expect(feed.status).toBe(200);
+  expect(feed.headers.get('content-type')).toContain('text/event-stream');
+  let stream = '';
+  const reader = feed.body!.getReader();
+  for (let chunk = 0; chunk < 100 && !stream.includes('event: stats'); chunk += 1) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stream += new TextDecoder().decode(value);
+  }
+  await reader.cancel();
+  expect(stream).toContain('event: hello');
+  expect(stream).toContain('event: stats');
+  return stream;
 }
 
 beforeAll(async () => {
@@ -98,6 +120,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await nginx?.stop();
   for (const c of contexts) await c.close().catch(() => {});
   await browser?.close();
   await cluster?.stop();
@@ -223,24 +246,27 @@ describe('the operator page on two gateways', () => {
     await page.close();
   });
 
+  it('works through the shipped nginx: the feed streams unbuffered, and an action passes the Origin check behind it', async () => {
+    nginx = await startNginx(cluster.nodes.map((n) => n.port));
+    await readFeed(`${nginx.url}/admin/api/feed`);
+    const { csrf } = (await (await withCookie(0, '/admin/api/session')).json()) as { csrf: string };
+    const cookie = (await operatorContext.cookies()).find((c) => c.name === 'gw_operator')!;
+    const res = await fetch(`${nginx.url}/admin/api/publish`, {
+      method: 'POST', body: JSON.stringify({ action: 'lobby', data: { text: 'through nginx' } }),
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, origin: nginx.url, cookie: `gw_operator=${cookie.value}` },
+    });
+    expect(res.status).toBe(200);
+    await clients.get('user1')!.next((f) => f.type === 'message' && f.action === 'lobby' && f.data?.text === 'through nginx');
+  });
+
   it('sends no access token or API key to the browser: not in storage, not in any response, not in the feed', async () => {
     const storage = await operator.evaluate(() => [Object.keys(localStorage).length, Object.keys(sessionStorage).length, document.cookie]);
     expect(storage).toEqual([0, 0, '']);
     const texts = await Promise.all(bodies);
     expect(texts.length).toBeGreaterThan(5);
     expect(texts.filter((t) => t.startsWith(UNREAD))).toEqual([]);
-    // The feed, read as the page reads it, until it has sent a hello and a stats event (10 s at most).
-    const feed = await withCookie(0, '/admin/api/feed', { signal: AbortSignal.timeout(10_000) });
-    expect(feed.headers.get('content-type')).toContain('text/event-stream');
-    let stream = '';
-    const reader = feed.body!.getReader();
-    for (let chunk = 0; chunk < 100 && !stream.includes('event: stats'); chunk += 1) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stream += new TextDecoder().decode(value);
-    }
-    await reader.cancel();
-    expect(stream).toContain('event: hello');
+    // The feed, read as the page reads it.
+    const stream = await readFeed(`${origin(0)}/admin/api/feed`);
     for (const text of [...texts, stream]) {
       expect(text).not.toContain(API_KEY);
       for (const t of tokens) expect(text.includes(t.split('.')[2])).toBe(false);
