@@ -7,10 +7,13 @@
  * then the HTTP streaming fallback beside the WebSocket on our gateway (load/fallback.ts, ~90 s; ~45 s quick).
  * Every load loop is bounded in count and time; a watchdog ends a run that overstays.
  * `npm run bench -- --cluster` runs only the Redis scaling phase instead (load/cluster-scale.ts).
+ * Every run (but --cluster) keeps its numbers in bench/results.json and draws its charts from them
+ * into bench/charts/ (load/charts.ts); `npm run bench:charts` redraws them from the saved file.
  */
 import { cpus, totalmem } from 'node:os';
 import { formatBundles, measureBundles } from './load/bundles.js';
 import { FALLBACK_FULL, FALLBACK_QUICK, formatFallback, runFallback } from './load/fallback.js';
+import { saveRun, writeCharts } from './load/charts.js';
 import { medianOf, runFanout, type FanoutResult, type FanoutSpec } from './load/fanout.js';
 import { runJoinStorm, type JoinStormVariant } from './load/join-storm.js';
 import { formatJitter, JITTER_FULL, JITTER_QUICK, runJitter, type JitterSpec } from './load/jitter.js';
@@ -226,6 +229,21 @@ function print(p: Plan, idleBusy: number, r: RunResults, profile?: string): void
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** The run's numbers to bench/results.json and its charts to bench/charts/; a failure here is reported, the table stands. */
+function saveAndChart(p: Plan, results: RunResults): void {
+  const cpu = cpus();
+  const machine = `${cpu.length} cores (${cpu[0]?.model.trim()}), Node ${process.version}`;
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const run = { meta: { date: new Date().toISOString(), quick: p.quick, command, machine }, results };
+  try {
+    saveRun(run);
+    log(`numbers in bench/results.json; charts: ${writeCharts(run).map((f) => f.slice(f.lastIndexOf('/') + 1)).join(', ')} in bench/charts/`);
+  } catch (err) {
+    log(`results or charts not written: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
 async function main(): Promise<void> {
   const p = plan(process.argv.slice(2));
   const results: RunResults = { fanout: p.fanout.map((spec) => ({ spec, by: {} })), memory: {}, connectionStorms: [], joinStorms: [], presenceStorms: [], http: [], jitter: [], errors: [] };
@@ -269,6 +287,7 @@ async function main(): Promise<void> {
   }
   print(p, idleBusy, results, profile);
   process.exitCode = results.errors.length > 0 ? 1 : 0;
+  saveAndChart(p, results);
 }
 
 main().catch((err) => {

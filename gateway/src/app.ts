@@ -10,6 +10,7 @@
 import { CloseCodes } from '../../shared/protocol.js';
 import { startInbox } from './api/inbox.js';
 import { buildRoutes } from './api/routes.js';
+import { adminPage } from './api/admin.js';
 import { createAuthenticate } from './auth/sessions.js';
 import { createGrantVerifier, createVerifier, type Verifier } from './auth/tokens.js';
 import { createAccess } from './channels/access.js';
@@ -39,6 +40,8 @@ import { Revocations } from './auth/revocations.js';
 import type { Stores } from './stores.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { ClusterControl } from './node/control.js';
+import { ClusterQueries } from './node/queries.js';
+import { NodeStats } from './node/stats.js';
 import { StreamRelay } from './node/stream-relay.js';
 import { createSteering } from './session/steer.js';
 import type { ConnectionRecord } from './session/record.js';
@@ -132,9 +135,14 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const readiness = () => [...(lifecycle.draining() ? ['draining'] : []), ...(broker.isReady() ? [] : ['cluster bus unreachable'])];
   const control = new ClusterControl({ hub, presence, nodeId: config.nodeId, log: child('control') });
   await control.start(createSteering({ hub, revocations, presence, profiles, access, log: child('steer'), markDirty, writes }));
-  const routes = await buildRoutes({
+  // The operator's page: every node's figures (broadcast every 2 s) and questions every node answers.
+  const stats = new NodeStats({ hub, metrics, nodeId: config.nodeId, log: child('stats') });
+  await stats.start();
+  const queries = new ClusterQueries({ hub, presence, nodeId: config.nodeId, log: child('queries') });
+  await queries.start();
+  const { close: closeFeeds, ...routes } = await buildRoutes({
     config, authenticate, users, presence, broker, hub, publish, limits: parts.limits, metrics, log, readiness, draining: lifecycle.draining,
-    control, revocations, streams: () => transport.streams(),
+    control, revocations, streams: () => transport.streams(), operators: parts.operators, stats, queries, events: parts.events,
   });
   const background = [
     parts.inbox ? startInbox(parts.inbox, publish, child('inbox')) : () => {},
@@ -145,13 +153,16 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   // The HTTP fallback: frames POSTed to this node for a stream another node holds go there over the bus.
   const relay = new StreamRelay({ hub, nodeId: config.nodeId, log: child('streams'), deliver: (...args) => transport.deliverStream(...args) });
   await relay.start();
-  const port = await transport.listen(lifecycle.handlers, { ...routes, files: parts.files }, (...args) => relay.forward(...args));
+  const files = adminPage(parts.files, () => users.hasAdmins());
+  const port = await transport.listen(lifecycle.handlers, { ...routes, files }, (...args) => relay.forward(...args));
   log.info({ port, host: config.host, tls: !!config.tls }, 'gateway listening');
 
   let stopping: Promise<void> | undefined;
   const stop = (code: number = CloseCodes.serviceRestart) => (stopping ??= (async () => {
     transport.stopListening();
     for (const stopTask of background) stopTask();
+    stats.stop();
+    closeFeeds();
     const closed = await lifecycle.drain(code);
     feed.close();
     rooms.close();

@@ -72,6 +72,7 @@ export const env = z.object({
   WEBHOOK_EVENTS: list.optional(),
   WEBHOOK_BATCH: int(1, 1000).default(100),
   WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
+  ADMIN_SESSION_TTL_S: int(60, 7 * 86_400).default(8 * 3600),
 });
 
 /** The validated environment. */

@@ -101,6 +101,8 @@ export interface Config {
   events: { maxLen: number };
   /** Deliver the event stream to an HTTP endpoint (WEBHOOK_URL). */
   webhook?: { url: string; secret: string; types?: string[]; batch: number; timeoutMs: number };
+  /** The operator's page (/admin): an operator session's fixed lifetime from sign-in (ADMIN_SESSION_TTL_S). */
+  admin: { sessionTtlS: number };
 }
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
@@ -299,5 +301,6 @@ export function loadConfig(
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     loginTtlS: e.LOGIN_TOKEN_TTL_S,
     ...eventsFrom(e),
+    admin: { sessionTtlS: e.ADMIN_SESSION_TTL_S },
   });
 }

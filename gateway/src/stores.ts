@@ -35,6 +35,9 @@ import { MemoryRevocationStore } from './revocations/memory.js';
 import { RedisRevocationStore } from './revocations/redis.js';
 import type { RevocationStore } from './revocations/types.js';
 import { RedisInbox } from './inbox/redis.js';
+import { MemoryOperatorSessions } from './operators/memory.js';
+import { RedisOperatorSessions } from './operators/redis.js';
+import type { OperatorSessionStore } from './operators/types.js';
 import type { PublishInbox } from './inbox/types.js';
 
 export interface Stores {
@@ -45,6 +48,8 @@ export interface Stores {
   events: EventLog;
   /** Token revocations made by the server API. */
   revocations: RevocationStore;
+  /** Sessions of operators signed in at /admin, shared so that any node honours a cookie. */
+  operators: OperatorSessionStore;
   /** The publish inbox stream, on a dedicated connection (Redis, with INBOX_STREAM=on). */
   inbox?: PublishInbox;
   /** Register a callback for "the store came back after a disconnect". */
@@ -181,6 +186,7 @@ export async function createRedisStores(config: Readonly<Config>, log: Logger): 
     limits: new RedisSharedLimits(commands, prefix, log.child({ component: 'limits' })),
     events: new RedisEventLog({ redis: commands, prefix, nodeId: config.nodeId }),
     revocations: new RedisRevocationStore(commands, prefix),
+    operators: new RedisOperatorSessions(commands, prefix),
     inbox: config.inbox ? new RedisInbox(inbox, prefix, config.nodeId) : undefined,
     onReconnect: (cb) => reconnectCbs.push(cb),
     async close() {
@@ -202,6 +208,7 @@ export function createMemoryStores(config: Readonly<Config>): Stores {
     limits: new MemorySharedLimits(),
     events: new MemoryEventLog(backend),
     revocations: new MemoryRevocationStore(),
+    operators: new MemoryOperatorSessions(),
     onReconnect: () => {},
     async close() {
       await Promise.allSettled([presence.close(), broker.close()]);

@@ -56,50 +56,71 @@ async function answer(read: () => Promise<unknown>): Promise<ApiReply> {
   }
 }
 
-export function createClusterApi(d: ClusterApiDeps): { get: Record<string, Route>; post: Record<string, Route> } {
-  const gate = apiKeyGate(d.apiKeys);
-  const command = (schema: z.ZodType, toCommand: (body: never) => Promise<ControlCommand & { revokedAt?: number }>): Route =>
-    async (req, readBody) => {
-      const refused = gate(req);
-      if (refused) return refused;
-      const read = await readJson(req, readBody);
-      if ('status' in read) return read;
-      const parsed = schema.safeParse(read.json);
+/**
+ * The server API's operations, each from its raw input (a JSON body or a query string) to its
+ * reply: the API-key routes below and the operator's page (admin.ts) both call these, so a
+ * disconnect from /admin is exactly /api/disconnect's.
+ */
+export interface ClusterOps {
+  disconnect(json: unknown): Promise<ApiReply>;
+  unsubscribe(json: unknown): Promise<ApiReply>;
+  channels(query: string): Promise<ApiReply>;
+  presence(query: string): Promise<ApiReply>;
+  online(query: string): Promise<ApiReply>;
+  info(query: string): Promise<ApiReply>;
+}
+
+export function clusterOps(d: Omit<ClusterApiDeps, 'apiKeys'>): ClusterOps {
+  const command = <S extends z.ZodType>(schema: S, toCommand: (body: z.infer<S>) => Promise<ControlCommand & { revokedAt?: number }>) =>
+    async (json: unknown): Promise<ApiReply> => {
+      const parsed = schema.safeParse(json);
       if (!parsed.success) return invalid(parsed.error);
       return answer(async () => {
-        const cmd = await toCommand(parsed.data as never);
+        const cmd = await toCommand(parsed.data);
         return { ...(await d.control.run(cmd)), ...(cmd.op === 'disconnect' && cmd.revokedAt !== undefined ? { revokedAt: cmd.revokedAt } : {}) };
       });
     };
-  const query = <T>(schema: z.ZodType<T>, read: (q: T) => Promise<unknown>): Route => async (req: RouteRequest) => {
-    const refused = gate(req);
-    if (refused) return refused;
-    const parsed = schema.safeParse(Object.fromEntries(new URLSearchParams(req.query)));
+  const query = <T>(schema: z.ZodType<T>, read: (q: T) => Promise<unknown>) => async (text: string): Promise<ApiReply> => {
+    const parsed = schema.safeParse(Object.fromEntries(new URLSearchParams(text)));
     if (!parsed.success) return invalid(parsed.error);
     return answer(() => read(parsed.data));
   };
   return {
-    post: {
-      '/api/disconnect': command(disconnectBody, async (b: z.infer<typeof disconnectBody>) => {
-        // Closing one connection leaves the user's tokens alone unless asked; closing the user revokes them.
-        const revoke = b.revoke ?? b.connectionId === undefined;
-        const revokedAt = revoke ? await d.revocations.revoke(b.userId) : undefined;
-        return { op: 'disconnect', userId: b.userId, connectionId: b.connectionId, code: b.code, reason: b.reason, revokedAt };
-      }),
-      '/api/unsubscribe': command(unsubscribeBody, async (b: z.infer<typeof unsubscribeBody>) => ({ op: 'unsubscribe', ...b })),
-    },
+    disconnect: command(disconnectBody, async (b) => {
+      // Closing one connection leaves the user's tokens alone unless asked; closing the user revokes them.
+      const revoke = b.revoke ?? b.connectionId === undefined;
+      const revokedAt = revoke ? await d.revocations.revoke(b.userId) : undefined;
+      return { op: 'disconnect', userId: b.userId, connectionId: b.connectionId, code: b.code, reason: b.reason, revokedAt };
+    }),
+    unsubscribe: command(unsubscribeBody, async (b) => ({ op: 'unsubscribe', ...b })),
+    channels: query(channelsQuery, (q) => d.presence.channels(q.prefix, q.cursor, q.limit)),
+    presence: query(presenceQuery, async (q) => ({ action: q.action, ...(await d.presence.members(q.action, q.cursor, q.limit)) })),
+    online: query(onlineQuery, async (q) => {
+      const [page, count] = await Promise.all([d.presence.online(q.cursor, q.limit), d.presence.onlineCount()]);
+      return { ...page, count };
+    }),
+    info: query(z.object({}), async () => {
+      const now = Date.now();
+      const nodes = (await d.presence.nodes()).map((n) => ({ ...n, alive: n.leaseExpiresAt > now }));
+      return { nodes, connections: nodes.reduce((sum, n) => sum + n.connections, 0) };
+    }),
+  };
+}
+
+export function createClusterApi(d: ClusterApiDeps): { get: Record<string, Route>; post: Record<string, Route> } {
+  const gate = apiKeyGate(d.apiKeys);
+  const ops = clusterOps(d);
+  const command = (op: (json: unknown) => Promise<ApiReply>): Route => async (req, readBody) => {
+    const refused = gate(req);
+    if (refused) return refused;
+    const read = await readJson(req, readBody);
+    return 'status' in read ? read : op(read.json);
+  };
+  const query = (op: (query: string) => Promise<ApiReply>): Route => async (req: RouteRequest) => gate(req) ?? op(req.query);
+  return {
+    post: { '/api/disconnect': command(ops.disconnect), '/api/unsubscribe': command(ops.unsubscribe) },
     get: {
-      '/api/channels': query(channelsQuery, (q) => d.presence.channels(q.prefix, q.cursor, q.limit)),
-      '/api/presence': query(presenceQuery, async (q) => ({ action: q.action, ...(await d.presence.members(q.action, q.cursor, q.limit)) })),
-      '/api/online': query(onlineQuery, async (q) => {
-        const [page, count] = await Promise.all([d.presence.online(q.cursor, q.limit), d.presence.onlineCount()]);
-        return { ...page, count };
-      }),
-      '/api/info': query(z.object({}), async () => {
-        const now = Date.now();
-        const nodes = (await d.presence.nodes()).map((n) => ({ ...n, alive: n.leaseExpiresAt > now }));
-        return { nodes, connections: nodes.reduce((sum, n) => sum + n.connections, 0) };
-      }),
+      '/api/channels': query(ops.channels), '/api/presence': query(ops.presence), '/api/online': query(ops.online), '/api/info': query(ops.info),
     },
   };
 }

@@ -24,7 +24,7 @@ import type { Logger } from '../log.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, Routes } from '../transport/server.js';
 import { PasswordChecksBusy } from '../users/passwords.js';
-import type { UserDirectory } from '../users/types.js';
+import type { User, UserDirectory } from '../users/types.js';
 import { fail, readJson, sessionOf } from './request.js';
 
 export const SIGN_IN_LIMITS = {
@@ -42,14 +42,42 @@ export interface SignInDeps {
   log: Logger;
 }
 
-const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
+export const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 
 const tooMany = (seconds: number): ApiReply => ({ ...fail(429, 'rate_limited', 'too many sign-in attempts; wait and retry'), headers: { 'retry-after': String(seconds) } });
 const noStore = { 'cache-control': 'no-store' };
 
+/**
+ * The password check every sign-in shares (`/api/login` here, the operator's at /admin): the limits
+ * above, then the password. The user, or the reply that refuses the attempt (429, 503, 401).
+ * Both routes count in the same buckets, so /admin is no second guessing budget.
+ */
+export async function checkSignIn(
+  d: Pick<SignInDeps, 'users' | 'limits' | 'log'>, ip: string, username: string, password: string,
+): Promise<{ user: User } | ApiReply> {
+  const { address, pair, user: perUser } = SIGN_IN_LIMITS;
+  const name = username.toLowerCase();
+  const pairKey = `${name}|${ip}`;
+  if (!(await d.limits.take(address, ip))) return tooMany(5);
+  if (!(await d.limits.peek(pair, pairKey)) || !(await d.limits.peek(perUser, name))) return tooMany(60);
+  let user;
+  try {
+    user = await d.users.checkPassword(username, password);
+  } catch (err) {
+    if (err instanceof PasswordChecksBusy) return { ...fail(503, 'unavailable', err.message), headers: { 'retry-after': '1' } };
+    throw err;
+  }
+  if (!user) {
+    await Promise.all([d.limits.take(pair, pairKey), d.limits.take(perUser, name)]);
+    d.log.warn({ username: name, ip }, 'sign-in failed');
+    return fail(401, 'unauthorized', 'wrong username or password');
+  }
+  await d.limits.reset(pair, pairKey);
+  return { user };
+}
+
 export function createSignIn(d: SignInDeps): Pick<Routes, 'post'> {
   const off = () => fail(404, 'not_found', 'sign-in is off: tokens come from the identity provider (JWKS_URL)');
-  const { address, pair, user: perUser } = SIGN_IN_LIMITS;
 
   const login: Route = async (req, body) => {
     if (!d.auth.secret) return off();
@@ -57,24 +85,9 @@ export function createSignIn(d: SignInDeps): Pick<Routes, 'post'> {
     if ('status' in read) return read;
     const parsed = loginBody.safeParse(read.json);
     if (!parsed.success) return fail(400, 'bad_request', 'expected {"username": string, "password": string}');
-    const { username, password } = parsed.data;
-    const name = username.toLowerCase();
-    const pairKey = `${name}|${req.ip}`;
-    if (!(await d.limits.take(address, req.ip))) return tooMany(5);
-    if (!(await d.limits.peek(pair, pairKey)) || !(await d.limits.peek(perUser, name))) return tooMany(60);
-    let user;
-    try {
-      user = await d.users.checkPassword(username, password);
-    } catch (err) {
-      if (err instanceof PasswordChecksBusy) return { ...fail(503, 'unavailable', err.message), headers: { 'retry-after': '1' } };
-      throw err;
-    }
-    if (!user) {
-      await Promise.all([d.limits.take(pair, pairKey), d.limits.take(perUser, name)]);
-      d.log.warn({ username: name, ip: req.ip }, 'sign-in failed');
-      return fail(401, 'unauthorized', 'wrong username or password');
-    }
-    await d.limits.reset(pair, pairKey);
+    const checked = await checkSignIn(d, req.ip, parsed.data.username, parsed.data.password);
+    if ('status' in checked) return checked;
+    const { user } = checked;
     const { token, expiresAt } = await signToken(d.auth, { userId: user.id, name: user.displayName, ttlSeconds: d.loginTtlS, version: user.tokenVersion });
     d.log.info({ userId: user.id, ip: req.ip }, 'signed in');
     const who = { id: user.id, username: user.username, displayName: user.displayName };

@@ -53,4 +53,8 @@ export class MemoryEventLog implements EventLog {
   async range(after: string, count: number): Promise<ClusterEvent[]> {
     return this.backend.events.filter((e) => compareOffsets(e.id, after) > 0).slice(0, count);
   }
+
+  async tail(count: number): Promise<ClusterEvent[]> {
+    return count > 0 ? this.backend.events.slice(-count) : [];
+  }
 }

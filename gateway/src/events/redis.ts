@@ -111,4 +111,10 @@ export class RedisEventLog implements EventLog {
     const raw = (await this.redis.xrange(this.stream, start, '+', 'COUNT', count)) as RawEntry[];
     return raw.map(([id, fields]) => eventOf(id, fields)).filter((e): e is ClusterEvent => e !== undefined);
   }
+
+  async tail(count: number): Promise<ClusterEvent[]> {
+    if (count <= 0) return [];
+    const raw = (await this.redis.xrevrange(this.stream, '+', '-', 'COUNT', count)) as RawEntry[];
+    return raw.reverse().map(([id, fields]) => eventOf(id, fields)).filter((e): e is ClusterEvent => e !== undefined);
+  }
 }

@@ -27,6 +27,8 @@ export interface EventLog {
   ack(ids: string[]): Promise<void>;
   /** Entries in the stream not yet handed out (undefined when the store cannot tell). */
   lag(): Promise<number | undefined>;
-  /** The retained stream after `after` (exclusive), oldest first: replay and tests. */
+  /** The retained stream after `after` (exclusive), oldest first: replay, tests and the operator's page. */
   range(after: string, count: number): Promise<ClusterEvent[]>;
+  /** The last `count` retained entries, oldest first (the operator's page opens with them). Reads only: no group, no lease. */
+  tail(count: number): Promise<ClusterEvent[]>;
 }

@@ -24,6 +24,19 @@ const controlCommand = z.discriminatedUnion('op', [
   z.object({ op: z.literal('profile'), user: userInfo }),
 ]);
 
+/** One node's figures, every STATS_INTERVAL_MS (node/stats.ts): what the operator page charts. */
+const nodeSample = z.object({
+  node: z.string(), at: z.number(), connections: z.number(), users: z.number(), rssBytes: z.number(), heapBytes: z.number(),
+  /** Frames received from clients, and action messages fanned out here (per message, not per socket), per second. */
+  inPerS: z.number(), outPerS: z.number(),
+});
+
+/** Read-only questions to every node (node/queries.ts). */
+const question = z.discriminatedUnion('op', [
+  /** The actions each of these users' open connections on the node have joined. */
+  z.object({ op: z.literal('user-actions'), userIds: z.array(z.string()).max(1000) }),
+]);
+
 const registry = {
   /** A command for every node; `id` set when the sender waits for replies. */
   $control: z.object({ id: z.string().optional(), cmd: controlCommand }),
@@ -40,6 +53,12 @@ const registry = {
   }),
   /** What the holding node did with a `$stream` request (node/stream-relay.ts). */
   '$stream-reply': z.object({ rid: z.string().max(200), status: z.enum(['ok', 'unknown', 'refused']) }),
+  /** A node's figures, broadcast by every node; every node keeps the last minutes of them. */
+  $stats: nodeSample,
+  /** A question every node answers with a `$query-reply`. */
+  $query: z.object({ id: z.string(), q: question }),
+  /** A node's answer: user id -> actions (at most 100 each). */
+  '$query-reply': z.object({ id: z.string(), node: z.string(), actions: z.record(z.string(), z.array(z.string()).max(100)) }),
 };
 
 /** The topic of `$stream` messages for the node `nodeId`, and of the answers to the node that asked. */
@@ -53,6 +72,8 @@ export type ControlCommand = z.infer<typeof controlCommand>;
 export type DisconnectCommand = Extract<ControlCommand, { op: 'disconnect' }>;
 export type UnsubscribeCommand = Extract<ControlCommand, { op: 'unsubscribe' }>;
 export type ProfileCommand = Extract<ControlCommand, { op: 'profile' }>;
+export type NodeSample = z.infer<typeof nodeSample>;
+export type ClusterQuestion = z.infer<typeof question>;
 
 export const SYSTEM_TOPICS = Object.keys(registry) as SystemTopic[];
 

@@ -19,6 +19,8 @@ const STATUS_TEXT: Record<number, string> = {
 export interface Guarded {
   res: HttpResponse;
   aborted: boolean;
+  /** Called when the client goes away (a streaming response's close: stream.ts). */
+  onAbort?: () => void;
 }
 
 /** Register onAborted at once (required before any async work) and track it. */
@@ -26,6 +28,7 @@ export function guard(res: HttpResponse): Guarded {
   const g: Guarded = { res, aborted: false };
   res.onAborted(() => {
     g.aborted = true;
+    g.onAbort?.();
   });
   return g;
 }

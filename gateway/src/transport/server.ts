@@ -20,6 +20,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_sock
 import type { Logger } from '../log.js';
 import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
 import type { LocalFanout, LocalSocket, SocketHandlers, UpgradeRequest } from './socket.js';
+import { isStream, openStream, type StreamRoute } from './sse.js';
 import { wireStreams } from './stream-routes.js';
 import { StreamTopics, type StreamStatus } from './streams.js';
 import type { Uws } from './uws.js';
@@ -62,6 +63,8 @@ export interface Routes {
   post: Record<string, Route>;
   put?: Record<string, Route>;
   patch?: Record<string, Route>;
+  /** GET routes that may answer with a stream that stays open (Server-Sent Events: stream.ts). */
+  streams?: Record<string, StreamRoute>;
   /** Fallback for other GET paths (static files); undefined means 404. */
   files?: (path: string, header: (name: string) => string) => ApiReply | undefined;
 }
@@ -226,16 +229,31 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
     });
   }
 
+  /** What a route may read of a request, copied out of `req` (unusable after the handler returns). */
+  function requestOf(res: HttpResponse, req: HttpRequest): RouteRequest {
+    const header = copyHeaders(req);
+    const xff = config.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [];
+    const params: string[] = [];
+    for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
+    return { query: req.getQuery() ?? '', header, param: (i) => params[i] ?? '', ip: clientIp(remoteIp(res), xff, config.trustedProxies) };
+  }
+
+  const failed = (g: Guarded) => (err: unknown) => {
+    log.error({ err }, 'route failed');
+    reply(g, { status: 500, body: { error: 'internal', message: 'unexpected server error' } });
+  };
+
   function wireRoutes(routes: Routes): void {
+    const stream = (route: StreamRoute) => (res: HttpResponse, req: HttpRequest) => {
+      const request = requestOf(res, req);
+      const g = guard(res);
+      Promise.resolve()
+        .then(() => route(request))
+        .then((r) => (isStream(r) ? openStream(g, r) : reply(g, r)))
+        .catch(failed(g));
+    };
     const serve = (route: Route, hasBody: boolean) => (res: HttpResponse, req: HttpRequest) => {
-      const header = copyHeaders(req);
-      const xff = config.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [];
-      const params: string[] = [];
-      for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
-      const request: RouteRequest = {
-        query: req.getQuery() ?? '', header, param: (i) => params[i] ?? '',
-        ip: clientIp(remoteIp(res), xff, config.trustedProxies),
-      };
+      const request = requestOf(res, req);
       const g: Guarded = guard(res);
       // uWebSockets.js drops body chunks that arrive before onData is attached: attach now.
       const pending = hasBody ? readBody(g, route.maxBody ?? MAX_BODY_BYTES) : Promise.resolve(Buffer.alloc(0));
@@ -244,12 +262,10 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
       Promise.resolve()
         .then(() => route(request, body))
         .then((r) => reply(g, r))
-        .catch((err) => {
-          log.error({ err }, 'route failed');
-          reply(g, { status: 500, body: { error: 'internal', message: 'unexpected server error' } });
-        });
+        .catch(failed(g));
     };
     for (const [path, route] of Object.entries(routes.get)) app.get(path, serve(route, false));
+    for (const [path, route] of Object.entries(routes.streams ?? {})) app.get(path, stream(route));
     for (const [path, route] of Object.entries(routes.post)) app.post(path, serve(route, true));
     for (const [path, route] of Object.entries(routes.put ?? {})) app.put(path, serve(route, true));
     for (const [path, route] of Object.entries(routes.patch ?? {})) app.patch(path, serve(route, true));

@@ -8,6 +8,8 @@
  *   VACUUM run `INSERT INTO users_fts(users_fts) VALUES('rebuild')`.
  * - `avatars` (2): profile pictures; `token_version` (3): stamped into tokens, bumped to end
  *   every session of a user.
+ * - `is_admin` (4): 1 for operators, who may sign in at /admin (api/admin-auth.ts); a partial
+ *   index over the few who are, so "is there any operator" is one index probe.
  */
 import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -46,6 +48,9 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // 3: a version per user stamped into tokens; bumped by a password change, so older tokens stop working.
   `ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;`,
+  // 4: operators (the /admin page); off for every existing user.
+  `ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX users_admins ON users (username) WHERE is_admin = 1;`,
 ];
 
 /**

@@ -19,7 +19,14 @@ import { hashPassword, PasswordChecks } from './passwords.js';
 import { openDatabase } from './schema.js';
 import { cleanDisplayName, DirectoryError, USERNAME, type NewUser, type User, type UserDirectory } from './types.js';
 
-const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion, u.token_version AS tokenVersion';
+const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion, u.token_version AS tokenVersion, u.is_admin AS admin';
+
+/** A users row as SQLite returns it: `admin` is 0 or 1 (SQLite has no booleans). */
+type Row = Omit<User, 'admin'> & { admin: number };
+
+function userOf(row: Row): User {
+  return { ...row, admin: row.admin === 1 };
+}
 const MAX_SEARCH = 100;
 /** Longer than any display name (64) or username (32): nothing could match. */
 const MAX_QUERY_CHARS = 64;
@@ -63,28 +70,30 @@ function clamp(value: number, min: number, max: number): number {
 function prepareStatements(db: Database.Database) {
   const esc = "ESCAPE '\\'";
   return {
-    insert: db.prepare<[string, string, string, string | null, number]>(
-      'INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
-    byId: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.id = ?`),
-    byIds: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.id IN (SELECT value FROM json_each(?))`),
-    byUsername: db.prepare<[string], User>(`SELECT ${COLUMNS} FROM users u WHERE u.username = ?`),
-    credentials: db.prepare<[string], User & { hash: string | null }>(
+    insert: db.prepare<[string, string, string, string | null, number, number]>(
+      'INSERT INTO users (id, username, display_name, password_hash, created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?)'),
+    byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM users u WHERE u.id = ?`),
+    byIds: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM users u WHERE u.id IN (SELECT value FROM json_each(?))`),
+    byUsername: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM users u WHERE u.username = ?`),
+    credentials: db.prepare<[string], Row & { hash: string | null }>(
       `SELECT ${COLUMNS}, u.password_hash AS hash FROM users u WHERE u.username = ?`),
     setPassword: db.prepare<[string | null, string]>('UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE username = ?'),
     revoke: db.prepare<[string]>('UPDATE users SET token_version = token_version + 1 WHERE username = ?'),
+    setAdmin: db.prepare<[number, string]>('UPDATE users SET is_admin = ? WHERE username = ?'),
+    anyAdmin: db.prepare<[], { one: number }>('SELECT 1 AS one FROM users WHERE is_admin = 1 LIMIT 1'),
     setDisplayName: db.prepare<[string, string]>('UPDATE users SET display_name = ? WHERE id = ?'),
     putAvatar: db.prepare<[string, string, Buffer]>(
       'INSERT INTO avatars (user_id, type, bytes) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET type = excluded.type, bytes = excluded.bytes'),
     bumpAvatar: db.prepare<[string]>('UPDATE users SET avatar_version = avatar_version + 1 WHERE id = ?'),
     avatar: db.prepare<[string], { type: string; bytes: Buffer; version: number }>(
       'SELECT a.type, a.bytes, u.avatar_version AS version FROM avatars a JOIN users u ON u.id = a.user_id WHERE a.user_id = ?'),
-    list: db.prepare<[number, number], User>(`SELECT ${COLUMNS} FROM users u ORDER BY u.username LIMIT ? OFFSET ?`),
-    usernamePrefix: db.prepare<[string, number], User>(
+    list: db.prepare<[number, number], Row>(`SELECT ${COLUMNS} FROM users u ORDER BY u.username LIMIT ? OFFSET ?`),
+    usernamePrefix: db.prepare<[string, number], Row>(
       `SELECT ${COLUMNS} FROM users u WHERE u.username LIKE ? ${esc} ORDER BY u.username LIMIT ?`),
-    displayPrefix: db.prepare<[string, string, number], User>(
+    displayPrefix: db.prepare<[string, string, number], Row>(
       `SELECT ${COLUMNS} FROM users u WHERE u.display_name LIKE ? ${esc} AND NOT u.username LIKE ? ${esc}
        ORDER BY u.display_name COLLATE NOCASE LIMIT ?`),
-    substring: db.prepare<[string, string, string, number], User>(
+    substring: db.prepare<[string, string, string, number], Row>(
       `SELECT ${COLUMNS} FROM users_fts f JOIN users u ON u.rowid = f.rowid
        WHERE users_fts MATCH ? AND NOT u.username LIKE ? ${esc} AND NOT u.display_name LIKE ? ${esc}
        ORDER BY u.username LIMIT ?`),
@@ -106,15 +115,17 @@ export class SqliteUserDirectory implements UserDirectory {
   }
 
   byId(id: string): User | undefined {
-    return this.sql.byId.get(id);
+    const row = this.sql.byId.get(id);
+    return row && userOf(row);
   }
 
   byIds(ids: readonly string[]): User[] {
-    return ids.length === 0 ? [] : this.sql.byIds.all(JSON.stringify(ids));
+    return ids.length === 0 ? [] : this.sql.byIds.all(JSON.stringify(ids)).map(userOf);
   }
 
   byUsername(username: string): User | undefined {
-    return this.sql.byUsername.get(username);
+    const row = this.sql.byUsername.get(username);
+    return row && userOf(row);
   }
 
   /**
@@ -132,12 +143,12 @@ export class SqliteUserDirectory implements UserDirectory {
     if (found.length < max && chars >= 3) {
       found.push(...this.sql.substring.all(ftsPhrase(q), prefix, prefix, max - found.length));
     }
-    return found;
+    return found.map(userOf);
   }
 
   /** Users in username order; `limit` is clamped to 1..1000. */
   list(limit: number, offset: number): User[] {
-    return this.sql.list.all(clamp(limit, 1, MAX_LIST), clamp(offset, 0, Number.MAX_SAFE_INTEGER));
+    return this.sql.list.all(clamp(limit, 1, MAX_LIST), clamp(offset, 0, Number.MAX_SAFE_INTEGER)).map(userOf);
   }
 
   add(user: NewUser): User {
@@ -173,6 +184,15 @@ export class SqliteUserDirectory implements UserDirectory {
     if (this.sql.revoke.run(username).changes === 0) throw new DirectoryError('not_found', `unknown user ${JSON.stringify(username)}`);
   }
 
+  setAdmin(username: string, admin: boolean): User {
+    if (this.sql.setAdmin.run(admin ? 1 : 0, username).changes === 0) throw new DirectoryError('not_found', `unknown user ${JSON.stringify(username)}`);
+    return this.byUsername(username)!;
+  }
+
+  hasAdmins(): boolean {
+    return this.sql.anyAdmin.get() !== undefined;
+  }
+
   /** Always runs exactly one scrypt, so an unknown user costs about as much as a wrong password. */
   async checkPassword(username: string, password: string): Promise<User | undefined> {
     const row = typeof username === 'string' ? this.sql.credentials.get(username) : undefined;
@@ -181,7 +201,7 @@ export class SqliteUserDirectory implements UserDirectory {
     const ok = (await this.checks.check(text, row?.hash ?? this.decoy)) && row?.hash != null;
     if (!ok || !row) return undefined;
     const { hash: _hash, ...user } = row;
-    return user;
+    return userOf(user);
   }
 
   setDisplayName(id: string, displayName: string): User {
@@ -212,12 +232,12 @@ export class SqliteUserDirectory implements UserDirectory {
     const username = checkUsername(user.username);
     const displayName = checkDisplayName(user.displayName ?? username);
     const hash = user.password === undefined ? null : hashPassword(checkPasswordText(user.password));
-    return { user: { id: randomUUID(), username, displayName, createdAt: Date.now(), avatarVersion: 0, tokenVersion: 0 }, hash };
+    return { user: { id: randomUUID(), username, displayName, createdAt: Date.now(), avatarVersion: 0, tokenVersion: 0, admin: user.admin === true }, hash };
   }
 
   private insert({ user, hash }: { user: User; hash: string | null }): void {
     try {
-      this.sql.insert.run(user.id, user.username, user.displayName, hash, user.createdAt);
+      this.sql.insert.run(user.id, user.username, user.displayName, hash, user.createdAt, user.admin ? 1 : 0);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
         throw new DirectoryError('conflict', `username ${JSON.stringify(user.username)} is taken`);

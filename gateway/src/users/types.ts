@@ -7,6 +7,8 @@ export interface User {
   avatarVersion: number;
   /** Stamped into tokens (`ver`); a password change or `revokeTokens` bumps it, and older tokens are refused. */
   tokenVersion: number;
+  /** An operator: may sign in at /admin and act on the cluster (`npm run users -- admin <name> on`). */
+  admin: boolean;
 }
 
 /** Where a user's profile picture is served, or undefined without one. Versioned: cacheable forever. */
@@ -19,7 +21,7 @@ export function profileOf(user: User) {
   return { id: user.id, username: user.username, displayName: user.displayName, avatarUrl: avatarUrl(user) };
 }
 
-export interface NewUser { username: string; displayName?: string; password?: string }
+export interface NewUser { username: string; displayName?: string; password?: string; admin?: boolean }
 
 /** The user directory. Synchronous on purpose: better-sqlite3 is synchronous and fast. */
 export interface UserDirectory {
@@ -36,6 +38,10 @@ export interface UserDirectory {
   setPassword(username: string, password: string): void;
   /** Ends every session of the user: tokens issued before are refused. */
   revokeTokens(username: string): void;
+  /** Grants (`true`) or revokes the operator flag; throws DirectoryError('not_found') for an unknown user. */
+  setAdmin(username: string, admin: boolean): User;
+  /** Whether at least one operator exists (the /admin page is off otherwise). */
+  hasAdmins(): boolean;
   /**
    * The user when the password matches; undefined otherwise (also for unknown users, in similar
    * time). Runs off the event loop; rejects with PasswordChecksBusy when too many checks wait.

@@ -167,6 +167,19 @@ function eventsContract(name: string, make: (maxLen: number) => Promise<Setup>):
       await s.dispose();
     });
 
+    it('reads the last entries, oldest first, without handing them out to the deliverer (tail)', async () => {
+      const s = await make(10_000);
+      const a = await s.node('a');
+      expect(await s.log('a').tail(5)).toEqual([]);
+      for (let i = 0; i < 5; i++) await a.connect(`u${i}`, `n${i}`, 0);
+      const log = s.log('a');
+      expect((await log.tail(2)).map((e) => e.userId)).toEqual(['u3', 'u4']);
+      expect((await log.tail(50)).map((e) => e.userId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+      expect(await log.tail(0)).toEqual([]);
+      expect((await log.next(10)).events.map((e) => e.userId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+      await s.dispose();
+    });
+
     it('reports entries trimmed before delivery as one gap, then continues after it', async () => {
       const s = await make(10);
       const a = await s.node('a');

@@ -83,6 +83,22 @@ describe('users and token CLIs', () => {
     }
   });
 
+  it('adds an operator with --admin, grants and revokes the flag, and lists operators as such', async () => {
+    const root = lines((await users('add', 'root', '--password', 'pw-root', '--admin')).stdout)[0];
+    expect(root).toMatchObject({ username: 'root', admin: true });
+    await users('add', 'alice');
+    expect(lines((await users('admin', 'alice', 'on')).stdout)[0]).toMatchObject({ username: 'alice', admin: true });
+    const off = lines((await users('admin', 'root', 'off')).stdout)[0];
+    expect(off).toMatchObject({ username: 'root' });
+    expect(off.admin).toBeUndefined();
+    const listed = lines((await users('list')).stdout);
+    expect(listed.map((u) => [u.username, u.admin ?? false])).toEqual([['alice', true], ['root', false]]);
+    expect(await users('admin', 'nobody', 'on')).toMatchObject({ code: 1, stdout: '' });
+    const bad = await users('admin', 'alice', 'maybe');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/on\|off/);
+  });
+
   it('passwd sets a password the directory accepts', async () => {
     expect((await users('add', 'alice', '--name', 'Alice Liddell', '--password', 'rabbit hole')).code).toBe(0);
     await users('add', 'dave');

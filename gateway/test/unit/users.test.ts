@@ -95,7 +95,7 @@ describe('accounts', () => {
     users = new SqliteUserDirectory(join(dir, 'nested', 'users.db'));
     expect(users.byId(alice.id)).toEqual(alice);
     const raw = new Database(join(dir, 'nested', 'users.db'), { readonly: true });
-    expect(raw.pragma('user_version', { simple: true })).toBe(3);
+    expect(raw.pragma('user_version', { simple: true })).toBe(4);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
   });
@@ -108,6 +108,55 @@ describe('accounts', () => {
     chmodSync(file, 0o644);
     users = new SqliteUserDirectory(file);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('operators', () => {
+  it('has none until a user is added as one or granted the flag, and loses them when it is revoked', () => {
+    const alice = users.add({ username: 'alice' });
+    expect(alice.admin).toBe(false);
+    expect(users.hasAdmins()).toBe(false);
+    const root = users.add({ username: 'root', admin: true });
+    expect(users.byId(root.id)?.admin).toBe(true);
+    expect(users.hasAdmins()).toBe(true);
+    expect(users.setAdmin('ALICE', true).admin).toBe(true);
+    users.setAdmin('root', false);
+    expect(users.hasAdmins()).toBe(true);
+    users.setAdmin('alice', false);
+    expect(users.hasAdmins()).toBe(false);
+    expect(reasonOf(() => users.setAdmin('ghost', true))).toBe('not_found');
+  });
+
+  it('carries the flag on every read of a user: by id, by name, lists, search and a password check', async () => {
+    users.add({ username: 'root', password: 'pw', admin: true });
+    expect(users.byUsername('root')?.admin).toBe(true);
+    expect(users.list(10, 0)[0].admin).toBe(true);
+    expect(users.search('roo', 5)[0].admin).toBe(true);
+    expect(users.byIds([users.byUsername('root')!.id])[0].admin).toBe(true);
+    expect((await users.checkPassword('root', 'pw'))?.admin).toBe(true);
+  });
+
+  it('migrates a file made before the flag: every existing user is not an operator', () => {
+    const file = join(dir, 'old.db');
+    const old = new Database(file);
+    old.exec(`CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE, display_name TEXT NOT NULL,
+      password_hash TEXT, created_at INTEGER NOT NULL)`);
+    old.prepare('INSERT INTO users VALUES (?, ?, ?, NULL, ?)').run('u1', 'alice', 'Alice', 1);
+    old.close();
+    // Version 0 with a users table would run migration 1 again: mark it as version 1 with the rest of that step in place.
+    const raw = new Database(file);
+    raw.exec(`CREATE INDEX users_display_name ON users (display_name COLLATE NOCASE);
+      CREATE VIRTUAL TABLE users_fts USING fts5(username, display_name, content='users', content_rowid='rowid', tokenize='trigram');
+      INSERT INTO users_fts(users_fts) VALUES('rebuild');`);
+    raw.pragma('user_version = 1');
+    raw.close();
+    const migrated = new SqliteUserDirectory(file);
+    try {
+      expect(migrated.byId('u1')).toMatchObject({ username: 'alice', admin: false, tokenVersion: 0 });
+      expect(migrated.hasAdmins()).toBe(false);
+    } finally {
+      migrated.close();
+    }
   });
 });
 
