@@ -61,6 +61,9 @@ const registry = {
   '$query-reply': z.object({ id: z.string(), node: z.string(), actions: z.record(z.string(), z.array(z.string()).max(100)) }),
 };
 
+/** Kinds sent on one node's own topic (`<kind>:<nodeId>`), not to every node. */
+export const NODE_TOPICS: ReadonlySet<string> = new Set(['$stream', '$stream-reply']);
+
 /** The topic of `$stream` messages for the node `nodeId`, and of the answers to the node that asked. */
 export const streamTopic = (nodeId: string) => `$stream:${nodeId}`;
 export const streamReplyTopic = (nodeId: string) => `$stream-reply:${nodeId}`;

@@ -8,7 +8,7 @@
  * presence, history and the publish API in that mode).
  */
 import { Cluster, type Redis } from 'ioredis';
-import { SYSTEM_TOPICS } from '../../src/node/cluster-messages.js';
+import { NODE_TOPICS, SYSTEM_TOPICS } from '../../src/node/cluster-messages.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/broker/redis.js';
 import { RedisPresenceStore } from '../../src/presence/redis.js';
@@ -127,8 +127,10 @@ describe('two gateways on a three-master Redis Cluster (REDIS_CLUSTER_NODES)', (
     expect(redisCluster.cli(redisCluster.ports[0], 'pubsub', 'channels', '*action*').trim()).toBe('');
 
     // Reserved topics go the same way: a server-API disconnect sent to a reaches bob on b over $control.
-    const systemChannels = SYSTEM_TOPICS.map((t) => `ops:action:{${t}}`);
-    for (const ch of systemChannels) expect(redisCluster.shardChannelsPerPrimary([ch], 2)[redisCluster.ports.indexOf(redisCluster.ownerOf(ch))], ch).toBe(1);
+    // Every node is on the broadcast kinds; the per-node kinds are on each node's own topic, one subscriber each.
+    const owned = (ch: string, subscribers: number) => redisCluster.shardChannelsPerPrimary([ch], subscribers)[redisCluster.ports.indexOf(redisCluster.ownerOf(ch))];
+    for (const t of SYSTEM_TOPICS.filter((k) => !NODE_TOPICS.has(k))) expect(owned(`ops:action:{${t}}`, 2), t).toBe(1);
+    for (const t of NODE_TOPICS) for (const gw of [a, b]) expect(owned(`ops:action:{${t}:${gw.nodeId}}`, 1), `${t}:${gw.nodeId}`).toBe(1);
     const res = await fetch(`${a.http}/api/disconnect`, {
       method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'ops-bob' }),
     });
