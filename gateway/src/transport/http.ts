@@ -4,6 +4,15 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 
+/** What a route gets of its request: copied out before the handler returns (uWebSockets.js frees `req`). */
+export interface RouteRequest {
+  query: string;
+  header: (name: string) => string;
+  ip: string;
+  /** The i-th `:param` of the route pattern, URL-decoded. */
+  param: (i: number) => string;
+}
+
 export interface ApiReply {
   status: number;
   body: unknown;

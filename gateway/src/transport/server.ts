@@ -18,7 +18,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
-import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded } from './http.js';
+import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded, type RouteRequest } from './http.js';
 import type { LocalFanout, LocalSocket, SocketHandlers, UpgradeRequest } from './socket.js';
 import { isStream, openStream, type StreamRoute } from './sse.js';
 import { wireStreams } from './stream-routes.js';
@@ -44,13 +44,7 @@ export interface TransportOptions {
   allowedOrigins?: readonly string[];
 }
 
-export interface RouteRequest {
-  query: string;
-  header: (name: string) => string;
-  ip: string;
-  /** The i-th `:param` of the route pattern, URL-decoded. */
-  param: (i: number) => string;
-}
+export type { RouteRequest };
 
 /**
  * An HTTP route: gets what it needs from the request synchronously, answers later.
@@ -63,7 +57,7 @@ export interface Routes {
   post: Record<string, Route>;
   put?: Record<string, Route>;
   patch?: Record<string, Route>;
-  /** GET routes that may answer with a stream that stays open (Server-Sent Events: stream.ts). */
+  /** GET routes that may answer with a stream that stays open (Server-Sent Events: sse.ts). */
   streams?: Record<string, StreamRoute>;
   /** Fallback for other GET paths (static files); undefined means 404. */
   files?: (path: string, header: (name: string) => string) => ApiReply | undefined;

@@ -10,8 +10,7 @@
  * - `onClose` callbacks run once, when the route ends the stream or the client goes away;
  *   registered after that, a callback runs at once.
  */
-import { statusLine, type ApiReply, type Guarded } from './http.js';
-import type { RouteRequest } from './server.js';
+import { statusLine, type ApiReply, type Guarded, type RouteRequest } from './http.js';
 
 export interface EventStream {
   readonly open: boolean;
