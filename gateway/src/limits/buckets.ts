@@ -62,6 +62,11 @@ export class KeyedLimiter {
     return takeToken(b, this.ratePerSec, this.burst, now, cost);
   }
 
+  /** Drop every bucket that has refilled (it is the same as none): O(keys), for a periodic pass. */
+  prune(now = Date.now()): void {
+    for (const [key, b] of this.buckets) if (tokensAt(b, this.ratePerSec, this.burst, now) >= this.burst) this.buckets.delete(key);
+  }
+
   /** Drop full buckets among the oldest SWEEP_EVERY keys (Map order); the rest go to the back, so the next sweep looks further. */
   private sweep(now: number): void {
     const oldest: Array<[string, Bucket]> = [];

@@ -41,10 +41,17 @@ export function frameCost(length: number): number {
   return 1 + Math.floor(length / FRAME_UNIT);
 }
 
+/** How often the per-user buckets that refilled are dropped (each is ~100 bytes; an idle user keeps none). */
+export const PRUNE_EVERY_MS = 1000;
+
 export function createQuotas(l: QuotaLimits): Quotas {
   const users = new KeyedLimiter(l.msgRatePerS * USER_SHARE, l.msgBurst * USER_SHARE);
   const watches = new KeyedLimiter(WATCH_PER_S, WATCH_BURST);
   const memberships = new KeyedLimiter(MEMBERSHIP_PER_S, Math.max(l.maxActions, MEMBERSHIP_PER_S));
+  setInterval(() => {
+    const now = Date.now();
+    for (const limiter of [users, watches, memberships]) limiter.prune(now);
+  }, PRUNE_EVERY_MS).unref();
   return {
     frame(conn, text, now = Date.now()) {
       const cost = frameCost(text.length);

@@ -22,4 +22,23 @@ describe('KeyedLimiter', () => {
     for (let i = 0; i < 4; i += 1) limiter.take('busy', 1000);
     expect(limiter.take('busy', 1000)).toBe(false);
   });
+
+  it('prunes every refilled bucket in one pass, and keeps the draining ones and their debt', () => {
+    const limiter = new KeyedLimiter(10, 10);
+    for (let i = 0; i < 100; i += 1) limiter.take(`idle${i}`, 0);
+    for (let i = 0; i < 10; i += 1) limiter.take('busy', 0);
+    limiter.prune(500); // the idle ones refilled in 0.1 s; busy holds 5 of 10
+    expect(limiter.size).toBe(1);
+    for (let i = 0; i < 5; i += 1) expect(limiter.take('busy', 500)).toBe(true);
+    expect(limiter.take('busy', 500)).toBe(false);
+  });
+
+  it('weighs a take by its cost, and takes a cost above the burst from a full bucket', () => {
+    const limiter = new KeyedLimiter(10, 30);
+    expect(limiter.take('a', 0, 27)).toBe(true);
+    expect(limiter.take('a', 0, 27)).toBe(false);
+    expect(limiter.take('a', 2700, 27)).toBe(true);
+    expect(limiter.take('b', 0, 100)).toBe(true); // a frame costing more than the burst empties a full bucket
+    expect(limiter.take('b', 0, 1)).toBe(false);
+  });
 });
