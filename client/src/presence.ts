@@ -43,11 +43,15 @@ export class Presence {
   private feedListed = true;
   private generation = 0;
   private watchSeq = 0;
+  /** Whether the app has looked at the online set; until then its pages are not read. */
+  private looked = false;
+  private deferred: { generation: number; cursor: string | undefined } | undefined;
 
   constructor(private readonly request: Request, private readonly timers: Timers) {}
 
   /** The online users: the whole cluster's while `listed`, else those of the watched list. */
   get online(): ReadonlySet<string> {
+    this.look();
     return this.ids;
   }
 
@@ -76,10 +80,12 @@ export class Presence {
   }
 
   isOnline(userId: string): boolean {
+    this.look();
     return this.ids.has(userId);
   }
 
   on(event: 'change', fn: (update: PresenceUpdate) => void): () => void {
+    this.look();
     return this.events.on(event, fn);
   }
 
@@ -125,7 +131,7 @@ export class Presence {
     if (want !== '*') return this.set(res.online ?? [], false, res.onlineCount, true);
     if (!res.onlineListed) return this.counted(res.onlineCount);
     this.set([], true, res.onlineCount, false);
-    void this.pages(this.generation, undefined);
+    this.walk(undefined);
   }
 
   private counted(count: number): void {
@@ -135,7 +141,25 @@ export class Presence {
   /** A listed snapshot, then its pages from `cursor`. */
   private replace(online: string[], count: number, cursor: string | undefined): void {
     this.set(online, true, count, cursor === undefined);
-    if (cursor !== undefined) void this.pages(this.generation, cursor);
+    if (cursor !== undefined) this.walk(cursor);
+  }
+
+  /**
+   * The pages after `cursor` are read once the app looks (a `change` listener, `online`,
+   * `isOnline`): an app that never shows presence sends no `online` frame after a reconnect.
+   * Reading them late is still exact: a user changed since the snapshot is skipped in pages.
+   */
+  private walk(cursor: string | undefined): void {
+    if (this.looked) return void this.pages(this.generation, cursor);
+    this.deferred = { generation: this.generation, cursor };
+  }
+
+  private look(): void {
+    if (this.looked) return;
+    this.looked = true;
+    const d = this.deferred;
+    this.deferred = undefined;
+    if (d !== undefined && d.generation === this.generation) void this.pages(d.generation, d.cursor);
   }
 
   private set(online: readonly string[], listed: boolean, count: number, complete: boolean): void {

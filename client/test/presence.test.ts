@@ -45,6 +45,35 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+describe('Presence an app never looks at', () => {
+  it('reads no page until the app looks; pages read late are still exact', async () => {
+    presence = new Presence((cmd) => new Promise((resolve, reject) => asked.push({ cmd, resolve: resolve as (r: unknown) => void, reject })), timers);
+    presence.welcomed(welcomeFrame({ online: ['me', 'u1'], onlineCount: 4, onlineCursor: '7' }));
+    presence.frame([change('u2', 'offline'), change('u5', 'online')]);
+    expect(presence.count).toBe(4); // the count needs no page
+    expect(asked).toEqual([]); // a reconnect of an app without presence costs one welcome, no `online`
+    presence.welcomed(welcomeFrame({ online: ['me', 'u1'], onlineCount: 3, onlineCursor: '9' })); // the newer snapshot's pages only
+    presence.frame([change('u2', 'offline')]);
+    presence.on('change', (u) => updates.push(u));
+    expect(commands()).toEqual([{ type: 'online', cursor: '9' }]);
+    await answer({ users: ['u2', 'u3'] });
+    expect(ids()).toEqual(['me', 'u1', 'u3']);
+    presence.isOnline('u1'); // looking again starts nothing more
+    expect(asked).toHaveLength(1);
+  });
+
+  it('starts the pages when the app reads online or isOnline', () => {
+    for (const look of [(p: Presence) => p.online, (p: Presence) => p.isOnline('x')]) {
+      asked = [];
+      presence = new Presence((cmd) => new Promise((resolve, reject) => asked.push({ cmd, resolve: resolve as (r: unknown) => void, reject })), timers);
+      presence.welcomed(welcomeFrame({ online: ['me'], onlineCount: 2, onlineCursor: '3' }));
+      expect(asked).toEqual([]);
+      look(presence);
+      expect(commands()).toEqual([{ type: 'online', cursor: '3' }]);
+    }
+  });
+});
+
 describe('Presence, listed (watching *)', () => {
   it('starts from the welcome snapshot and applies changes in arrival order', () => {
     presence.welcomed(welcomeFrame({ online: ['me', 'u1'], onlineCount: 2 }));
