@@ -102,7 +102,8 @@ function memoryChart(r: RunResults, sub: string): Chart | undefined {
     }
     return {
       type: 'line', name: LABELS[k], symbolSize: 8, itemStyle: { color: COLORS[k] }, lineStyle: { color: COLORS[k] }, data: points,
-      label: { show: true, position: 'top', fontSize: 10, formatter: (p: { value: [number, number] }) => p.value[1].toFixed(2) },
+      // The relay is the lowest line: its labels below it, clear of ours just above.
+      label: { show: true, position: k === 'uws' ? 'bottom' : 'top', fontSize: 10, formatter: (p: { value: [number, number] }) => p.value[1].toFixed(2) },
     };
   });
   const most = Math.max(...kinds.map((k) => r.memory[k]!.slope?.to ?? r.memory[k]!.connections));
