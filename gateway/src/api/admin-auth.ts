@@ -27,8 +27,8 @@ import type { OperatorSession, OperatorSessionStore } from '../operators/types.j
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest } from '../transport/server.js';
 import type { User, UserDirectory } from '../users/types.js';
-import { fail, readJson } from './request.js';
-import { checkSignIn, loginBody } from './signin.js';
+import { fail } from './request.js';
+import { checkSignIn } from './signin.js';
 
 export const OPERATOR_COOKIE = 'gw_operator';
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
@@ -132,11 +132,7 @@ export function createAdminAuth(d: AdminAuthDeps) {
   const signIn: Route = async (req, body) => {
     if (!d.users.hasAdmins()) return off();
     if (!fromOwnOrigin(req, d.allowedOrigins)) return crossOrigin();
-    const read = await readJson(req, body);
-    if ('status' in read) return read;
-    const parsed = loginBody.safeParse(read.json);
-    if (!parsed.success) return fail(400, 'bad_request', 'expected {"username": string, "password": string}');
-    const checked = await checkSignIn(d, req.ip, parsed.data.username, parsed.data.password);
+    const checked = await checkSignIn(d, req, body);
     if ('status' in checked) return checked;
     const { user } = checked;
     if (!user.admin) {

@@ -21,7 +21,7 @@ import { signToken } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { SharedLimits, Rule } from '../limits/types.js';
 import type { Logger } from '../log.js';
-import type { ApiReply } from '../transport/http.js';
+import type { ApiReply, RouteRequest } from '../transport/http.js';
 import type { Route, Routes } from '../transport/server.js';
 import { PasswordChecksBusy } from '../users/passwords.js';
 import type { User, UserDirectory } from '../users/types.js';
@@ -42,17 +42,28 @@ export interface SignInDeps {
   log: Logger;
 }
 
-export const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
+const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 
 const tooMany = (seconds: number): ApiReply => ({ ...fail(429, 'rate_limited', 'too many sign-in attempts; wait and retry'), headers: { 'retry-after': String(seconds) } });
 const noStore = { 'cache-control': 'no-store' };
 
 /**
- * The password check every sign-in shares (`/api/login` here, the operator's at /admin): the limits
- * above, then the password. The user, or the reply that refuses the attempt (429, 503, 401).
- * Both routes count in the same buckets, so /admin is no second guessing budget.
+ * The sign-in every route shares (`/api/login` here, the operator's at /admin): the body
+ * `{username, password}` read and checked, the limits above, then the password. The user, or the
+ * reply that refuses the attempt (400, 429, 503, 401). Both routes count in the same buckets, so
+ * /admin is no second guessing budget.
  */
 export async function checkSignIn(
+  d: Pick<SignInDeps, 'users' | 'limits' | 'log'>, req: RouteRequest, body: () => Promise<Buffer>,
+): Promise<{ user: User } | ApiReply> {
+  const read = await readJson(req, body);
+  if ('status' in read) return read;
+  const parsed = loginBody.safeParse(read.json);
+  if (!parsed.success) return fail(400, 'bad_request', 'expected {"username": string, "password": string}');
+  return checkPassword(d, req.ip, parsed.data.username, parsed.data.password);
+}
+
+async function checkPassword(
   d: Pick<SignInDeps, 'users' | 'limits' | 'log'>, ip: string, username: string, password: string,
 ): Promise<{ user: User } | ApiReply> {
   const { address, pair, user: perUser } = SIGN_IN_LIMITS;
@@ -81,11 +92,7 @@ export function createSignIn(d: SignInDeps): Pick<Routes, 'post'> {
 
   const login: Route = async (req, body) => {
     if (!d.auth.secret) return off();
-    const read = await readJson(req, body);
-    if ('status' in read) return read;
-    const parsed = loginBody.safeParse(read.json);
-    if (!parsed.success) return fail(400, 'bad_request', 'expected {"username": string, "password": string}');
-    const checked = await checkSignIn(d, req.ip, parsed.data.username, parsed.data.password);
+    const checked = await checkSignIn(d, req, body);
     if ('status' in checked) return checked;
     const { user } = checked;
     const { token, expiresAt } = await signToken(d.auth, { userId: user.id, name: user.displayName, ttlSeconds: d.loginTtlS, version: user.tokenVersion });
