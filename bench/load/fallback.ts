@@ -22,14 +22,11 @@
  * the per-address limits (the fallback's POSTs: 50 a second per address) see many clients, not one.
  * Every loop is bounded in count and time.
  */
-import { SignJWT } from 'jose';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import type { Socket } from 'node:net';
-import WebSocket from 'ws';
-import { RealtimeClient, type WebSocketConstructor } from '../../client/src/index.js';
 import { collectGarbage } from './memory.js';
+import { ACTION, closeAll, openMany, type Sub, type Transport } from './fallback-clients.js';
+import { connectTimes } from './fallback-connect.js';
 import { busyFraction, cpuTimes, machineTicks, rssBytes, sleep, until, type RedisServer, type ServerProcess } from './procs.js';
-import { BENCH_SECRET, startCluster, type Cluster } from './targets.js';
+import { startCluster, type Cluster } from './targets.js';
 
 export interface FallbackSpec {
   /** Subscribers per CPU round. */
@@ -54,7 +51,7 @@ export const FALLBACK_QUICK: FallbackSpec = { subscribers: 200, rate: 40, second
 /** Where the backend publishes: the node the subscribers are on, or the other one (over the bus). */
 export type PublishPath = 'local' | 'bus';
 
-export type Transport = 'ws' | 'http';
+export type { Transport };
 
 export interface CpuRound {
   transport: Transport;
@@ -94,160 +91,7 @@ export interface FallbackResult {
 }
 
 const API_KEY = 'bench-fallback-api-key-0123456789abcdef';
-const ACTION = 'fb';
-const MESSAGE = '{"type":"message"';
-const secret = new TextEncoder().encode(BENCH_SECRET);
 
-const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(secret);
-
-let addresses = 0;
-/** A loopback source address of its own for each raw client (Linux routes all of 127/8 to lo). */
-function sourceAddress(): string {
-  addresses += 1;
-  return `127.${1 + (Math.floor(addresses / 62_500) % 250)}.${1 + (Math.floor(addresses / 250) % 250)}.${1 + (addresses % 250)}`;
-}
-
-/** One raw subscriber: counts the `message` frames it gets. */
-interface Sub {
-  got: number;
-  close(): void;
-}
-
-function deadline<T>(what: string, ms: number, p: Promise<T>, onTimeout: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`${what}: no answer in ${ms} ms`));
-    }, ms);
-    p.then((v) => (clearTimeout(timer), resolve(v)), (e) => (clearTimeout(timer), reject(e)));
-  });
-}
-
-/** A `ws` socket: welcome, then `watch []` and the join, resolved at the join's ack. */
-async function openWs(port: number, user: string, join: boolean): Promise<Sub> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, ['bearer', await token(user)], { localAddress: sourceAddress(), perMessageDeflate: false });
-  const sub: Sub = { got: 0, close: () => ws.terminate() };
-  const ready = new Promise<void>((resolve, reject) => {
-    ws.on('error', reject);
-    ws.on('close', (code) => reject(new Error(`ws closed ${code} before its join was answered`)));
-    ws.on('message', (data) => {
-      const text = String(data);
-      if (text.startsWith(MESSAGE)) sub.got += 1;
-      else if (text.startsWith('{"type":"welcome"')) {
-        ws.send('{"type":"watch","users":[]}');
-        if (join) ws.send(JSON.stringify({ type: 'join', action: ACTION, id: 'j' }));
-        else resolve();
-      } else if (text.startsWith('{"type":"ack"') && text.includes('"id":"j"')) resolve();
-      else if (text.startsWith('{"type":"error"') && text.includes('"id":"j"')) reject(new Error(`join refused: ${text}`));
-    });
-  });
-  await deadline('ws subscriber', 30_000, ready, () => ws.terminate());
-  ws.removeAllListeners('error');
-  ws.removeAllListeners('close');
-  ws.on('error', () => {});
-  return sub;
-}
-
-/** A POST of the fallback from `address` (a connection of its own: the address is the client's). */
-function post(port: number, path: string, id: string, key: string, body: string, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1', port, path, method: 'POST', localAddress: address, agent: false, timeout: 10_000,
-      headers: { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-stream-id': id, 'x-stream-key': key },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy(new Error(`POST ${path}: no answer`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** An event stream (GET /http/stream) with its frames POSTed: welcome, then `watch []` and the join in one POST. */
-async function openStream(port: number, user: string, join: boolean): Promise<Sub> {
-  const address = sourceAddress();
-  const auth = `Bearer ${await token(user)}`;
-  let res: IncomingMessage | undefined;
-  const req = request({ host: '127.0.0.1', port, path: '/http/stream', headers: { authorization: auth }, localAddress: address, agent: false });
-  const sub: Sub = { got: 0, close: () => req.destroy() };
-  const ready = new Promise<void>((resolve, reject) => {
-    let session: { id: string; key: string } | undefined;
-    req.on('error', reject);
-    req.on('response', (r) => {
-      res = r;
-      if (r.statusCode !== 200) return reject(new Error(`stream refused: HTTP ${r.statusCode}`));
-      r.setEncoding('utf8');
-      let buffered = '';
-      r.on('data', (chunk: string) => {
-        buffered += chunk;
-        let at = buffered.indexOf('\n\n');
-        if (at < 0) return;
-        let from = 0;
-        for (; at >= 0; at = buffered.indexOf('\n\n', from)) {
-          // `data: ` is 6 characters: the frame starts at from + 6.
-          if (buffered.startsWith(MESSAGE, from + 6)) sub.got += 1;
-          else onEvent(buffered.slice(from, at));
-          from = at + 2;
-        }
-        buffered = buffered.slice(from);
-      });
-      r.on('end', () => reject(new Error('stream ended before its join was answered')));
-    });
-    const onEvent = (block: string) => {
-      if (block.startsWith('event: session')) {
-        session = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as { id: string; key: string };
-        return;
-      }
-      if (!block.startsWith('data: ') || !session) return;
-      const text = block.slice(6);
-      if (text.startsWith('{"type":"welcome"')) {
-        const frames = ['{"type":"watch","users":[]}', ...(join ? [JSON.stringify({ type: 'join', action: ACTION, id: 'j' })] : [])];
-        post(port, '/http/send', session.id, session.key, frames.join('\n'), address).then((status) => {
-          if (status !== 204) reject(new Error(`frames answered HTTP ${status}`));
-          else if (!join) resolve();
-        }, reject);
-      } else if (text.startsWith('{"type":"ack"') && text.includes('"id":"j"')) resolve();
-      else if (text.startsWith('{"type":"error"') && text.includes('"id":"j"')) reject(new Error(`join refused: ${text}`));
-    };
-  });
-  req.end();
-  await deadline('stream subscriber', 30_000, ready, () => req.destroy());
-  req.removeAllListeners('error');
-  req.on('error', () => {});
-  res?.removeAllListeners('end');
-  res?.on('error', () => {});
-  return sub;
-}
-
-const opener = (t: Transport) => (t === 'ws' ? openWs : openStream);
-
-/** `n` raw clients of `transport`, `concurrency` at a time; throws on the first that fails (closing the others). */
-async function openMany(t: Transport, port: number, n: number, prefix: string, join: boolean, concurrency = 100): Promise<Sub[]> {
-  const subs: Sub[] = [];
-  let next = 0;
-  let failed: Error | undefined;
-  const worker = async () => {
-    while (next < n && !failed) {
-      const i = next++;
-      try {
-        subs.push(await opener(t)(port, `${prefix}${i}`, join));
-      } catch (err) {
-        failed ??= err as Error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  if (failed) {
-    closeAll(subs);
-    throw new Error(`${t}: ${subs.length} of ${n} clients opened; first failure: ${failed.message}`);
-  }
-  return subs;
-}
-
-const closeAll = (subs: Sub[]) => {
-  for (const s of subs) s.close();
-};
 
 async function publishFor(http: string, rate: number, seconds: number, data: string): Promise<number> {
   const start = performance.now();
@@ -329,109 +173,6 @@ async function memoryRun(t: Transport, redis: RedisServer, counts: [number, numb
     closeAll(subs);
     await cluster.stop();
   }
-}
-
-/**
- * A proxy on loopback in front of the gateway: every plain request is passed through (the
- * event stream too, unbuffered); every WebSocket upgrade is answered 403 ('refuse') or accepted
- * and never answered ('hang').
- */
-async function startProxy(target: number, mode: 'refuse' | 'hang'): Promise<{ port: number; close(): Promise<void> }> {
-  const hung = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    const up = request({ host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      res.flushHeaders();
-      ur.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy()); // the client went away (or the answer is complete)
-    req.pipe(up);
-  });
-  server.on('upgrade', (_req, socket: Socket) => {
-    socket.on('error', () => {});
-    if (mode === 'refuse') return void socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-    hung.add(socket);
-    socket.on('close', () => hung.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of hung) s.destroy();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
-
-/**
- * `ws` with an 'error' listener of its own. The client's link drops its handlers and then calls
- * close() when it gives up on a socket that never opened (fallbackAfterMs); `ws` then emits
- * 'error' ("closed before the connection was established"), which with no listener kills the
- * process. Reported as a client bug; this keeps the benchmark alive meanwhile.
- */
-class ListenedWebSocket extends WebSocket {
-  constructor(url: string, protocols?: string | string[]) {
-    super(url, protocols);
-    this.on('error', () => {});
-  }
-}
-
-/** connect() → welcome of one RealtimeClient; its transport then; closed after. */
-async function timeConnect(url: string, user: string, transports?: Array<'websocket' | 'http'>): Promise<{ ms: number; transport: string }> {
-  const client = new RealtimeClient(url, { token: await token(user), WebSocket: ListenedWebSocket as unknown as WebSocketConstructor, ...(transports ? { transports } : {}) });
-  const started = performance.now();
-  try {
-    await deadline(`connect of ${user}`, 15_000, client.connect(), () => client.close());
-    return { ms: performance.now() - started, transport: client.transport };
-  } finally {
-    client.close();
-  }
-}
-
-async function connectTimes(node: ServerProcess, spec: FallbackSpec, notes: string[]): Promise<FallbackResult['connect']> {
-  const direct: number[] = [];
-  const forced: number[] = [];
-  const refused: number[] = [];
-  const hanging: number[] = [];
-  const check = (what: string, got: string[], want: string) => {
-    const off = got.filter((t) => t !== want).length;
-    if (off > 0) notes.push(`${what}: ${off} of ${got.length} clients ended on another transport than ${want}`);
-  };
-  const seq = async (url: string, prefix: string, into: number[], transports?: Array<'websocket' | 'http'>) => {
-    const ends: string[] = [];
-    for (let i = 0; i < spec.connectRuns; i += 1) {
-      const r = await timeConnect(url, `${prefix}${i}`, transports);
-      into.push(r.ms);
-      ends.push(r.transport);
-      await sleep(20);
-    }
-    return ends;
-  };
-  const nodeUrl = `ws://127.0.0.1:${node.port}/ws`;
-  check('WebSocket straight to the node', await seq(nodeUrl, 'direct-', direct), 'websocket');
-  check('HTTP forced', await seq(nodeUrl, 'forced-', forced, ['http']), 'http');
-  const refusing = await startProxy(node.port, 'refuse');
-  try {
-    check('upgrade refused (403)', await seq(`ws://127.0.0.1:${refusing.port}/ws`, 'refused-', refused), 'http');
-  } finally {
-    await refusing.close();
-  }
-  const hangingProxy = await startProxy(node.port, 'hang');
-  try {
-    // All at once (each waits fallbackAfterMs), 50 ms apart.
-    const runs = await Promise.all(Array.from({ length: spec.hangRuns }, async (_, i) => {
-      await sleep(i * 50);
-      return timeConnect(`ws://127.0.0.1:${hangingProxy.port}/ws`, `hanging-${i}`);
-    }));
-    hanging.push(...runs.map((r) => r.ms));
-    check('upgrade hanging', runs.map((r) => r.transport), 'http');
-  } finally {
-    await hangingProxy.close();
-  }
-  return { direct, forced, refused, hanging };
 }
 
 const gatewayEnv = () => ({ API_KEYS: API_KEY, CONNECT_BURST: '100' });
