@@ -3,7 +3,7 @@
  * React Native, Web Workers and Node. No dependencies. See client/README.md.
  */
 export { RealtimeClient } from './client.js';
-export type { ClientEvents, ClientOptions, ClosedInfo, ConnectionState, Transport } from './client.js';
+export type { ClientEvents, ClientOptions, ClosedInfo, ConnectionState, Transport } from './options.js';
 export { Channel } from './channel.js';
 export type { ChannelEvents, ChannelMessage } from './channel.js';
 export { Presence } from './presence.js';
