@@ -9,7 +9,6 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { RealtimeClient, type WebSocketConstructor } from '../../client/src/index.js';
 import { deadline, token } from './fallback-clients.js';
-import type { FallbackResult, FallbackSpec } from './fallback.js';
 import { sleep, type ServerProcess } from './procs.js';
 
 /**
@@ -59,7 +58,10 @@ async function timeConnect(url: string, user: string, transports?: Array<'websoc
   }
 }
 
-export async function connectTimes(node: ServerProcess, spec: FallbackSpec, notes: string[]): Promise<FallbackResult['connect']> {
+/** connect() → welcome, ms, by case. */
+export interface ConnectTimes { direct: number[]; forced: number[]; refused: number[]; hanging: number[] }
+
+export async function connectTimes(node: ServerProcess, spec: { connectRuns: number; hangRuns: number }, notes: string[]): Promise<ConnectTimes> {
   const direct: number[] = [];
   const forced: number[] = [];
   const refused: number[] = [];

@@ -24,7 +24,7 @@
  */
 import { collectGarbage } from './memory.js';
 import { ACTION, closeAll, openMany, type Sub, type Transport } from './fallback-clients.js';
-import { connectTimes } from './fallback-connect.js';
+import { connectTimes, type ConnectTimes } from './fallback-connect.js';
 import { busyFraction, cpuTimes, machineTicks, rssBytes, sleep, until, type RedisServer, type ServerProcess } from './procs.js';
 import { startCluster, type Cluster } from './targets.js';
 
@@ -84,8 +84,7 @@ export interface FallbackResult {
   spec: FallbackSpec;
   cpu: CpuRound[];
   memory: MemoryRun[];
-  /** connect() → welcome, ms, by case. */
-  connect: { direct: number[]; forced: number[]; refused: number[]; hanging: number[] };
+  connect: ConnectTimes;
   /** Transport each case ended on (a case whose clients did not all end on the expected one is noted). */
   notes: string[];
 }
