@@ -217,6 +217,9 @@ export const CloseCodes = {
 } as const;
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
+/** HTTP fallback: most client frames (lines) in one `POST /http/send`; more is refused 413, none taken. */
+export const HTTP_SEND_MAX_FRAMES = 256;
+
 /**
  * Action names: 1 to 128 characters of letters, digits and `_ - . : / @`, optionally followed by
  * `#` and a comma-separated list of 1 to 16 user ids of the same characters (a user-limited

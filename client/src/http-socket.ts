@@ -14,6 +14,7 @@
  * Needs `fetch` with a streamed body (browsers, Web Workers, Node 18+; not React Native, which
  * has WebSockets).
  */
+import { HTTP_SEND_MAX_FRAMES } from '../../shared/protocol.js';
 import type { SocketLike, WebSocketConstructor } from './link.js';
 
 /** `ws(s)://host/path/ws` → `http(s)://host/path`: where the /http/* routes are. */
@@ -25,7 +26,7 @@ export function httpBase(url: string): string {
 export const canStream = () => typeof fetch === 'function' && typeof ReadableStream === 'function' && typeof TextDecoder === 'function';
 
 /** Most frames, and about the most bytes, of one POST (the server takes 4 x MAX_PAYLOAD_BYTES). */
-export const POST_FRAMES = 256;
+export const POST_FRAMES = HTTP_SEND_MAX_FRAMES;
 export const POST_BYTES = 128 * 1024;
 const RETRY_MS = 1000;
 

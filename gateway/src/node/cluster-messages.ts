@@ -8,7 +8,7 @@
  * idempotent, so a caller that saw a node missing may send again.
  */
 import { z } from 'zod';
-import { ACTION_NAME } from '../../../shared/protocol.js';
+import { ACTION_NAME, HTTP_SEND_MAX_FRAMES } from '../../../shared/protocol.js';
 
 const userInfo = z.object({ id: z.string(), username: z.string(), displayName: z.string(), avatarUrl: z.string().optional() });
 
@@ -48,7 +48,7 @@ const registry = {
    * node's own topic (streamTopic), so only that node receives them; answered on the sender's.
    */
   $stream: z.object({
-    rid: z.string().max(200), from: z.string().max(200), id: z.string().max(200), key: z.string().max(64), frames: z.array(z.string()).max(1000),
+    rid: z.string().max(200), from: z.string().max(200), id: z.string().max(200), key: z.string().max(64), frames: z.array(z.string()).max(HTTP_SEND_MAX_FRAMES),
     close: z.boolean(),
   }),
   /** What the holding node did with a `$stream` request (node/stream-relay.ts). */

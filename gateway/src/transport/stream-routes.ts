@@ -15,10 +15,16 @@
  * client: a wrong key is 403, an unknown session 404, and nothing is done. POSTs are limited per
  * session (POSTS_PER_S, burst POST_BURST; 429, the client retries) and, for POSTs that name no
  * session or a wrong key, per client address (FAILURES_PER_S): many users behind one NAT share
- * an address, not a budget.
+ * an address, not a budget. A POST carries at most HTTP_SEND_MAX_FRAMES frames and 4 x
+ * MAX_PAYLOAD_BYTES (413, none taken). POSTs waiting for another node's answer are bounded per
+ * address (FORWARDS_PER_ADDRESS) and per node (FORWARDS_MAX), 429 past them: each holds its
+ * frames and a bus round trip until the holder answers or the relay gives up, and a refusal is
+ * counted only once that answer came, so without this bound one address could keep any number
+ * waiting. An id that is not shaped like a session id is 404 at once, and never forwarded.
  */
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { HTTP_SEND_MAX_FRAMES } from '../../../shared/protocol.js';
 import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
 import { clientIp, forwardedFor, guard, readBody, reply, statusLine, type Guarded } from './http.js';
@@ -44,6 +50,11 @@ const POST_BURST = 200;
 /** POSTs naming no session here or a wrong key, per client address and second (burst FAILURE_BURST). */
 const FAILURES_PER_S = 5;
 const FAILURE_BURST = 50;
+/** POSTs forwarded to another node and not answered yet, per client address and in all. */
+export const FORWARDS_PER_ADDRESS = 16;
+const FORWARDS_MAX = 1024;
+/** A session id: the holding node's id (NODE_ID's alphabet), `:`, 12 random bytes in base64url. */
+const SESSION_ID = /^[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9_-]{16}$/;
 
 interface Held<T> { socket: StreamSocket; data: T }
 
@@ -57,6 +68,8 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
   const held = new Map<string, Held<T>>();
   const posts = new KeyedLimiter(POSTS_PER_S, POST_BURST);
   const failures = new KeyedLimiter(FAILURES_PER_S, FAILURE_BURST);
+  const forwarding = new Map<string, number>();
+  let forwards = 0;
   const ipOf = (res: HttpResponse, req: HttpRequest) => clientIp(Buffer.from(res.getRemoteAddressAsText()).toString(),
     o.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], o.trustedProxies);
   const cors = (origin: string): Record<string, string> => (origin && (!o.allowedOrigins || o.allowedOrigins.includes(origin))
@@ -109,13 +122,24 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
 
   const STATUS: Record<StreamStatus, number> = { ok: 204, refused: 403, unknown: 404 };
 
-  /** Frames (or the close) for `id`: taken here, or by the node holding it; the POST's status. */
-  async function take(id: string, key: string, frames: string[], close: boolean): Promise<number> {
+  /** Frames (or the close) for `id` from `ip`: taken here, or by the node holding it; the POST's status. */
+  async function take(id: string, key: string, frames: string[], close: boolean, ip: string): Promise<number> {
     const here = deliver(id, key, frames);
     if (here === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
     if (here !== 'unknown' || !o.forward || id.split(':', 1)[0] === o.nodeId) return STATUS[here];
-    const there = await o.forward(id, key, frames, close);
-    return there === 'ok' ? 202 : STATUS[there];
+    const mine = forwarding.get(ip) ?? 0;
+    if (mine >= FORWARDS_PER_ADDRESS || forwards >= FORWARDS_MAX) return 429;
+    forwarding.set(ip, mine + 1);
+    forwards += 1;
+    try {
+      const there = await o.forward(id, key, frames, close);
+      return there === 'ok' ? 202 : STATUS[there];
+    } finally {
+      forwards -= 1;
+      const left = forwarding.get(ip)! - 1;
+      if (left === 0) forwarding.delete(ip);
+      else forwarding.set(ip, left);
+    }
   }
 
   const post = (close: boolean) => (res: HttpResponse, req: HttpRequest) => {
@@ -127,11 +151,17 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
     body.catch(() => {});
     const answer = (status: number, text = '') => reply(g, { status, body: text, headers: cors(origin) });
     if (!failures.available(ip)) return answer(429, 'too many refused requests from this address\n');
+    if (!SESSION_ID.test(id)) {
+      failures.take(ip);
+      return answer(404, 'no such stream\n');
+    }
     if (!posts.take(id)) return answer(429, 'too many requests for this stream; retry in a moment\n');
     body.then(async (buf) => {
-      const status = await take(id, key, close ? [] : buf.toString('utf8').split('\n').filter((l) => l.length > 0), close);
-      if (status >= 400) failures.take(ip);
-      answer(status);
+      const frames = close ? [] : buf.toString('utf8').split('\n').filter((l) => l.length > 0);
+      if (frames.length > HTTP_SEND_MAX_FRAMES) return answer(413, `at most ${HTTP_SEND_MAX_FRAMES} frames per POST\n`);
+      const status = await take(id, key, frames, close, ip);
+      if (status === 403 || status === 404) failures.take(ip);
+      answer(status, status === 429 ? 'too many requests waiting for another node from this address; retry in a moment\n' : '');
     }, () => answer(413, 'too large\n')).catch((err) => {
       log.warn({ err: (err as Error).message }, 'stream frames not forwarded');
       answer(503, 'the cluster bus is unreachable\n');
