@@ -6,7 +6,8 @@
  * - a burst of 100 profile changes: 5 are taken, and a `*` watcher gets at most a handful of frames;
  * - a refresh with a narrower `channels` claim narrows joins, and leaves what it no longer covers;
  *   `/api/refresh` carries the claim into the new token;
- * - a join/leave loop writes a bounded number of event-stream entries.
+ * - a join/leave loop writes a bounded number of event-stream entries;
+ * - a `joins` frame is judged join by join: 100 joins buy no more than 100 `join` frames would.
  */
 import { SignJWT } from 'jose';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestClient } from '../harness/client.js';
+import { MEMBERSHIP_PER_S } from '../../src/session/quotas.js';
 import { startCluster, type Cluster } from '../harness/cluster.js';
 import { FAULTS_ENV, gatewayFixture } from '../harness/fixture.js';
 import { TEST_SECRET, type GatewayProcess } from '../harness/gateway.js';
@@ -127,5 +129,23 @@ describe('one user\'s share of a node', () => {
     const written = (await redis.xlen(key)) - before;
     expect(refused).toBeGreaterThan(0);
     expect(written).toBeLessThanOrEqual(160);
+  });
+
+  it('judges a joins frame join by join: over 100 entries refused whole, past the user\'s join rate each one rate_limited', async () => {
+    const entries = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ action: `loop:${tag}${i}` }));
+    const results = (f: Record<string, any>) => f.result.results as Array<{ joined: boolean; error?: { code: string } }>;
+    const first = await fx.connect(gw, 'batcher');
+    const started = Date.now();
+    expect(await first.request({ type: 'joins', joins: entries(101, 'x') })).toMatchObject({ type: 'error', code: 'bad_request' });
+    // The refused frame took nothing from the user's join budget (a burst of MAX_ACTIONS_PER_CONNECTION, 100).
+    const all = await first.request({ type: 'joins', joins: entries(100, 'a') }, 15_000);
+    expect(results(all).filter((r) => r.joined)).toHaveLength(100);
+    // A second socket of the same user shares that budget: a second frame of 100 gets what refilled since.
+    const second = await fx.connect(gw, 'batcher');
+    const more = await second.request({ type: 'joins', joins: entries(100, 'b') }, 15_000);
+    const refilled = Math.ceil(((Date.now() - started) / 1000) * MEMBERSHIP_PER_S) + 1;
+    const joined = results(more).filter((r) => r.joined).length;
+    expect(joined).toBeLessThanOrEqual(refilled);
+    expect(results(more).filter((r) => r.error?.code === 'rate_limited')).toHaveLength(100 - joined);
   });
 });
