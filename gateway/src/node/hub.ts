@@ -157,7 +157,8 @@ export class Hub<C extends Connection = Connection> {
       if (this.rooms.has(action)) conn.socket?.unsubscribe(topics.room(action));
     }
     this.feeds.leave(conn, action);
-    if (!this.released.has(conn.id)) await this.dropMember(action);
+    // A connection released (or already forgotten) was counted out of every action by `release`.
+    if (this.conns.has(conn.id) && !this.released.has(conn.id)) await this.dropMember(action);
   }
 
   private async dropMember(action: string): Promise<void> {

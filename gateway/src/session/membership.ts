@@ -8,6 +8,7 @@
 import type { MembersResult } from '../../../shared/protocol.js';
 import type { Access } from '../channels/access.js';
 import type { ChannelPolicy } from '../channels/policy.js';
+import { isOpen } from '../connection.js';
 import type { ConnectionRecord } from './record.js';
 import type { HistoryFeeds } from '../history/feeds.js';
 import type { Logger } from '../log.js';
@@ -47,9 +48,14 @@ export function register(d: RegistryDeps, conn: ConnectionRecord, action: string
   });
 }
 
-/** `conn` leaves `action` on this node and in the store (a client's `leave`, or the server's unsubscribe). */
+/**
+ * `conn` leaves `action` on this node and in the store (a client's `leave`, the server's
+ * unsubscribe, a narrower claim); false when it was no member. A closed connection's memberships
+ * are the close's to count out (release, then the store's disconnect): a leave that awaited
+ * across the close changes nothing.
+ */
 export async function removeMember(d: RegistryDeps, conn: ConnectionRecord, action: string): Promise<boolean> {
-  if (!conn.actions.delete(action)) return false;
+  if (!isOpen(conn) || !conn.actions.delete(action)) return false;
   d.writes.pending += 1;
   try {
     await d.hub.left(conn, action);
