@@ -5,7 +5,7 @@
  * a `__proto__` or `from` key in a frame never reaches the gateway's objects.
  */
 import { z } from 'zod';
-import { ACTION_NAME, type ClientMessage, type ErrorCode, type RequestId } from './protocol.js';
+import { ACTION_NAME, MAX_BATCHED_JOINS, type ClientMessage, type ErrorCode, type RequestId } from './protocol.js';
 
 /** Deepest nesting accepted inside `data`; deeper values are refused, not truncated. */
 export const MAX_DATA_DEPTH = 32;
@@ -21,8 +21,6 @@ const joinFields = {
   history: z.number().int().min(1).max(1000).optional(), token: z.string().min(1).max(8192).optional(),
 };
 
-/** Most joins in one `joins` frame. */
-export const MAX_BATCHED_JOINS = 100;
 
 const schemas = {
   join: z.object({ type: z.literal('join'), ...joinFields, id: requestId.optional() }),

@@ -217,6 +217,9 @@ export const CloseCodes = {
 } as const;
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
+/** Most joins in one `joins` frame (a larger one is refused `bad_request`, nothing joined). */
+export const MAX_BATCHED_JOINS = 100;
+
 /** HTTP fallback: most client frames (lines) in one `POST /http/send`; more is refused 413, none taken. */
 export const HTTP_SEND_MAX_FRAMES = 256;
 

@@ -7,9 +7,11 @@
  *   those again after a backoff;
  * - `recovered: false` on an action joined with `history: N` leaves and joins it again with
  *   `history: N`, so its current state comes back as messages (`unrecovered`, `reloading`).
- * A `join()` while disconnected resolves at the next connection's batch.
+ * A `join()` while disconnected resolves at the next connection's batch. More channels than one
+ * frame takes (MAX_BATCHED_JOINS) go in several; a frame refused whole is sent again as one
+ * `join` per channel, so every channel gets its own answer and no `join()` is left waiting.
  */
-import type { JoinResult, JoinsResult } from '../../shared/protocol.js';
+import { MAX_BATCHED_JOINS, type JoinResult, type JoinsResult } from '../../shared/protocol.js';
 import type { Channel, ChannelHost } from './channel.js';
 import { RequestError } from './errors.js';
 import type { JoinOptions } from './memberships.js';
@@ -42,25 +44,39 @@ export class Rejoins {
     }
   }
 
-  /** After a welcome: every channel kept, in one frame. */
+  /** After a welcome: every channel kept, in as few frames as the protocol allows; what may pass later, again after RETRY_MS. */
   all(names = this.host.memberships.actions): void {
     this.timers.clearTimeout(this.retry);
-    if (names.length === 0) return;
+    const slices: string[][] = [];
+    for (let i = 0; i < names.length; i += MAX_BATCHED_JOINS) slices.push(names.slice(i, i + MAX_BATCHED_JOINS));
+    void Promise.all(slices.map((s) => this.batch(s))).then((lists) => {
+      const again = lists.flat();
+      const m = this.host.memberships;
+      if (again.length > 0) this.retry = this.timers.setTimeout(() => this.all(again.filter((n) => m.has(n))), RETRY_MS);
+    });
+  }
+
+  /** One `joins` frame; resolves with the names to try again later. */
+  private async batch(names: string[]): Promise<string[]> {
     const m = this.host.memberships;
     const joins = names.map((name) => {
       const { type: _, ...join } = m.command(name, true);
       return join;
     });
-    this.host.request<JoinsResult>({ type: 'joins', joins }).then((res) => {
+    try {
+      const res = await this.host.request<JoinsResult>({ type: 'joins', joins });
       const again: string[] = [];
       res.results.forEach((r, i) => ('error' in r ? this.refused(names[i], r.error.code, r.error.message, again) : this.acked(names[i], r, true)));
-      if (again.length > 0) this.retry = this.timers.setTimeout(() => this.all(again.filter((n) => m.has(n))), RETRY_MS);
-    }, (err: RequestError) => {
-      // An older gateway without `joins`: one join each. No answer in time: the batch again later.
-      // A dropped link: the next welcome tries again.
-      if (err.code === 'unknown_type') for (const name of names) void this.one(name);
-      else if (err.code === 'timeout' || err.code === 'rate_limited') this.retry = this.timers.setTimeout(() => this.all(names.filter((n) => m.has(n))), RETRY_MS);
-    });
+      return again;
+    } catch (err) {
+      // No answer in time, or the user's limit: the batch again later. A dropped link: the next
+      // welcome tries again. Anything else (an older gateway without `joins`, a frame refused
+      // whole): one join each, each answered on its own.
+      const code = (err as RequestError).code;
+      if (code === 'timeout' || code === 'rate_limited') return names;
+      if (code !== 'disconnected') for (const name of names) void this.one(name);
+      return [];
+    }
   }
 
   /** The client closed: joins waiting for a connection fail. */

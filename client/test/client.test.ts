@@ -8,6 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type { SearchResult, WatchResult, WelcomeMessage } from '../../shared/protocol.js';
+import { MAX_BATCHED_JOINS } from '../../shared/protocol.js';
 import { backoffCeiling, DEFAULT_BACKOFF } from '../src/backoff.js';
 import {
   RequestError, UnauthorizedError, type ChannelEvents, type ChannelMessage, type ClientEvents, type ClientOptions, type ClosedInfo,
@@ -683,6 +684,35 @@ describe('channels', () => {
       joins: [{ action: 'lobby' }, { action: 'news', since: '12-0', epoch: 'e1' }, { action: 'tours', history: 5 }],
     }]);
     expect(names.map((n) => client.channel(n).joined)).toEqual([true, true, true, false]);
+  });
+
+  it('re-joins more channels than one frame takes in frames of at most MAX_BATCHED_JOINS, each answered', async () => {
+    const { client } = make();
+    const names = Array.from({ length: MAX_BATCHED_JOINS + 50 }, (_, i) => `c${i}`);
+    const joining = names.map((n) => client.channel(n).join());
+    void client.connect();
+    await settle();
+    last().welcome();
+    await settle();
+    const frames = last().sentOf('joins');
+    expect(frames.map((f) => f.joins.length)).toEqual([MAX_BATCHED_JOINS, 50]);
+    expect(frames.flatMap((f) => f.joins.map((j: { action: string }) => j.action))).toEqual(names);
+    for (const f of frames) last().frame({ type: 'ack', id: f.id, result: { results: f.joins.map((j: { action: string }) => ({ action: j.action, joined: true })) } });
+    await expect(Promise.all(joining)).resolves.toHaveLength(names.length);
+  });
+
+  it('joins one by one when the gateway refuses a `joins` frame whole, so no join() is left waiting', async () => {
+    const { client } = make();
+    const joining = ['lobby', 'news'].map((n) => client.channel(n).join());
+    void client.connect();
+    await settle();
+    last().welcome();
+    await settle();
+    last().refuse('joins', 'bad_request', 'joins: at most 100');
+    await settle();
+    expect(last().sentOf('join').map((f) => f.action)).toEqual(['lobby', 'news']);
+    for (const f of last().sentOf('join')) last().frame({ type: 'ack', id: f.id, result: { action: f.action, joined: true } });
+    await expect(Promise.all(joining)).resolves.toEqual([{ action: 'lobby', joined: true }, { action: 'news', joined: true }]);
   });
 
   it('sends no `joins` frame when no channel is kept', async () => {
