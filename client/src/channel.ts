@@ -95,7 +95,7 @@ export class Channel {
   }
 
   private async read(): Promise<UserInfo[]> {
-    const room = (this.room ??= new RoomMembers(this.name));
+    const room = (this.room ??= new RoomMembers(this.name, (msg) => this.events.emit('room', msg.changes)));
     await room.read((action, cursor) => this.host.request<MembersResult>(cursor === undefined ? { type: 'members', action } : { type: 'members', action, cursor }),
       (page) => page.users.forEach((u) => this.people.set(u.id, u)));
     const list = this.memberList();
@@ -112,8 +112,10 @@ export class Channel {
   deliver(msg: ActionMessage | RoomMessage | { type: 'room_reset' }): void {
     if (msg.type === 'message') return this.events.emit('message', { action: msg.action, data: msg.data, from: msg.from, offset: msg.offset, ts: msg.ts });
     if (msg.type === 'room_reset') return void this.reread();
-    if (!this.room?.apply(msg)) return;
+    if (!this.room) return;
+    // Names first: an event held until the first page is applied later, without coming here again.
     for (const c of msg.changes) if (c.status === 'joined' && !this.people.has(c.userId)) this.people.set(c.userId, { id: c.userId, username: c.username, displayName: c.username });
+    if (!this.room.apply(msg)) return;
     this.events.emit('room', msg.changes);
     this.events.emit('members', this.memberList());
   }

@@ -11,6 +11,7 @@
  * - Later pages add their users, except a user whose last applied change is newer than that
  *   page's seq (the page is older than what the event said). Pages may repeat users, and a
  *   batch may repeat a change the page already shows: adds and removes are idempotent.
+ * - Every event applied is reported to `applied`, those held until the first page too.
  * - `reset()` (also the start of every read) forgets everything and bumps `generation`, so the
  *   pages of an older read are ignored. Read again after a reconnect and on `room_reset`.
  */
@@ -29,7 +30,7 @@ export class RoomMembers {
   private complete = false;
   private lastCount = 0;
 
-  constructor(readonly action: string) {}
+  constructor(readonly action: string, private readonly applied: (msg: RoomMessage) => void = () => {}) {}
 
   reset(): void {
     this.generation += 1;
@@ -54,7 +55,7 @@ export class RoomMembers {
       for (const u of page.users) this.ids.add(u.id);
       const held = this.held;
       this.held = [];
-      for (const msg of held) this.apply(msg);
+      for (const msg of held) if (this.apply(msg)) this.applied(msg);
     } else {
       for (const u of page.users) if ((this.changedAt.get(u.id) ?? -1) <= page.seq) this.ids.add(u.id);
     }

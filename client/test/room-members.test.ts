@@ -14,7 +14,7 @@ const user = (id: string) => ({ id, username: id, displayName: id.toUpperCase() 
 const page = (seq: number, ids: string[], count = ids.length, cursor?: string): MembersResult =>
   ({ action: 'lobby', users: ids.map(user), count, seq, ...(cursor ? { cursor } : {}) });
 const room = (seq: number, ...changes: Array<[string, 'joined' | 'left']>): RoomMessage =>
-  ({ type: 'room', action: 'lobby', seq, changes: changes.map(([userId, status]) => ({ userId, username: userId, status, ts: seq })) });
+  ({ type: 'room', action: 'lobby', seq, changes: changes.map(([userId, status]) => ({ userId, username: `@${userId}`, status, ts: seq })) });
 
 describe('RoomMembers', () => {
   it('applies only room events with a seq above the page it was built from', () => {
@@ -157,7 +157,7 @@ describe('channel.members() on a client', () => {
     expect(last().sentOf('members')).toHaveLength(2);
   });
 
-  it('applies room events above the first page\'s seq, names newcomers by username, and passes them on', async () => {
+  it('applies room events above the first page\'s seq, names newcomers by username (held ones too), and passes every applied one on', async () => {
     const { lobby } = await joinedLobby();
     const seen: RoomChange[][] = [];
     lobby.on('room', (c) => seen.push(c));
@@ -169,8 +169,8 @@ describe('channel.members() on a client', () => {
     expect(lobby.memberList().map((u) => u.id).sort()).toEqual(['ann', 'bob', 'cat']);
     last().frame(room(4, ['dan', 'joined'])); // at or below the page: already in it
     last().frame(room(7, ['ann', 'left'], ['eve', 'joined']));
-    expect(lobby.memberList()).toEqual([user('bob'), { id: 'cat', username: 'cat', displayName: 'cat' }, { id: 'eve', username: 'eve', displayName: 'eve' }]);
-    expect(seen).toEqual([room(7, ['ann', 'left'], ['eve', 'joined']).changes]);
+    expect(lobby.memberList()).toEqual([user('bob'), { id: 'cat', username: '@cat', displayName: '@cat' }, { id: 'eve', username: '@eve', displayName: '@eve' }]);
+    expect(seen).toEqual([room(6, ['cat', 'joined']).changes, room(7, ['ann', 'left'], ['eve', 'joined']).changes]);
   });
 
   it('rejects with the server\'s refusal (no room presence in that namespace)', async () => {

@@ -46,6 +46,8 @@ export function mountMembersPanel(
   let state: State = 'none';
   /** A refusal or failure to show instead of "and N more". */
   let problem = '';
+  /** While a read is on its way: users a room event named (their entry is a username, not a profile). */
+  let named: Set<string> | undefined;
 
   function render(): void {
     const self = me();
@@ -74,10 +76,11 @@ export function mountMembersPanel(
     state = 'loading';
     problem = '';
     render();
+    const byEvent = (named = new Set());
     try {
       const users = await target.members();
       if (target !== view) return;
-      for (const u of users) roster.learnProfile(u);
+      for (const u of users) if (!byEvent.has(u.id)) roster.learnProfile(u);
       state = 'ready';
     } catch (err) {
       if (target !== view) return;
@@ -85,6 +88,8 @@ export function mountMembersPanel(
       if (code === 'disconnected' || code === 'not_member') return; // the next (re)join reads again
       state = code === 'forbidden' ? 'off' : 'ready';
       problem = code === 'forbidden' ? `No member list here: ${(err as Error).message}.` : `The member list may be incomplete: ${(err as Error).message}`;
+    } finally {
+      if (named === byEvent) named = undefined;
     }
     render();
   }
@@ -93,7 +98,10 @@ export function mountMembersPanel(
   function follow(ch: Channel | undefined): void {
     offRoom?.();
     offRoom = ch?.on('room', (changes) => {
-      for (const c of changes) roster.learn(c.userId, c.username);
+      for (const c of changes) {
+        roster.learn(c.userId, c.username);
+        if (c.status === 'joined') named?.add(c.userId);
+      }
       void profiles.fill(changes.filter((c) => c.status === 'joined').map((c) => c.userId));
       if (state === 'ready') render();
     });
