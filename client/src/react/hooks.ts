@@ -9,42 +9,7 @@ import type { JoinOptions } from '../memberships.js';
 import type { Presence } from '../presence.js';
 import type { PublishResult, UserInfo } from '../../../shared/protocol.js';
 import { useRealtimeClient } from './provider.js';
-
-/** Components using a channel, its pending leave, and the join they share (every one of them hears its refusal). */
-interface Users { count: number; leaving?: ReturnType<typeof setTimeout>; join?: Promise<unknown> }
-const users = new WeakMap<RealtimeClient, Map<string, Users>>();
-
-/** One more component uses `name`: the first one joins (a pending leave is called off instead). */
-function acquire(client: RealtimeClient, name: string, opts: JoinOptions | undefined, failed: (err: Error) => void): void {
-  let byName = users.get(client);
-  if (!byName) users.set(client, (byName = new Map()));
-  const entry = byName.get(name) ?? { count: 0 };
-  byName.set(name, entry);
-  entry.count += 1;
-  if (entry.leaving !== undefined) {
-    clearTimeout(entry.leaving);
-    entry.leaving = undefined;
-  } else if (entry.count === 1 && !entry.join) {
-    // A refusal ends this entry, so a later mount asks again.
-    entry.join = client.channel(name).join(opts).catch((err: unknown) => {
-      if (byName!.get(name) === entry) byName!.delete(name);
-      throw err;
-    });
-  }
-  entry.join?.catch(failed);
-}
-
-/** One component fewer: the last one leaves, at the end of this task (a remount in between keeps the join). */
-function release(client: RealtimeClient, name: string): void {
-  const byName = users.get(client);
-  const entry = byName?.get(name);
-  if (!byName || !entry || (entry.count -= 1) > 0) return;
-  entry.leaving = setTimeout(() => {
-    if (entry.count > 0) return;
-    byName.delete(name);
-    void client.channel(name).leave();
-  }, 0);
-}
+import { acquire, release } from './refs.js';
 
 /** The value of `fn` as of the last render, for callbacks that must not re-subscribe when it changes. */
 function useLatest<T>(value: T): { readonly current: T } {
@@ -83,10 +48,10 @@ export function useChannel(name: string, onMessage?: (message: ChannelMessage) =
       channel.on('left', ({ error: e }) => e && setError(e)),
       channel.on('joined', () => setError(undefined)),
     ];
-    acquire(client, name, history === undefined ? undefined : { history }, setError);
+    const entry = acquire(client, name, history === undefined ? undefined : { history }, setError);
     return () => {
       offs.forEach((off) => off());
-      release(client, name);
+      release(client, name, entry);
     };
   }, [client, channel, name, history, handler]);
   const publish = useCallback((data: unknown, o?: { echo?: boolean }) => channel.publish(data, o), [channel]);
@@ -133,11 +98,11 @@ export function useRoomMembers(name: string): RoomMembersHook {
   useEffect(() => {
     const read = () => void channel.members().then(() => setError(undefined), setError);
     const offs = [channel.on('members', setMembers), channel.on('joined', read), channel.on('left', () => setMembers([]))];
-    acquire(client, name, undefined, setError);
+    const entry = acquire(client, name, undefined, setError);
     if (channel.joined && client.state === 'connected') read();
     return () => {
       offs.forEach((off) => off());
-      release(client, name);
+      release(client, name, entry);
     };
   }, [client, channel, name]);
   return { members, error };
