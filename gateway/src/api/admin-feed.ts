@@ -68,8 +68,7 @@ export class AdminFeed {
   readonly route: StreamRoute = async (req): Promise<ApiReply | StreamReply> => {
     const op = await this.d.auth.operator(req);
     if ('status' in op) return op;
-    const mine = [...this.watchers].filter((w) => w.key === op.key).length;
-    if (this.watchers.size >= MAX_STREAMS || mine >= MAX_PER_SESSION) return fail(429, 'rate_limited', 'too many open feeds');
+    if (this.full(op.key)) return fail(429, 'rate_limited', 'too many open feeds');
     let hello;
     try {
       hello = await this.hello();
@@ -79,6 +78,8 @@ export class AdminFeed {
     return {
       status: 200, headers: HEADERS,
       stream: (stream) => {
+        // Checked again: feeds asked for at the same time all passed the check above before any opened.
+        if (this.full(op.key)) return stream.end();
         const w: Watcher = { stream, key: op.key };
         this.watchers.add(w);
         stream.onClose(() => this.watchers.delete(w));
@@ -88,6 +89,13 @@ export class AdminFeed {
       },
     };
   };
+
+  /** Whether this node holds as many feeds as it serves, or this session as many as it may open. */
+  private full(key: string): boolean {
+    let mine = 0;
+    for (const w of this.watchers) if (w.key === key) mine += 1;
+    return this.watchers.size >= MAX_STREAMS || mine >= MAX_PER_SESSION;
+  }
 
   /** End every stream (the node stops). */
   close(): void {
