@@ -27,7 +27,7 @@ import { noStore, type AdminAuth, type Operator } from './admin-auth.js';
 import { nodesNow, type AdminFeed, type AdminFeedDeps } from './admin-feed.js';
 import type { ClusterOps } from './cluster.js';
 import { parsePublishBody } from './publish.js';
-import { fail, readJson } from './request.js';
+import { answer, fail, invalid, readJson } from './request.js';
 
 export interface AdminApiDeps {
   auth: AdminAuth;
@@ -54,17 +54,7 @@ const withNoStore = (r: ApiReply): ApiReply => ({ ...r, headers: { ...noStore, .
 
 function parsed<T>(schema: z.ZodType<T>, input: unknown): { ok: T } | ApiReply {
   const p = schema.safeParse(input);
-  if (p.success) return { ok: p.data };
-  const issue = p.error.issues[0];
-  return fail(400, 'bad_request', `${issue?.path.join('.') || 'input'}: ${issue?.message ?? 'invalid'}`);
-}
-
-async function guarded(read: () => Promise<unknown>): Promise<ApiReply> {
-  try {
-    return { status: 200, body: await read() };
-  } catch (err) {
-    return fail(503, 'unavailable', (err as Error).message);
-  }
+  return p.success ? { ok: p.data } : invalid(p.error);
 }
 
 export function createAdminApi(d: AdminApiDeps): Pick<Routes, 'get' | 'post' | 'streams'> {
@@ -88,7 +78,7 @@ export function createAdminApi(d: AdminApiDeps): Pick<Routes, 'get' | 'post' | '
   return {
     get: {
       ...d.auth.routes.get,
-      '/admin/api/info': reader(() => guarded(async () => ({ nodes: await nodesNow(d), onlineCount: await d.presence.onlineCount() }))),
+      '/admin/api/info': reader(() => answer(async () => ({ nodes: await nodesNow(d), onlineCount: await d.presence.onlineCount() }))),
       '/admin/api/online': reader((req) => online(d, req.query)),
       '/admin/api/channels': reader((req) => d.ops.channels(req.query)),
       '/admin/api/presence': reader((req) => d.ops.presence(req.query)),
@@ -121,7 +111,7 @@ async function online(d: AdminApiDeps, text: string): Promise<ApiReply> {
   const q = parsed(onlineQuery, Object.fromEntries(new URLSearchParams(text)));
   if ('status' in q) return q;
   const { q: search, cursor, limit } = q.ok;
-  return guarded(async () => {
+  return answer(async () => {
     let ids: string[];
     let next: string | undefined;
     if (search.trim()) {
@@ -149,7 +139,7 @@ async function history(d: AdminApiDeps, text: string): Promise<ApiReply> {
   const { action, limit } = q.ok;
   const policy = d.historyOf(action);
   if (!policy) return { status: 200, body: { action, history: false, messages: [] } };
-  return guarded(async () => {
+  return answer(async () => {
     const read = await d.broker.history(action, { last: limit, limit, policy });
     const messages = read.messages.flatMap(({ offset, payload }) => {
       const frame = decodeFrame(payload);

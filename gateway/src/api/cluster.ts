@@ -14,10 +14,10 @@ import { z } from 'zod';
 import { ACTION_NAME, CloseCodes } from '../../../shared/protocol.js';
 import type { Revocations } from '../auth/revocations.js';
 import type { ClusterControl, ControlCommand } from '../node/control.js';
-import { CursorError, type PresenceStore } from '../presence/types.js';
+import type { PresenceStore } from '../presence/types.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest } from '../transport/server.js';
-import { apiKeyGate, fail, readJson } from './request.js';
+import { answer, apiKeyGate, fail, invalid, readJson } from './request.js';
 
 export interface ClusterApiDeps {
   apiKeys: readonly string[];
@@ -40,21 +40,6 @@ const page = { cursor: z.string().max(64).optional(), limit: z.coerce.number().i
 const channelsQuery = z.object({ prefix: z.string().max(200).default(''), ...page });
 const presenceQuery = z.object({ action: z.string().regex(ACTION_NAME), ...page });
 const onlineQuery = z.object(page);
-
-function invalid(error: z.ZodError): ApiReply {
-  const issue = error.issues[0];
-  return fail(400, 'bad_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
-}
-
-/** Runs `read`, mapping a cursor this API did not hand out to 400 and a store failure to 503. */
-async function answer(read: () => Promise<unknown>): Promise<ApiReply> {
-  try {
-    return { status: 200, body: await read() };
-  } catch (err) {
-    if (err instanceof CursorError) return fail(400, 'bad_request', err.message);
-    return fail(503, 'unavailable', (err as Error).message);
-  }
-}
 
 /**
  * The server API's operations, each from its raw input (a JSON body or a query string) to its

@@ -6,7 +6,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, type ErrorCode } from '../../../shared/protocol.js';
 import type { Authenticate, Session } from '../auth/sessions.js';
+import type { z } from 'zod';
 import { AuthError } from '../errors.js';
+import { CursorError } from '../presence/types.js';
 import type { ApiReply } from '../transport/http.js';
 import type { RouteRequest } from '../transport/server.js';
 
@@ -42,6 +44,22 @@ export async function readJson(req: Pick<RouteRequest, 'header'>, body: () => Pr
     return { json: JSON.parse(raw.toString('utf8')) };
   } catch {
     return fail(400, 'bad_json');
+  }
+}
+
+/** A 400 naming the first field a schema refused. */
+export function invalid(error: z.ZodError): ApiReply {
+  const issue = error.issues[0];
+  return fail(400, 'bad_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Runs `read`, mapping a cursor this API did not hand out to 400 and a store failure to 503. */
+export async function answer(read: () => Promise<unknown>): Promise<ApiReply> {
+  try {
+    return { status: 200, body: await read() };
+  } catch (err) {
+    if (err instanceof CursorError) return fail(400, 'bad_request', err.message);
+    return fail(503, 'unavailable', (err as Error).message);
   }
 }
 

@@ -274,6 +274,12 @@ describe('the operator page on two gateways', () => {
     }
   });
 
+  it('answers a cursor it never handed out with 400, as /api/online does, not as an outage', async () => {
+    const res = await withCookie(0, '/admin/api/online?cursor=forged');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'bad_request' });
+  });
+
   it('signs out on every node', async () => {
     const before = (await operatorContext.cookies())[0].value;
     await operator.click('#signout');
