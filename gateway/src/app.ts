@@ -94,7 +94,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const metrics = createMetrics(config.nodeId);
   const transport = createTransport<SocketData>(parts.uws, {
     host: config.host, port: config.port, tls: config.tls, trustedProxies: config.trustedProxies, ...config.ws,
-    nodeId: config.nodeId, allowedOrigins: config.allowedOrigins,
+    nodeId: config.nodeId, allowedOrigins: config.allowedOrigins, onSlowConsumer: () => metrics.slowConsumers.inc(),
   }, child('transport'));
   const { fanout } = transport;
   const feed = new PresenceFeed(fanout, {

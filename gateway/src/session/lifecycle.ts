@@ -102,8 +102,6 @@ export function createLifecycle(d: SocketDeps): Lifecycle {
     binary: ({ conn }) => replyError(conn, undefined, 'bad_request', 'binary frames are not part of the protocol; send JSON text'),
     drained: () => {},
     closed({ conn }, code) {
-      // Counted here, whoever closed it: the sweep, or a stream's transport at its buffer cap.
-      if (code === CloseCodes.slowConsumer) d.metrics.slowConsumers.inc();
       void d.hub.release(conn);
       if (draining) return;
       if (d.config.presence.graceMs === 0 || code === CloseCodes.normal) return countOut(conn);

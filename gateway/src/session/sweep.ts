@@ -16,7 +16,7 @@ import type { ConnectionRecord } from './record.js';
 export interface SweepOptions {
   warningS: number;
   maxBackpressureBytes: number;
-  metrics?: Pick<Metrics, 'tokenExpiredCloses'>;
+  metrics?: Pick<Metrics, 'slowConsumers' | 'tokenExpiredCloses'>;
 }
 
 export function sweepConnection(conn: ConnectionRecord, nowMs: number, o: SweepOptions): void {
@@ -33,7 +33,10 @@ export function sweepConnection(conn: ConnectionRecord, nowMs: number, o: SweepO
   }
   if (conn.socket.bufferedAmount() >= o.maxBackpressureBytes * 0.5) {
     conn.stalls += 1;
-    if (conn.stalls >= 2) conn.socket.close(CloseCodes.slowConsumer, 'slow consumer');
+    if (conn.stalls >= 2) {
+      o.metrics?.slowConsumers.inc();
+      conn.socket.close(CloseCodes.slowConsumer, 'slow consumer');
+    }
   } else conn.stalls = 0;
 }
 

@@ -42,6 +42,8 @@ export interface TransportOptions {
   nodeId: string;
   /** ALLOWED_ORIGINS, for cross-origin streaming sessions (CORS); undefined: any. */
   allowedOrigins?: readonly string[];
+  /** A streaming session this layer ended (4008) because its reader fell past maxBackpressureBytes (metrics). */
+  onSlowConsumer?: () => void;
 }
 
 export type { RouteRequest };

@@ -80,6 +80,8 @@ export interface StreamOptions {
   /** What a WebSocket sender's publish reaches besides streams (uWebSockets.js's topics). */
   publishToSockets(topic: string, text: string): void;
   maxBackpressureBytes: number;
+  /** Called when a stream is ended here for falling past maxBackpressureBytes. */
+  onSlowConsumer?: () => void;
 }
 
 export class StreamSocket implements LocalSocket {
@@ -134,8 +136,10 @@ export class StreamSocket implements LocalSocket {
     if (ok) return;
     this.buffered += Buffer.byteLength(chunk);
     // A reader this far behind would not read a close event either: end the response.
-    if (this.buffered > this.o.maxBackpressureBytes) this.end(4008);
-    else this.res.onWritable(() => {
+    if (this.buffered > this.o.maxBackpressureBytes) {
+      this.o.onSlowConsumer?.();
+      this.end(4008);
+    } else this.res.onWritable(() => {
       this.buffered = 0;
       return true;
     });
