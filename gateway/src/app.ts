@@ -32,6 +32,7 @@ import type { PresenceStore } from './presence/types.js';
 import { createAdmission, type SocketData } from './session/admission.js';
 import { createSession } from './session/commands.js';
 import { createLifecycle } from './session/lifecycle.js';
+import { createQuotas, startPruning } from './session/quotas.js';
 import { startSweeper } from './session/sweep.js';
 import { createTransport, type Routes } from './transport/server.js';
 import type { Uws } from './transport/uws.js';
@@ -126,9 +127,10 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   const historyOf = (action: string) => channels.rules(action).history;
   const publish = createPublisher({ fanout, broker, historyOf, maxFrameBytes: config.ws.maxPayloadBytes, onFanOut: fanOutCounter(metrics, 'local') });
   const access = createAccess({ verifyGrant: createGrantVerifier(config.auth), secret: config.channelsProxySecret, log: child('access') });
+  const limits = { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits };
+  const quotas = createQuotas(limits);
   const session = createSession({
-    authenticate, publish, feeds, channels, access, writes, metrics, hub, feed, presence, users, log: child('session'), markDirty,
-    limits: { maxActions: config.ws.maxActions, onlinePage: Math.max(100, config.presence.welcomeOnlineLimit), ...config.limits },
+    authenticate, publish, feeds, channels, access, writes, metrics, hub, feed, presence, users, log: child('session'), markDirty, limits, quotas,
   });
   const admission = createAdmission({ config, authenticate, presence, listed: () => feed.listed, hub, log: child('admission'), markDirty });
   const lifecycle = createLifecycle({ config, admission, session, hub, feed, presence, metrics, log, markDirty });
@@ -149,6 +151,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
     startPresenceAudit(presence, { intervalMs: config.presence.auditIntervalMs, log: child('audit'), metrics }),
     startSweeper(() => hub.all(), { warningS: config.tokenExpiryWarningS, maxBackpressureBytes: config.ws.maxBackpressureBytes, metrics }),
     startWebhooks(parts, metrics),
+    startPruning(quotas),
   ];
   // The HTTP fallback: frames POSTed to this node for a stream another node holds go there over the bus.
   const relay = new StreamRelay({ hub, nodeId: config.nodeId, log: child('streams'), deliver: (...args) => transport.deliverStream(...args) });

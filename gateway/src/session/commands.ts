@@ -24,6 +24,8 @@ import { createQuotas, FRAME_UNIT, WATCH_PER_S, type Quotas } from './quotas.js'
 import { ack, CommandError, type Handler, type Handlers } from './replies.js';
 
 export interface SessionDeps extends Omit<MembershipDeps, 'maxActions' | 'quotas'> {
+  /** The per-user buckets (the caller prunes them: startPruning); default fresh ones. */
+  quotas?: Quotas;
   authenticate: Authenticate;
   publish: Publish;
   metrics?: Pick<Metrics, 'messagesIn' | 'rateLimited' | 'protocolErrors'>;
@@ -117,7 +119,7 @@ async function leaveUncovered(d: SessionDeps, conn: ConnectionRecord): Promise<v
 
 /** Build the frame handler for text frames. Never throws; errors become `error` frames. */
 export function createSession(deps: SessionDeps): (conn: ConnectionRecord, text: string) => void {
-  const quotas = createQuotas(deps.limits);
+  const quotas = deps.quotas ?? createQuotas(deps.limits);
   const table = handlers(deps, quotas);
   const { msgRatePerS, msgBurst, strikesBeforeClose } = deps.limits;
   return (conn, text) => {

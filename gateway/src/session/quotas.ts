@@ -34,6 +34,8 @@ export interface Quotas {
   frame(conn: ConnectionRecord, text: string, now?: number): FrameVerdict;
   watch(userId: string): boolean;
   membership(userId: string): boolean;
+  /** Drop the per-user buckets that refilled (they are the same as none). */
+  prune(now?: number): void;
 }
 
 /** Units a frame of `length` characters costs. */
@@ -48,10 +50,6 @@ export function createQuotas(l: QuotaLimits): Quotas {
   const users = new KeyedLimiter(l.msgRatePerS * USER_SHARE, l.msgBurst * USER_SHARE);
   const watches = new KeyedLimiter(WATCH_PER_S, WATCH_BURST);
   const memberships = new KeyedLimiter(MEMBERSHIP_PER_S, Math.max(l.maxActions, MEMBERSHIP_PER_S));
-  setInterval(() => {
-    const now = Date.now();
-    for (const limiter of [users, watches, memberships]) limiter.prune(now);
-  }, PRUNE_EVERY_MS).unref();
   return {
     frame(conn, text, now = Date.now()) {
       const cost = frameCost(text.length);
@@ -62,5 +60,15 @@ export function createQuotas(l: QuotaLimits): Quotas {
     },
     watch: (userId) => watches.take(userId),
     membership: (userId) => memberships.take(userId),
+    prune(now = Date.now()) {
+      for (const limiter of [users, watches, memberships]) limiter.prune(now);
+    },
   };
+}
+
+/** Prune `q` every PRUNE_EVERY_MS until the returned stop is called (so an idle user holds no bucket). */
+export function startPruning(q: Pick<Quotas, 'prune'>, everyMs = PRUNE_EVERY_MS): () => void {
+  const timer = setInterval(() => q.prune(), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
