@@ -2,7 +2,7 @@
  * Small helpers for uWebSockets.js HTTP responses. A response is valid only until it
  * is ended or aborted: every write goes through `reply`, which checks `aborted` and corks.
  */
-import type { HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 
 /** What a route gets of its request: copied out before the handler returns (uWebSockets.js frees `req`). */
 export interface RouteRequest {
@@ -106,4 +106,17 @@ export function forwardedFor(each: (visit: (key: string, value: string) => void)
     if (key === 'x-forwarded-for') lines.push(value);
   });
   return lines;
+}
+
+/** Request headers copied out of `req` (usable after the handler returns, unlike `req`). */
+export function copyHeaders(req: HttpRequest): (name: string) => string {
+  const headers = new Map<string, string>();
+  req.forEach((k, v) => headers.set(k, v));
+  return (name) => headers.get(name) ?? '';
+}
+
+/** The client's address of a request: the socket peer, or what a trusted proxy reported (clientIp). Read it before the handler returns. */
+export function requestIp(res: HttpResponse, req: HttpRequest, trusted: readonly string[]): string {
+  const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
+  return clientIp(peer, trusted.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], trusted);
 }

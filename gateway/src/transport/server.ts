@@ -18,7 +18,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
-import { clientIp, forwardedFor, guard, readBody, reply, type ApiReply, type Guarded, type RouteRequest } from './http.js';
+import { copyHeaders, guard, readBody, reply, requestIp, type ApiReply, type Guarded, type RouteRequest } from './http.js';
 import type { LocalFanout, LocalSocket, SocketHandlers, UpgradeRequest } from './socket.js';
 import { isStream, openStream, type StreamRoute } from './sse.js';
 import { wireStreams } from './stream-routes.js';
@@ -111,17 +111,6 @@ function safeDecode(text: string): string {
   }
 }
 
-/** Request headers copied out of `req` (usable after the handler returns, unlike `req`). */
-function copyHeaders(req: HttpRequest): (name: string) => string {
-  const headers = new Map<string, string>();
-  req.forEach((k, v) => headers.set(k, v));
-  return (name) => headers.get(name) ?? '';
-}
-
-function remoteIp(res: HttpResponse): string {
-  return Buffer.from(res.getRemoteAddressAsText()).toString();
-}
-
 function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly string[], streams: StreamTopics) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
     // req is unusable after the first await: copy what is needed now.
@@ -131,7 +120,7 @@ function upgradeHandler<T>(h: SocketHandlers<T>, log: Logger, trusted: readonly 
       query: req.getQuery() ?? '',
       protocols: req.getHeader('sec-websocket-protocol'),
       origin: req.getHeader('origin'),
-      ip: clientIp(remoteIp(res), trusted.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], trusted),
+      ip: requestIp(res, req, trusted),
     };
     const g = guard(res);
     h.admit(request).then((result) => {
@@ -228,10 +217,9 @@ export function createTransport<T>(uws: Uws, config: TransportOptions, log: Logg
   /** What a route may read of a request, copied out of `req` (unusable after the handler returns). */
   function requestOf(res: HttpResponse, req: HttpRequest): RouteRequest {
     const header = copyHeaders(req);
-    const xff = config.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [];
     const params: string[] = [];
     for (let i = 0; req.getParameter(i) !== undefined && i < 8; i += 1) params.push(safeDecode(req.getParameter(i) ?? ''));
-    return { query: req.getQuery() ?? '', header, param: (i) => params[i] ?? '', ip: clientIp(remoteIp(res), xff, config.trustedProxies) };
+    return { query: req.getQuery() ?? '', header, param: (i) => params[i] ?? '', ip: requestIp(res, req, config.trustedProxies) };
   }
 
   const failed = (g: Guarded) => (err: unknown) => {

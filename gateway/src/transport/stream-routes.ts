@@ -27,7 +27,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { HTTP_SEND_MAX_FRAMES } from '../../../shared/protocol.js';
 import { KeyedLimiter } from '../limits/buckets.js';
 import type { Logger } from '../log.js';
-import { clientIp, forwardedFor, guard, readBody, reply, statusLine, type Guarded } from './http.js';
+import { copyHeaders, guard, readBody, reply, requestIp, statusLine, type Guarded } from './http.js';
 import type { SocketHandlers, UpgradeRequest } from './socket.js';
 import { KEEPALIVE_MS, StreamSocket, type StreamOptions, type StreamStatus } from './streams.js';
 
@@ -58,25 +58,18 @@ const SESSION_ID = /^[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9_-]{16}$/;
 
 interface Held<T> { socket: StreamSocket; data: T }
 
-function header(req: HttpRequest): (name: string) => string {
-  const headers = new Map<string, string>();
-  req.forEach((k, v) => headers.set(k, v));
-  return (name) => headers.get(name) ?? '';
-}
-
 export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: StreamRouteOptions, log: Logger) {
   const held = new Map<string, Held<T>>();
   const posts = new KeyedLimiter(POSTS_PER_S, POST_BURST);
   const failures = new KeyedLimiter(FAILURES_PER_S, FAILURE_BURST);
   const forwarding = new Map<string, number>();
   let forwards = 0;
-  const ipOf = (res: HttpResponse, req: HttpRequest) => clientIp(Buffer.from(res.getRemoteAddressAsText()).toString(),
-    o.trustedProxies.length > 0 ? forwardedFor((visit) => req.forEach(visit)) : [], o.trustedProxies);
+  const ipOf = (res: HttpResponse, req: HttpRequest) => requestIp(res, req, o.trustedProxies);
   const cors = (origin: string): Record<string, string> => (origin && (!o.allowedOrigins || o.allowedOrigins.includes(origin))
     ? { 'access-control-allow-origin': origin, vary: 'origin' } : {});
 
-  /** Frames for a session held here: 'ok', 'unknown' (not here), or 'refused' (wrong key). */
-  function deliver(id: string, key: string, frames: string[]): StreamStatus {
+  /** Frames (then the close, when asked) for a session held here: 'ok', 'unknown' (not here), or 'refused' (wrong key). */
+  function deliver(id: string, key: string, frames: string[], close: boolean): StreamStatus {
     const s = held.get(id);
     if (!s || !s.socket.isOpen()) return 'unknown';
     if (!s.socket.owns(key)) return 'refused';
@@ -86,6 +79,7 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
       if (Buffer.byteLength(text) > o.maxPayloadBytes) s.socket.close(1009, 'frame too large');
       else h.message(s.data, text);
     }
+    if (close) s.socket.close(1000, 'closed by the client');
     return 'ok';
   }
 
@@ -96,7 +90,7 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
       h.closed(data, code);
     });
     held.set(id, { socket, data });
-    g.res.onAborted(() => socket.finish(1006));
+    g.onAbort = () => socket.finish(1006);
     g.res.cork(() => {
       g.res.writeStatus(statusLine(200));
       for (const [k, v] of Object.entries({ 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', ...cors(origin) })) g.res.writeHeader(k, v);
@@ -106,7 +100,7 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
   }
 
   app.get('/http/stream', (res, req) => {
-    const get = header(req);
+    const get = copyHeaders(req);
     const auth = /^Bearer\s+(\S+)$/i.exec(get('authorization'));
     const request: UpgradeRequest = { query: '', protocols: auth ? `bearer, ${auth[1]}` : '', origin: get('origin'), ip: ipOf(res, req) };
     const g = guard(res);
@@ -124,8 +118,7 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
 
   /** Frames (or the close) for `id` from `ip`: taken here, or by the node holding it; the POST's status. */
   async function take(id: string, key: string, frames: string[], close: boolean, ip: string): Promise<number> {
-    const here = deliver(id, key, frames);
-    if (here === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
+    const here = deliver(id, key, frames, close);
     if (here !== 'unknown' || !o.forward || id.split(':', 1)[0] === o.nodeId) return STATUS[here];
     const mine = forwarding.get(ip) ?? 0;
     if (mine >= FORWARDS_PER_ADDRESS || forwards >= FORWARDS_MAX) return 429;
@@ -143,7 +136,7 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
   }
 
   const post = (close: boolean) => (res: HttpResponse, req: HttpRequest) => {
-    const get = header(req);
+    const get = copyHeaders(req);
     const [id, key, origin] = [get('x-stream-id'), get('x-stream-key'), get('origin')];
     const ip = ipOf(res, req);
     const g = guard(res);
@@ -189,11 +182,7 @@ export function wireStreams<T>(app: TemplatedApp, h: SocketHandlers<T>, o: Strea
 
   return {
     /** Frames (or the close) forwarded from another node: taken when the session is here with that key. */
-    deliver(id: string, key: string, frames: string[], close: boolean): StreamStatus {
-      const status = deliver(id, key, frames);
-      if (status === 'ok' && close) held.get(id)?.socket.close(1000, 'closed by the client');
-      return status;
-    },
+    deliver,
     count: () => held.size,
   };
 }
