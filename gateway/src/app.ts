@@ -26,7 +26,7 @@ import { PresenceFeed } from './node/presence-feed.js';
 import { sendPresenceReset } from './node/presence-frames.js';
 import { createPublisher } from './node/publisher.js';
 import { RoomFeed } from './node/rooms.js';
-import { PROFILE_WINDOW_MS, ProfileFeed } from './node/profiles.js';
+import { ProfileFeed } from './node/profiles.js';
 import { PresenceUpkeep } from './node/upkeep.js';
 import type { PresenceStore } from './presence/types.js';
 import { createAdmission, type SocketData } from './session/admission.js';
@@ -108,7 +108,7 @@ export async function startGateway(parts: GatewayParts): Promise<Gateway> {
   });
   const rooms = new RoomFeed(presence, fanout, config.presence.batchMs);
   // Profile frames: one per user per presence window, however fast the user edits.
-  const profiles = new ProfileFeed(fanout, Math.max(config.presence.batchMs, PROFILE_WINDOW_MS));
+  const profiles = new ProfileFeed(fanout, config.presence.batchMs);
   const hub = new Hub<ConnectionRecord>(broker, fanout, feeds, rooms, child('hub'), fanOutCounter(metrics, 'remote'));
   const writes = { pending: 0 };
   const upkeep = new PresenceUpkeep(presence, hub, feed, config.presence.leaseMs, child('presence'), metrics, Math.random, () => writes.pending);

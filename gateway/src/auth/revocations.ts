@@ -11,7 +11,6 @@
  */
 import type { RevocationStore } from '../revocations/types.js';
 
-export type { RevocationStore };
 
 /** This node's copy of the records, and the check every authenticated path makes. */
 export class Revocations {

@@ -18,7 +18,6 @@ import type { ChannelRules } from './policy.js';
 import { OK, refuse, unavailable, type Check } from './check.js';
 import { createProxyCheck, type ProxyCheckOptions } from './proxy.js';
 
-export type { Check };
 
 /**
  * Checks a subscription token (auth/tokens.ts createGrantVerifier): the user and the one action it

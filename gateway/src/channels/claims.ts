@@ -6,7 +6,6 @@
 
 import type { ChannelMatcher } from '../connection.js';
 
-export type { ChannelMatcher };
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 

@@ -37,6 +37,9 @@ const question = z.discriminatedUnion('op', [
   z.object({ op: z.literal('user-actions'), userIds: z.array(z.string()).max(1000) }),
 ]);
 
+/** What the holding node did with POSTed frames (the transport's StreamStatus; app.ts wires the two, so they cannot drift). */
+const streamStatus = z.enum(['ok', 'unknown', 'refused']);
+
 const registry = {
   /** A command for every node; `id` set when the sender waits for replies. */
   $control: z.object({ id: z.string().optional(), cmd: controlCommand }),
@@ -52,7 +55,7 @@ const registry = {
     close: z.boolean(),
   }),
   /** What the holding node did with a `$stream` request (node/stream-relay.ts). */
-  '$stream-reply': z.object({ rid: z.string().max(200), status: z.enum(['ok', 'unknown', 'refused']) }),
+  '$stream-reply': z.object({ rid: z.string().max(200), status: streamStatus }),
   /** A node's figures, broadcast by every node; every node keeps the last minutes of them. */
   $stats: nodeSample,
   /** A question every node answers with a `$query-reply`. */
@@ -67,14 +70,11 @@ export const NODE_TOPICS: ReadonlySet<string> = new Set(['$stream', '$stream-rep
 /** The topic of `$stream` messages for the node `nodeId`, and of the answers to the node that asked. */
 export const streamTopic = (nodeId: string) => `$stream:${nodeId}`;
 export const streamReplyTopic = (nodeId: string) => `$stream-reply:${nodeId}`;
-export type StreamStatus = 'ok' | 'unknown' | 'refused';
+export type StreamStatus = z.infer<typeof streamStatus>;
 
 export type SystemTopic = keyof typeof registry;
 export type SystemMessage<T extends SystemTopic> = z.infer<(typeof registry)[T]>;
 export type ControlCommand = z.infer<typeof controlCommand>;
-export type DisconnectCommand = Extract<ControlCommand, { op: 'disconnect' }>;
-export type UnsubscribeCommand = Extract<ControlCommand, { op: 'unsubscribe' }>;
-export type ProfileCommand = Extract<ControlCommand, { op: 'profile' }>;
 export type NodeSample = z.infer<typeof nodeSample>;
 export type ClusterQuestion = z.infer<typeof question>;
 

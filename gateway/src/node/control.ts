@@ -15,7 +15,7 @@ import type { PresenceStore } from '../presence/types.js';
 import type { ControlCommand, SystemMessage } from './cluster-messages.js';
 import type { Hub } from './hub.js';
 
-export type { ControlCommand, DisconnectCommand, ProfileCommand, UnsubscribeCommand } from './cluster-messages.js';
+export type { ControlCommand } from './cluster-messages.js';
 
 /** What the command did across the cluster. */
 export interface ControlResult {

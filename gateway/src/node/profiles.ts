@@ -9,17 +9,21 @@ import type { UserInfo } from '../../../shared/protocol.js';
 import { topics, type LocalFanout } from '../connection.js';
 
 /** The shortest window: a watcher gets at most four profile frames a second per user. */
-export const PROFILE_WINDOW_MS = 250;
+const PROFILE_WINDOW_MS = 250;
 
 export class ProfileFeed {
   private pending = new Map<string, UserInfo>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly fanout: LocalFanout, private readonly windowMs: number) {}
+  private readonly windowMs: number;
+
+  /** `batchMs`: the presence window (PRESENCE_BATCH_MS); the profile window is that, at least PROFILE_WINDOW_MS. */
+  constructor(private readonly fanout: LocalFanout, batchMs: number) {
+    this.windowMs = Math.max(batchMs, PROFILE_WINDOW_MS);
+  }
 
   announce(user: UserInfo): void {
     this.pending.set(user.id, user);
-    if (this.windowMs === 0) return this.flush();
     this.timer ??= setTimeout(() => this.flush(), this.windowMs);
   }
 

@@ -26,18 +26,15 @@ export interface SteerDeps extends Pick<MembershipDeps, 'presence' | 'log' | 'ma
   access: Pick<Access, 'forget'>;
 }
 
-function connectionsOf(hub: Hub<ConnectionRecord>, userId: string): ConnectionRecord[] {
-  const found: ConnectionRecord[] = [];
-  for (const c of hub.all()) if (c.userId === userId && isOpen(c)) found.push(c);
-  return found;
-}
-
 /** Every counted connection of the user, lingering ones included: a profile reaches their next welcome too. */
 function recordsOf(hub: Hub<ConnectionRecord>, userId: string): ConnectionRecord[] {
   const found: ConnectionRecord[] = [];
   for (const c of hub.all()) if (c.userId === userId) found.push(c);
   return found;
 }
+
+/** The user's open connections here. */
+const connectionsOf = (hub: Hub<ConnectionRecord>, userId: string) => recordsOf(hub, userId).filter(isOpen);
 
 export function createSteering(d: SteerDeps): ControlHandler {
   return async (cmd: ControlCommand) => {
