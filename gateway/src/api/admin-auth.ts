@@ -27,7 +27,7 @@ import type { OperatorSession, OperatorSessionStore } from '../operators/types.j
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest } from '../transport/server.js';
 import type { User, UserDirectory } from '../users/types.js';
-import { fail } from './request.js';
+import { fail, noStore } from './request.js';
 import { checkSignIn } from './signin.js';
 
 export const OPERATOR_COOKIE = 'gw_operator';
@@ -46,7 +46,6 @@ export interface AdminAuthDeps {
   allowedOrigins?: readonly string[];
 }
 
-export const noStore = { 'cache-control': 'no-store' };
 const refuse = (status: number, code: 'unauthorized' | 'forbidden' | 'not_found' | 'unavailable', message: string): ApiReply =>
   ({ ...fail(status, code, message), headers: noStore });
 
@@ -107,11 +106,15 @@ export function createAdminAuth(d: AdminAuthDeps) {
     return user && !user.admin ? refuse(403, 'forbidden', 'not an operator') : refuse(401, 'unauthorized', 'the session ended; sign in again');
   }
 
-  /** The signed-in operator of a read request, or the refusal (404 while no operator exists, 401, 403, 503). */
-  async function operator(req: RouteRequest): Promise<Operator | ApiReply> {
-    if (!d.users.hasAdmins()) return off();
+  /** The operator whose session the request's cookie names, or the refusal (401, 403, 503). */
+  async function signedIn(req: RouteRequest): Promise<Operator | ApiReply> {
     const id = sessionIdOf(req.header('cookie'));
     return id ? session(keyOf(id)) : refuse(401, 'unauthorized', 'not signed in');
+  }
+
+  /** The signed-in operator of a read request, or the refusal (404 while no operator exists, 401, 403, 503). */
+  async function operator(req: RouteRequest): Promise<Operator | ApiReply> {
+    return d.users.hasAdmins() ? signedIn(req) : off();
   }
 
   /** The operator of a state-changing request: also its Origin and the session's CSRF token (403 otherwise). */
@@ -121,7 +124,7 @@ export function createAdminAuth(d: AdminAuthDeps) {
       d.log.warn({ origin: req.header('origin').slice(0, 200), ip: req.ip }, 'operator request refused: cross-origin');
       return crossOrigin();
     }
-    const op = await operator(req);
+    const op = await signedIn(req);
     if ('status' in op) return op;
     const csrf = req.header('x-csrf-token');
     if (csrf && sameText(csrf, op.session.csrf)) return op;

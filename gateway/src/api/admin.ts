@@ -23,11 +23,11 @@ import type { PresenceStore } from '../presence/types.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest, Routes } from '../transport/server.js';
 import type { UserDirectory } from '../users/types.js';
-import { noStore, type AdminAuth, type Operator } from './admin-auth.js';
+import type { AdminAuth, Operator } from './admin-auth.js';
 import { nodesNow, type AdminFeed, type AdminFeedDeps } from './admin-feed.js';
 import type { ClusterOps } from './cluster.js';
 import { parsePublishBody } from './publish.js';
-import { answer, fail, invalid, readJson } from './request.js';
+import { answer, fail, invalid, noStore, readJson } from './request.js';
 
 export interface AdminApiDeps {
   auth: AdminAuth;
@@ -40,6 +40,7 @@ export interface AdminApiDeps {
   broker: Pick<Broker, 'history'>;
   historyOf: (action: string) => HistoryPolicy | undefined;
   publish: Publish;
+  /** The operator actions' log (each line names the operator). */
   log: Logger;
 }
 
@@ -58,7 +59,7 @@ function parsed<T>(schema: z.ZodType<T>, input: unknown): { ok: T } | ApiReply {
 }
 
 export function createAdminApi(d: AdminApiDeps): Pick<Routes, 'get' | 'post' | 'streams'> {
-  const log = d.log.child({ component: 'admin' });
+  const { log } = d;
   /** A read route: a signed-in operator, then `read`. */
   const reader = (read: (req: RouteRequest) => Promise<ApiReply>): Route => async (req) => {
     const op = await d.auth.operator(req);

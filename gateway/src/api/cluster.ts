@@ -19,8 +19,7 @@ import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest } from '../transport/server.js';
 import { answer, apiKeyGate, fail, invalid, readJson } from './request.js';
 
-export interface ClusterApiDeps {
-  apiKeys: readonly string[];
+export interface ClusterOpsDeps {
   presence: PresenceStore;
   control: Pick<ClusterControl, 'run'>;
   revocations: Pick<Revocations, 'revoke'>;
@@ -55,7 +54,7 @@ export interface ClusterOps {
   info(query: string): Promise<ApiReply>;
 }
 
-export function clusterOps(d: Omit<ClusterApiDeps, 'apiKeys'>): ClusterOps {
+export function clusterOps(d: ClusterOpsDeps): ClusterOps {
   const command = <S extends z.ZodType>(schema: S, toCommand: (body: z.infer<S>) => Promise<ControlCommand & { revokedAt?: number }>) =>
     async (json: unknown): Promise<ApiReply> => {
       const parsed = schema.safeParse(json);
@@ -92,9 +91,9 @@ export function clusterOps(d: Omit<ClusterApiDeps, 'apiKeys'>): ClusterOps {
   };
 }
 
-export function createClusterApi(d: ClusterApiDeps): { get: Record<string, Route>; post: Record<string, Route> } {
-  const gate = apiKeyGate(d.apiKeys);
-  const ops = clusterOps(d);
+/** The API-key routes over `ops` (the operations the operator's page shares). */
+export function createClusterApi(apiKeys: readonly string[], ops: ClusterOps): { get: Record<string, Route>; post: Record<string, Route> } {
+  const gate = apiKeyGate(apiKeys);
   const command = (op: (json: unknown) => Promise<ApiReply>): Route => async (req, readBody) => {
     const refused = gate(req);
     if (refused) return refused;

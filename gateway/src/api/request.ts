@@ -12,6 +12,9 @@ import { CursorError } from '../presence/types.js';
 import type { ApiReply } from '../transport/http.js';
 import type { RouteRequest } from '../transport/server.js';
 
+/** Answers that carry a credential, a session or a user's data: never cached on the way. */
+export const noStore = { 'cache-control': 'no-store' };
+
 export function fail(status: number, code: ErrorCode, message: string = ErrorCodes[code]): ApiReply {
   return { status, body: { error: code, message } };
 }

@@ -85,8 +85,8 @@ export async function buildRoutes(d: RouteDeps): Promise<Omit<Routes, 'files'> &
     log: d.log.child({ component: 'signin' }),
   });
   const profiles = createProfiles({ users: d.users, control: d.control, authenticate: d.authenticate, avatarMaxBytes: config.avatarMaxBytes, limits: d.limits });
-  const clusterDeps = { presence: d.presence, control: d.control, revocations: d.revocations };
-  const server = createClusterApi({ apiKeys: config.apiKeys, ...clusterDeps });
+  const ops = clusterOps({ presence: d.presence, control: d.control, revocations: d.revocations });
+  const server = createClusterApi(config.apiKeys, ops);
   const adminLog = d.log.child({ component: 'admin' });
   const auth = createAdminAuth({
     users: d.users, limits: d.limits, store: d.operators, log: adminLog, ttlS: config.admin.sessionTtlS, tls: Boolean(config.tls),
@@ -94,8 +94,8 @@ export async function buildRoutes(d: RouteDeps): Promise<Omit<Routes, 'files'> &
   });
   const feed = new AdminFeed({ auth, stats: d.stats, presence: d.presence, events: d.events, nodeId: config.nodeId, log: adminLog });
   const admin = createAdminApi({
-    auth, feed, ops: clusterOps(clusterDeps), users: d.users, presence: d.presence, stats: d.stats, queries: d.queries, broker: d.broker,
-    historyOf: (action) => config.channels.rules(action).history, publish: d.publish, log: d.log,
+    auth, feed, ops, users: d.users, presence: d.presence, stats: d.stats, queries: d.queries, broker: d.broker,
+    historyOf: (action) => config.channels.rules(action).history, publish: d.publish, log: adminLog,
   });
   return {
     get: { ...account.get, ...profiles.get, ...server.get, ...admin.get, '/metrics': metricsRoute(d) },

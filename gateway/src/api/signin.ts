@@ -25,7 +25,7 @@ import type { ApiReply, RouteRequest } from '../transport/http.js';
 import type { Route, Routes } from '../transport/server.js';
 import { PasswordChecksBusy } from '../users/passwords.js';
 import type { User, UserDirectory } from '../users/types.js';
-import { fail, readJson, sessionOf } from './request.js';
+import { fail, noStore, readJson, sessionOf } from './request.js';
 
 export const SIGN_IN_LIMITS = {
   address: { name: 'login-ip', ratePerSec: 0.2, burst: 10 },
@@ -45,7 +45,6 @@ export interface SignInDeps {
 const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 
 const tooMany = (seconds: number): ApiReply => ({ ...fail(429, 'rate_limited', 'too many sign-in attempts; wait and retry'), headers: { 'retry-after': String(seconds) } });
-const noStore = { 'cache-control': 'no-store' };
 
 /**
  * The sign-in every route shares (`/api/login` here, the operator's at /admin): the body
