@@ -108,9 +108,13 @@ export class Channel {
     return this.room ? this.room.list().map((id) => this.people.get(id) ?? { id, username: id, displayName: id }) : [];
   }
 
-  /** @internal A frame for this channel. */
-  deliver(msg: ActionMessage | RoomMessage | { type: 'room_reset' }): void {
-    if (msg.type === 'message') return this.events.emit('message', { action: msg.action, data: msg.data, from: msg.from, offset: msg.offset, ts: msg.ts });
+  /** @internal A message of this channel. */
+  receive(m: ChannelMessage): void {
+    this.events.emit('message', m);
+  }
+
+  /** @internal A room frame for this channel. */
+  deliver(msg: RoomMessage | { type: 'room_reset' }): void {
     if (msg.type === 'room_reset') return void this.reread();
     if (!this.room) return;
     // Names first: an event held until the first page is applied later, without coming here again.

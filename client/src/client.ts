@@ -53,6 +53,8 @@ export class RealtimeClient {
   private readonly channels = new Map<string, Channel>();
   private readonly timers: NamedTimers<'retry' | 'renew'>;
   private readonly rejoins: Rejoins;
+  /** What channels (and rejoins) use of this client: one object for all of them. */
+  private readonly shared: ChannelHost;
   private link: Link | undefined;
   private readonly tokens: Tokens;
   /** Bumped by every attempt: one whose token comes after a close() or a newer attempt gives up. */
@@ -79,8 +81,8 @@ export class RealtimeClient {
     });
     this.transports = options.transports?.length ? [...options.transports] : canStream() ? ['websocket', 'http'] : ['websocket'];
     this.next = this.transports[0];
-    const host = this.host();
-    this.rejoins = new Rejoins(host, (name) => this.channel(name), this.o.timers);
+    this.shared = this.host();
+    this.rejoins = new Rejoins(this.shared, (name) => this.channel(name), this.o.timers);
     this.presence = new Presence((cmd) => this.request(cmd as never), this.o.timers);
   }
 
@@ -121,7 +123,7 @@ export class RealtimeClient {
   /** The one object of the action `name`. */
   channel(name: string): Channel {
     let ch = this.channels.get(name);
-    if (!ch) this.channels.set(name, (ch = new Channel(name, this.host())));
+    if (!ch) this.channels.set(name, (ch = new Channel(name, this.shared)));
     return ch;
   }
 
@@ -203,9 +205,10 @@ export class RealtimeClient {
     switch (msg.type) {
       case 'message': {
         this.memberships.seen(msg.action, msg.offset);
-        const ch = this.channels.get(msg.action);
-        ch?.deliver(msg);
-        return this.events.emit('message', { action: msg.action, data: msg.data, from: msg.from, offset: msg.offset, ts: msg.ts });
+        // One object for the channel's listeners and the client's.
+        const m = { action: msg.action, data: msg.data, from: msg.from, offset: msg.offset, ts: msg.ts };
+        this.channels.get(msg.action)?.receive(m);
+        return this.events.emit('message', m);
       }
       case 'presence': return this.presence.frame(msg.changes);
       case 'presence_reset': case 'presence_count': return this.presence.frame(msg);

@@ -22,8 +22,6 @@
 import { compareOffsets } from '../../shared/offsets.js';
 import type { JoinCommand } from '../../shared/protocol.js';
 
-export { compareOffsets };
-
 export interface JoinOptions {
   /** Deliver the last N messages first (actions with history only): on the first join, and on a re-join without a position. */
   history?: number;

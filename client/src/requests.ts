@@ -6,8 +6,6 @@ import type { RequestId } from '../../shared/protocol.js';
 import { RequestError } from './errors.js';
 import type { Timers } from './timers.js';
 
-export { RequestError };
-
 interface Pending { resolve(result: unknown): void; reject(err: RequestError): void; timer: unknown }
 
 export class PendingRequests {

@@ -1,4 +1,7 @@
 /** What the operator API and its feed send (gateway/src/api/admin*.ts), as the page reads it. */
+import type { ClusterEvent } from '../../../shared/events.js';
+
+export type { ClusterEvent };
 
 /** A node's figures at one moment (node/stats.ts); `at` is when the serving node heard them. */
 export interface Sample { node: string; at: number; connections: number; users: number; rssBytes: number; heapBytes: number; inPerS: number; outPerS: number }
@@ -7,10 +10,6 @@ export interface Sample { node: string; at: number; connections: number; users: 
 export interface NodeRow {
   id: string; alive: boolean; leaseExpiresAt: number; connections: number; users: number;
   rssBytes?: number; heapBytes?: number; inPerS?: number; outPerS?: number; sampledAt?: number;
-}
-
-export interface ClusterEvent {
-  id: string; type: 'online' | 'offline' | 'joined' | 'left'; userId: string; username: string; action?: string; node: string; reason: string; ts: number;
 }
 
 export interface Hello { node: string; intervalMs: number; nodes: NodeRow[]; onlineCount: number; series: Record<string, Sample[]>; events: ClusterEvent[] }
