@@ -10,11 +10,11 @@
  * re-join ack); for every client: every message of its channels exactly once, in order.
  * Bounded: the publisher stops after T1 + T2 s; the run waits at most 30 s for stragglers.
  */
-import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { RealtimeClient, type WebSocketConstructor } from '../client/src/index.js';
 import { sleep, startRedis, until } from './load/procs.js';
-import { BENCH_SECRET, startCluster } from './load/targets.js';
+import { percentile } from './load/stats.js';
+import { benchToken, startCluster } from './load/targets.js';
 
 const API_KEY = 'bench-failover-api-key-0123456789abcdef';
 const CHANNELS = Array.from({ length: 10 }, (_, i) => `fo:${i}`);
@@ -35,7 +35,7 @@ interface Tracked {
 }
 
 async function track(urls: string[], node: number, i: number): Promise<Tracked> {
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`fo-${i}`).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(BENCH_SECRET));
+  const token = await benchToken(`fo-${i}`);
   const t = { node, channels: [0, 1, 2, 3, 4].map((k) => CHANNELS[(i + k * 2) % CHANNELS.length]), got: new Map(), sockets: 0, sent: 0, sentAtWelcome: 0, rejoined: new Set() } as unknown as Tracked;
   class Counted extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
@@ -85,7 +85,6 @@ async function publishLoop(http: string, seconds: number, published: Map<string,
   }
 }
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 
 async function main(): Promise<void> {
   const redis = await startRedis();
@@ -118,9 +117,9 @@ async function main(): Promise<void> {
       `| messages published | ${counter.n} |`,
       `| clients with every message of their channels exactly once, in order | ${exact} of ${clients.length} |`,
       `| clients of the dead node back with all 5 channels | ${back.length} of ${moved.length} |`,
-      `| time from the kill until back, p50 / p99 / max ms | ${pct(back, 0.5).toFixed(0)} / ${pct(back, 0.99).toFixed(0)} / ${Math.max(...back).toFixed(0)} |`,
-      `| reconnect attempts per client, p50 / max | ${pct(attempts, 0.5)} / ${Math.max(...attempts)} |`,
-      `| frames sent to come back per client (welcome to last re-join ack), p50 / max | ${pct(frames, 0.5)} / ${Math.max(...frames)} |`,
+      `| time from the kill until back, p50 / p99 / max ms | ${percentile(back, 0.5).toFixed(0)} / ${percentile(back, 0.99).toFixed(0)} / ${Math.max(...back).toFixed(0)} |`,
+      `| reconnect attempts per client, p50 / max | ${percentile(attempts, 0.5)} / ${Math.max(...attempts)} |`,
+      `| frames sent to come back per client (welcome to last re-join ack), p50 / max | ${percentile(frames, 0.5)} / ${Math.max(...frames)} |`,
     ].join('\n'));
     if (exact !== clients.length) process.exitCode = 1;
   } finally {

@@ -7,16 +7,14 @@
  * - the event-stream entries a join/leave loop of one user (three sockets) writes in 5 s.
  * Every loop is bounded in count and time. BENCH_GATEWAY_MAIN points at another build for an A/B.
  */
-import { SignJWT } from 'jose';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { sleep, startRedis } from './load/procs.js';
-import { BENCH_SECRET, startCluster } from './load/targets.js';
-
-const secret = new TextEncoder().encode(BENCH_SECRET);
+import { percentile } from './load/stats.js';
+import { benchToken, startCluster } from './load/targets.js';
 
 async function open(url: string, userId: string): Promise<WebSocket> {
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime('1h').sign(secret);
+  const token = await benchToken(userId);
   const ws = new WebSocket(`${url}/ws`, ['bearer', token]);
   await new Promise<void>((resolve, reject) => {
     ws.once('message', () => resolve());
@@ -25,7 +23,6 @@ async function open(url: string, userId: string): Promise<WebSocket> {
   return ws;
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
 /** Pings every `everyMs` for `ms`, while `load` runs; the round trips, sorted. */
 async function pings(ws: WebSocket, ms: number, everyMs: number, load?: (tick: number) => void): Promise<number[]> {
@@ -67,7 +64,7 @@ async function heavyFrames(url: string): Promise<string[]> {
     s.send(watch);
   }));
   for (const s of [bystander, ...sockets]) s.close();
-  const row = (name: string, r: number[]) => `| ${name} | ${pct(r, 0.5).toFixed(1)} | ${pct(r, 0.99).toFixed(1)} | ${r[r.length - 1].toFixed(1)} | ${r.length} |`;
+  const row = (name: string, r: number[]) => `| ${name} | ${percentile(r, 0.5).toFixed(1)} | ${percentile(r, 0.99).toFixed(1)} | ${r[r.length - 1].toFixed(1)} | ${r.length} |`;
   return [
     '| bystander ping, ms | p50 | p99 | max | pings |', '|---|---:|---:|---:|---:|',
     row('idle node', idle), row('six sockets sending 1,000-id frames', loaded),

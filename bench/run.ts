@@ -23,9 +23,9 @@ import { busyFraction, machineTicks, sleep, startRedis, type RedisServer } from 
 import { formatProfile, profileFanout } from './load/profile.js';
 import { KINDS, notes, scenarioName, table, verdicts, type RunResults } from './load/report.js';
 import { runScale } from './load/scale.js';
-import { benchToken, markOnline, runHttp, searchPaths, seedUsers } from './load/search.js';
+import { markOnline, runHttp, searchPaths, seedUsers } from './load/search.js';
 import { runConnectionStorm, runPresenceStorm } from './load/storm.js';
-import { LISTED_FEED, startCluster, type Cluster } from './load/targets.js';
+import { benchToken, LISTED_FEED, startCluster, type Cluster } from './load/targets.js';
 import { LABELS, type ServerKind } from './load/wire.js';
 
 interface Plan {

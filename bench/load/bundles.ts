@@ -6,23 +6,14 @@
  * Bundles stay in memory (`write: false`); ours is the installed package (client/dist, built by
  * scripts/build.mjs), not its sources. Peers: socket.io-client, pusher-js, ably and ably/modular.
  */
-import { build } from 'esbuild';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-/** A target's verdict, as report.ts prints them. */
-export interface Verdict { pass: boolean | undefined; line: string }
+import { join } from 'node:path';
+import { bundleSize, SIZE_BUDGET_GZIP } from '../../client/test/size.js';
+import { ROOT } from './procs.js';
+import { verdict, type Verdict } from './verdict.js';
 
-/** The repository root: the nearest folder above this module holding package.json (bench/ and dist/bench/). */
-const ROOT = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-})();
-
-/** The target: min+gzip bytes of ours at most this (client/test/size.ts's SIZE_BUDGET_GZIP), and below every peer's. */
-export const BUNDLE_BUDGET_GZIP = 10 * 1024;
+/** The target: min+gzip bytes of ours at most the pack test's budget, and below every peer's. */
+const BUNDLE_BUDGET_GZIP = SIZE_BUDGET_GZIP;
 
 export interface BundleRow { name: string; minified: number; gzip: number }
 
@@ -39,21 +30,10 @@ const APPS: Array<{ name: string; pkg: string; app: string }> = [
 
 const version = (pkg: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
 
+/** The pack test's bundling (client/test/size.ts), from the repository's node_modules. */
 async function bundle(app: string): Promise<{ minified: number; gzip: number }> {
-  const result = await build({
-    stdin: { contents: app, resolveDir: ROOT, sourcefile: 'app.js', loader: 'js' },
-    absWorkingDir: ROOT,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2020',
-    minify: true,
-    legalComments: 'none',
-    write: false,
-    logLevel: 'silent',
-  });
-  const code = result.outputFiles[0].contents;
-  return { minified: code.length, gzip: gzipSync(code, { level: 9 }).length };
+  const { minified, gzip } = await bundleSize(app, ROOT);
+  return { minified, gzip };
 }
 
 /** One row per client, ours first; names carry the installed versions. */
@@ -80,9 +60,9 @@ export function formatBundles(rows: BundleRow[]): string {
 
 export function bundleVerdict(rows: BundleRow[] | undefined): Verdict {
   const what = `client bundle ≤ ${BUNDLE_BUDGET_GZIP / 1024} KB min+gzip, smaller than socket.io-client, pusher-js and ably (modular too)`;
-  if (!rows || rows.length < 2) return { pass: undefined, line: `NOT RUN  ${what}: no data` };
+  if (!rows || rows.length < 2) return verdict(undefined, what, 'no data');
   const [ours, ...peers] = rows;
   const smallest = peers.reduce((a, b) => (b.gzip < a.gzip ? b : a));
   const pass = ours.gzip <= BUNDLE_BUDGET_GZIP && ours.gzip < smallest.gzip;
-  return { pass, line: `${pass ? 'PASS' : 'MISS'}  ${what}: ours ${kb(ours.gzip)} (${ours.gzip} B); smallest peer ${smallest.name} ${kb(smallest.gzip)} = ${(ours.gzip / smallest.gzip).toFixed(2)}x` };
+  return verdict(pass, what, `ours ${kb(ours.gzip)} (${ours.gzip} B); smallest peer ${smallest.name} ${kb(smallest.gzip)} = ${(ours.gzip / smallest.gzip).toFixed(2)}x`);
 }

@@ -4,18 +4,14 @@
  * agents do, so the per-address limits (the fallback's POSTs) see many clients, not one. Each
  * counts the `message` frames it gets; opening is bounded in time (`deadline`).
  */
-import { SignJWT } from 'jose';
 import { request, type IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import { BENCH_SECRET } from './targets.js';
+import { benchToken } from './targets.js';
 
 export type Transport = 'ws' | 'http';
 
 export const ACTION = 'fb';
 const MESSAGE = '{"type":"message"';
-const secret = new TextEncoder().encode(BENCH_SECRET);
-
-export const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(secret);
 
 let addresses = 0;
 /** A loopback source address of its own for each raw client (Linux routes all of 127/8 to lo). */
@@ -42,7 +38,7 @@ export function deadline<T>(what: string, ms: number, p: Promise<T>, onTimeout: 
 
 /** A `ws` socket: welcome, then `watch []` and the join, resolved at the join's ack. */
 async function openWs(port: number, user: string, join: boolean): Promise<Sub> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, ['bearer', await token(user)], { localAddress: sourceAddress(), perMessageDeflate: false });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, ['bearer', await benchToken(user)], { localAddress: sourceAddress(), perMessageDeflate: false });
   const sub: Sub = { got: 0, close: () => ws.terminate() };
   const ready = new Promise<void>((resolve, reject) => {
     ws.on('error', reject);
@@ -84,7 +80,7 @@ function post(port: number, path: string, id: string, key: string, body: string,
 /** An event stream (GET /http/stream) with its frames POSTed: welcome, then `watch []` and the join in one POST. */
 async function openStream(port: number, user: string, join: boolean): Promise<Sub> {
   const address = sourceAddress();
-  const auth = `Bearer ${await token(user)}`;
+  const auth = `Bearer ${await benchToken(user)}`;
   let res: IncomingMessage | undefined;
   const req = request({ host: '127.0.0.1', port, path: '/http/stream', headers: { authorization: auth }, localAddress: address, agent: false });
   const sub: Sub = { got: 0, close: () => req.destroy() };

@@ -8,7 +8,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { RealtimeClient, type WebSocketConstructor } from '../../client/src/index.js';
-import { deadline, token } from './fallback-clients.js';
+import { deadline } from './fallback-clients.js';
+import { benchToken } from './targets.js';
 import { sleep, type ServerProcess } from './procs.js';
 
 /**
@@ -48,7 +49,7 @@ async function startProxy(target: number, mode: 'refuse' | 'hang'): Promise<{ po
 
 /** connect() → welcome of one RealtimeClient; its transport then; closed after. */
 async function timeConnect(url: string, user: string, transports?: Array<'websocket' | 'http'>): Promise<{ ms: number; transport: string }> {
-  const client = new RealtimeClient(url, { token: await token(user), WebSocket: WebSocket as unknown as WebSocketConstructor, ...(transports ? { transports } : {}) });
+  const client = new RealtimeClient(url, { token: await benchToken(user), WebSocket: WebSocket as unknown as WebSocketConstructor, ...(transports ? { transports } : {}) });
   const started = performance.now();
   try {
     await deadline(`connect of ${user}`, 15_000, client.connect(), () => client.close());

@@ -26,6 +26,8 @@ import { collectGarbage } from './memory.js';
 import { ACTION, closeAll, openMany, type Sub, type Transport } from './fallback-clients.js';
 import { connectTimes, type ConnectTimes } from './fallback-connect.js';
 import { busyFraction, cpuTimes, machineTicks, rssBytes, sleep, until, type RedisServer, type ServerProcess } from './procs.js';
+import { median, percentile } from './stats.js';
+import { verdict, type Verdict } from './verdict.js';
 import { startCluster, type Cluster } from './targets.js';
 
 export interface FallbackSpec {
@@ -209,11 +211,6 @@ export async function runFallback(redis: RedisServer, spec: FallbackSpec, log: (
   return result;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—');
 
 /** Median CPU figures of each transport's rounds on `path`. */
@@ -230,10 +227,10 @@ export function cpuSummary(r: FallbackResult, path: PublishPath = 'local') {
 }
 
 /** Target lines: fallback CPU per message ≤ 1.5x the WebSocket's; a refused upgrade falls back within 3 s (max). */
-export function fallbackVerdicts(r: FallbackResult | undefined): Array<{ pass: boolean | undefined; line: string }> {
+export function fallbackVerdicts(r: FallbackResult | undefined): Verdict[] {
   const cpuWhat = `fallback gateway CPU per delivered message ≤ 1.5x the WebSocket's (published on the subscribers' node)`;
   const fbWhat = 'connect() → welcome when the upgrade is refused ≤ 3 s (max)';
-  if (!r) return [{ pass: undefined, line: `NOT RUN  ${cpuWhat}: no data` }, { pass: undefined, line: `NOT RUN  ${fbWhat}: no data` }];
+  if (!r) return [verdict(undefined, cpuWhat, 'no data'), verdict(undefined, fbWhat, 'no data')];
   const { ws, http } = cpuSummary(r, 'local');
   const bus = cpuSummary(r, 'bus');
   const ratio = http.usPerMsg / ws.usPerMsg;
@@ -241,10 +238,9 @@ export function fallbackVerdicts(r: FallbackResult | undefined): Array<{ pass: b
   const cpuPass = Number.isFinite(ratio) ? ratio <= 1.5 : undefined;
   const refusedMax = r.connect.refused.length ? Math.max(...r.connect.refused) : NaN;
   const fbPass = Number.isFinite(refusedMax) ? refusedMax <= 3000 : undefined;
-  const tag = (p: boolean | undefined) => (p === undefined ? 'NOT RUN' : p ? 'PASS' : 'MISS');
   return [
-    { pass: cpuPass, line: `${tag(cpuPass)}  ${cpuWhat}: ${f(http.usPerMsg, 2)} µs vs ${f(ws.usPerMsg, 2)} µs = ${f(ratio, 2)}x (published on the other node: ${f(busRatio, 2)}x)` },
-    { pass: fbPass, line: `${tag(fbPass)}  ${fbWhat}: p50 ${f(pct(r.connect.refused, 0.5), 0)} ms, max ${f(refusedMax, 0)} ms` },
+    verdict(cpuPass, cpuWhat, `${f(http.usPerMsg, 2)} µs vs ${f(ws.usPerMsg, 2)} µs = ${f(ratio, 2)}x (published on the other node: ${f(busRatio, 2)}x)`),
+    verdict(fbPass, fbWhat, `p50 ${f(percentile(r.connect.refused, 0.5), 0)} ms, max ${f(refusedMax, 0)} ms`),
   ];
 }
 
@@ -255,7 +251,7 @@ export function formatFallback(r: FallbackResult): string {
   const mem = (t: Transport) => r.memory.find((m) => m.transport === t);
   const [mw, mh] = [mem('ws'), mem('http')];
   const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}x` : '—');
-  const times = (xs: number[]) => (xs.length ? `${f(pct(xs, 0.5), 0)} / ${f(Math.max(...xs), 0)}` : '—');
+  const times = (xs: number[]) => (xs.length ? `${f(percentile(xs, 0.5), 0)} / ${f(Math.max(...xs), 0)}` : '—');
   const n = (x: number) => x.toLocaleString('en-US');
   const cpuRows = (name: string, c: ReturnType<typeof cpuSummary>) => c.ws.rounds === 0 && c.http.rounds === 0 ? [] : [
     `| ${name}: gateway CPU µs per delivered message | ${f(c.ws.usPerMsg, 2)} | ${f(c.http.usPerMsg, 2)} | ${ratio(c.http.usPerMsg, c.ws.usPerMsg)} |`,

@@ -7,7 +7,7 @@
  */
 import { AgentPool } from './agents.js';
 import { busyFraction, cpuTimes, machineTicks, sleep } from './procs.js';
-import { wallMs } from './stats.js';
+import { median, wallMs } from './stats.js';
 import { BENCH_SECRET, type Cluster } from './targets.js';
 
 export interface FanoutSpec {
@@ -130,11 +130,6 @@ export async function runFanout(cluster: Cluster, spec: FanoutSpec): Promise<Fan
     await Promise.all([subs.stop(), pubs.stop()]);
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** One result whose every figure is the median over `runs` (notes: all of them, once each). */
 export function medianOf(runs: FanoutResult[]): FanoutResult {

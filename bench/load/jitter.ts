@@ -14,13 +14,12 @@
  * catch-up time of rejoins (join sent → ack received, the missed messages included).
  * Bounded: the publisher stops after S seconds; the run waits at most 15 s for stragglers.
  */
-import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { compareOffsets } from '../../shared/offsets.js';
 import { sleep, until, type RedisServer } from './procs.js';
 import { Histogram } from './stats.js';
 import { PackageJitterClient } from './jitter-client.js';
-import { BENCH_SECRET, startCluster } from './targets.js';
+import { benchToken, startCluster } from './targets.js';
 
 export interface JitterSpec { clients: number; rate: number; seconds: number; meanDropMs: number; maxWaitMs: number }
 export interface JitterResult {
@@ -43,11 +42,9 @@ export const JITTER_QUICK: JitterSpec = { clients: 100, rate: 20, seconds: 10, m
 const ACTION = 'jit';
 const API_KEY = 'bench-jitter-api-key-0123456789abcdef';
 
-interface Position { offset: string; epoch: string }
-
+/** The plain mode's client: a raw socket that rejoins without a position (the exact mode runs the client package: PackageJitterClient). */
 class JitterClient {
   first?: string;
-  position?: Position;
   readonly got: number[] = [];
   drops = 0;
   unrecovered = 0;
@@ -56,8 +53,7 @@ class JitterClient {
   private stopped = false;
   private dropTimer?: NodeJS.Timeout;
 
-  constructor(private readonly urls: string[], private readonly token: string, private readonly mode: JitterResult['mode'],
-    private readonly spec: JitterSpec, private readonly catchUp: Histogram) {}
+  constructor(private readonly urls: string[], private readonly token: string, private readonly spec: JitterSpec, private readonly catchUp: Histogram) {}
 
   get joined(): boolean { return this.ws?.readyState === WebSocket.OPEN && this.first !== undefined && this.joinSentAt === 0; }
 
@@ -75,21 +71,18 @@ class JitterClient {
 
   private onFrame(ws: WebSocket, f: Record<string, any>): void {
     if (f.type === 'welcome') {
-      const resume = this.mode === 'exact' && this.position ? { since: this.position.offset, epoch: this.position.epoch } : {};
       this.joinSentAt = performance.now();
-      ws.send(JSON.stringify({ type: 'join', action: ACTION, id: 'j', ...resume }));
+      ws.send(JSON.stringify({ type: 'join', action: ACTION, id: 'j' }));
     } else if (f.type === 'ack' && f.id === 'j') {
       // Rejoins only: the first joins all start together and measure the start, not recovery.
       if (this.first !== undefined) this.catchUp.record(performance.now() - this.joinSentAt);
       this.joinSentAt = 0;
-      const r = f.result as { offset: string; epoch: string; recovered?: boolean };
+      const r = f.result as { offset: string; recovered?: boolean };
       if (r.recovered === false) this.unrecovered += 1;
       this.first ??= r.offset;
-      if (!this.position || this.mode === 'plain' || compareOffsets(r.offset, this.position.offset) > 0) this.position = { offset: r.offset, epoch: r.epoch };
       this.scheduleDrop();
     } else if (f.type === 'message' && f.action === ACTION) {
       this.got.push((f.data as { n: number }).n);
-      if (this.position) this.position = { offset: f.offset as string, epoch: this.position.epoch };
     }
   }
 
@@ -163,16 +156,14 @@ export async function runJitter(redis: RedisServer, spec: JitterSpec, mode: Jitt
   const cluster = await startCluster('ours', redis, 2, {
     env: { HISTORY_ACTIONS: `${ACTION}=5000/10m`, API_KEYS: API_KEY, CONNECT_BURST: '100' },
   });
-  const key = new TextEncoder().encode(BENCH_SECRET);
   const catchUp = new Histogram();
   const clients: AnyJitterClient[] = [];
   try {
-    const now = Math.floor(Date.now() / 1000);
     const urls = cluster.urls.map((u) => `${u}/ws`);
     for (let i = 0; i < spec.clients; i += 1) {
-      const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`jit-${i}`).setIssuedAt(now).setExpirationTime(now + 3600).sign(key);
+      const token = await benchToken(`jit-${i}`);
       if (mode === 'plain') {
-        const c = new JitterClient(urls, token, mode, spec, catchUp);
+        const c = new JitterClient(urls, token, spec, catchUp);
         clients.push(c);
         c.connect();
       } else {

@@ -4,6 +4,7 @@
  */
 import { bundleVerdict, type BundleRow } from './bundles.js';
 import { fallbackVerdicts, type FallbackResult } from './fallback.js';
+import { verdict, type Verdict } from './verdict.js';
 import type { FanoutResult, FanoutSpec } from './fanout.js';
 import type { MemoryResult } from './memory.js';
 import type { JitterResult } from './jitter.js';
@@ -169,10 +170,6 @@ export function table(r: RunResults): string {
   return [head, sep, ...body].join('\n');
 }
 
-export interface Verdict { pass: boolean | undefined; line: string }
-
-const verdict = (pass: boolean | undefined, what: string, detail: string): Verdict =>
-  ({ pass, line: `${pass === undefined ? 'NOT RUN' : pass ? 'PASS' : 'MISS'}  ${what}: ${detail}` });
 
 /** The worst ours÷peer ratio of a fan-out metric over all scenarios. */
 function worst(r: RunResults, peer: ServerKind, f: (x: FanoutResult) => number) {

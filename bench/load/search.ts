@@ -8,9 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { SignJWT } from 'jose';
 import { SqliteUserDirectory } from '../../gateway/src/users/sqlite.js';
-import { BENCH_SECRET } from './targets.js';
 
 interface CannonResult {
   requests: { average: number; total: number };
@@ -65,11 +63,6 @@ export async function markOnline(redis: Redis, prefix: string, ids: string[], ev
   const chosen = ids.filter((_, i) => i % every === 0);
   for (let i = 0; i < chosen.length; i += 5000) await redis.sadd(`${prefix}online_users`, ...chosen.slice(i, i + 5000));
   return chosen.length;
-}
-
-export function benchToken(userId: string): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 3600).sign(new TextEncoder().encode(BENCH_SECRET));
 }
 
 export async function runHttp(base: string, paths: string[], token: string | undefined, durationS: number, connections = 50): Promise<HttpResult> {

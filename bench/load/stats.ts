@@ -66,3 +66,14 @@ export class Histogram {
 export function wallMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+/** The median of `xs` (the mean of the two middle values for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The value at share `p` (0 to 1) of `xs` in ascending order (the rank p x n, rounded down); NaN for none. */
+export function percentile(xs: readonly number[], p: number): number {
+  return [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
+}

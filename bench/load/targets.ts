@@ -2,6 +2,7 @@
  * Servers under test, started as child processes on one Redis: our gateway
  * (dist/gateway/src/main.js) and the three peers (dist/bench/peers/*.js).
  */
+import { SignJWT } from 'jose';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,12 @@ export const LISTED_FEED = { PRESENCE_LIST_MAX: String(100_000_000) };
 
 /** HS256 secret our gateway verifies the agents' tokens with (>= 32 bytes). */
 export const BENCH_SECRET = 'bench-secret-not-for-production-0123456789abcdef';
+
+/** An access token for `userId`, signed with BENCH_SECRET, valid for an hour. */
+export function benchToken(userId: string): Promise<string> {
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 3600).sign(new TextEncoder().encode(BENCH_SECRET));
+}
 
 const PEER_FILES: Record<Exclude<ServerKind, 'ours'>, string> = {
   uws: 'uws-relay.js',

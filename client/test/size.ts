@@ -26,9 +26,14 @@ export async function clientBundleSize(opts: { specifier?: string; resolveDir?: 
   const specifier = JSON.stringify(opts.specifier ?? SOURCE_ENTRY);
   const app = `import { RealtimeClient } from ${specifier};\n` +
     "export const client = new RealtimeClient('wss://example.test/ws', { getToken: async () => 'token' });\n";
+  return bundleSize(app, opts.resolveDir ?? process.cwd());
+}
+
+/** Any app module `app` (its imports resolved from `resolveDir`), bundled as above: the bench measures the peers' clients with it too. */
+export async function bundleSize(app: string, resolveDir: string): Promise<BundleSize> {
   const result = await build({
-    stdin: { contents: app, resolveDir: opts.resolveDir ?? process.cwd(), sourcefile: 'app.js', loader: 'js' },
-    absWorkingDir: opts.resolveDir ?? process.cwd(),
+    stdin: { contents: app, resolveDir, sourcefile: 'app.js', loader: 'js' },
+    absWorkingDir: resolveDir,
     bundle: true,
     format: 'esm',
     platform: 'browser',
