@@ -16,7 +16,7 @@ import type { Rule, SharedLimits } from '../limits/types.js';
 import type { ClusterControl } from '../node/control.js';
 import type { ApiReply } from '../transport/http.js';
 import type { Route, RouteRequest, Routes } from '../transport/server.js';
-import { cleanDisplayName, DirectoryError, profileOf, type User, type UserDirectory } from '../users/types.js';
+import { cleanDisplayName, DirectoryError, DISPLAY_NAME_RULE, profileOf, type User, type UserDirectory } from '../users/types.js';
 
 const IMAGE_TYPES: Record<string, (b: Buffer) => boolean> = {
   'image/png': (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
@@ -63,7 +63,7 @@ export function createProfiles(d: ProfileDeps): Pick<Routes, 'get' | 'put' | 'pa
       return fail(400, 'bad_json', 'send {"displayName": "..."} as JSON');
     }
     if (typeof displayName !== 'string') return fail(400, 'bad_request', 'displayName must be a string');
-    if (cleanDisplayName(displayName) === undefined) return fail(400, 'bad_request', 'display name must be 1-64 characters, without control, bidi or invisible characters');
+    if (cleanDisplayName(displayName) === undefined) return fail(400, 'bad_request', DISPLAY_NAME_RULE);
     if (!(await mayChange(me))) return tooFast();
     try {
       const user = d.users.setDisplayName(me.id, displayName);

@@ -26,6 +26,9 @@ const LEAD_LUA = lua('lead');
 
 type RawEntry = [string, string[]];
 type ReadReply = [number, string, string, number, RawEntry[]];
+
+/** The entries that are events of ours (another writer's entries are skipped). */
+const eventsOf = (raw: RawEntry[]): ClusterEvent[] => raw.map(([id, fields]) => eventOf(id, fields)).filter((e): e is ClusterEvent => e !== undefined);
 type Scripted = Redis & {
   eventsRead(stream: string, group: string, consumer: string, count: number): Promise<ReadReply>;
   eventsLead(key: string, node: string, ttlMs: number): Promise<number>;
@@ -65,7 +68,7 @@ export class RedisEventLog implements EventLog {
 
   async next(count: number): Promise<EventBatch> {
     const [created, gapAfter, gapThrough, pending, raw] = await this.redis.eventsRead(this.stream, this.group, this.opts.nodeId, count);
-    const events = raw.map(([id, fields]) => eventOf(id, fields)).filter((e): e is ClusterEvent => e !== undefined);
+    const events = eventsOf(raw);
     const batch: EventBatch = { events };
     if (created === 1 && this.lastSeen !== undefined) {
       batch.gap = { reason: 'reset', after: this.lastSeen, through: events[0] ? before(events[0].id) : this.lastSeen };
@@ -109,12 +112,12 @@ export class RedisEventLog implements EventLog {
   async range(after: string, count: number): Promise<ClusterEvent[]> {
     const start = after === '0-0' || after === '0' ? '-' : `(${after}`;
     const raw = (await this.redis.xrange(this.stream, start, '+', 'COUNT', count)) as RawEntry[];
-    return raw.map(([id, fields]) => eventOf(id, fields)).filter((e): e is ClusterEvent => e !== undefined);
+    return eventsOf(raw);
   }
 
   async tail(count: number): Promise<ClusterEvent[]> {
     if (count <= 0) return [];
     const raw = (await this.redis.xrevrange(this.stream, '+', '-', 'COUNT', count)) as RawEntry[];
-    return raw.reverse().map(([id, fields]) => eventOf(id, fields)).filter((e): e is ClusterEvent => e !== undefined);
+    return eventsOf(raw.reverse());
   }
 }

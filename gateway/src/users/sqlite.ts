@@ -17,7 +17,7 @@ import type Database from 'better-sqlite3';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hashPassword, PasswordChecks } from './passwords.js';
 import { openDatabase } from './schema.js';
-import { cleanDisplayName, DirectoryError, USERNAME, type NewUser, type User, type UserDirectory } from './types.js';
+import { cleanDisplayName, DirectoryError, DISPLAY_NAME_RULE, USERNAME, type NewUser, type User, type UserDirectory } from './types.js';
 
 const COLUMNS = 'u.id, u.username, u.display_name AS displayName, u.created_at AS createdAt, u.avatar_version AS avatarVersion, u.token_version AS tokenVersion, u.is_admin AS admin';
 
@@ -42,7 +42,7 @@ function checkUsername(username: string): string {
 
 function checkDisplayName(name: string): string {
   const clean = cleanDisplayName(name);
-  if (clean === undefined) throw new DirectoryError('invalid', 'display name must be 1-64 characters, without control, bidi or invisible characters');
+  if (clean === undefined) throw new DirectoryError('invalid', DISPLAY_NAME_RULE);
   return clean;
 }
 

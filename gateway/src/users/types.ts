@@ -69,6 +69,9 @@ export class DirectoryError extends Error {
  */
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
+/** What a display name must be (the refusal's message wherever one is checked). */
+export const DISPLAY_NAME_RULE = 'display name must be 1-64 characters, without control, bidi or invisible characters';
+
 /** `name` trimmed and NFC-normalized when it is an acceptable display name (1-64 visible characters), else undefined. */
 export function cleanDisplayName(name: unknown): string | undefined {
   if (typeof name !== 'string') return undefined;
